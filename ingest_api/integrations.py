@@ -1,0 +1,243 @@
+"""The integrations file (CONTRACT.md) and token authentication.
+
+Errors name the file and line so `osvi integrations check` and `osvi serve` can point at the
+exact place to fix.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest_api.settings import Settings
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+_EXPRESSION_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_EXPRESSION_SOURCES = ("call_info", "call_summary", "data_capture", "structured_output",
+                       "call_trigger_data")
+DEFAULT_HEADER = "Authorization"
+
+
+class Integration(BaseModel):
+    """One OSVI webhook integration as configured by the user."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    mode: Literal["auto", "template", "call_status"] = "auto"
+    tokens: tuple[str, ...] = Field(min_length=1, repr=False)
+    header: str = DEFAULT_HEADER
+    template: str | None = None
+    url_template: str | None = None
+
+    @field_validator("tokens")
+    @classmethod
+    def _strong_tokens(cls, tokens: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(token) < 8 for token in tokens):
+            raise ValueError("every token must be at least 8 characters")
+        return tokens
+
+    @field_validator("header")
+    @classmethod
+    def _header_name(cls, header: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9\-_]+", header):
+            raise ValueError(f"{header!r} is not a valid HTTP header name")
+        return header
+
+    @field_validator("template")
+    @classmethod
+    def _template_is_json(cls, template: str | None) -> str | None:
+        if template is None:
+            return None
+        try:
+            parsed = orjson.loads(template)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"template is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("template must be a JSON object")
+        for expression in _EXPRESSION_RE.findall(template):
+            source = expression.split(".", 1)[0]
+            if source not in _EXPRESSION_SOURCES:
+                raise ValueError(
+                    f"template expression {{{{{expression}}}}} must start with one of "
+                    f"{', '.join(_EXPRESSION_SOURCES)}"
+                )
+        return template
+
+
+class IntegrationsError(Exception):
+    """The integrations file cannot be used; the message says where and why."""
+
+
+def load_integrations(path: Path) -> dict[str, Integration]:
+    """Parse and validate an integrations file, with `file:line:` in every error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise IntegrationsError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise IntegrationsError(f"{path}: not valid YAML: {exc}") from None
+    items = _integration_nodes(path, root)
+    errors: list[str] = []
+    integrations: dict[str, Integration] = {}
+    for node in items:
+        line = node.start_mark.line + 1
+        raw = yaml.SafeLoader(text).construct_object(node, deep=True)
+        if raw.get("mode") == "template" and not raw.get("template"):
+            errors.append(f"{path}:{line}: mode 'template' needs a 'template'")
+        try:
+            integration = Integration.model_validate(raw)
+        except ValidationError as exc:
+            errors.extend(_describe(path, node, error) for error in exc.errors())
+            continue
+        if integration.name in integrations:
+            errors.append(f"{path}:{line}: integration name {integration.name!r} is used twice")
+        integrations[integration.name] = integration
+    if errors:
+        raise IntegrationsError("\n".join(errors))
+    return integrations
+
+
+def _integration_nodes(path: Path, root: yaml.Node | None) -> list[yaml.MappingNode]:
+    if not isinstance(root, yaml.MappingNode):
+        raise IntegrationsError(f"{path}:1: expected a mapping with an 'integrations' list")
+    for key, value in root.value:
+        if key.value == "integrations":
+            if not isinstance(value, yaml.SequenceNode):
+                raise IntegrationsError(
+                    f"{path}:{value.start_mark.line + 1}: 'integrations' must be a list"
+                )
+            nodes = []
+            for item in value.value:
+                if not isinstance(item, yaml.MappingNode):
+                    raise IntegrationsError(
+                        f"{path}:{item.start_mark.line + 1}: each integration must be a mapping"
+                    )
+                nodes.append(item)
+            return nodes
+    raise IntegrationsError(f"{path}:1: missing the top-level 'integrations' list")
+
+
+def _describe(path: Path, node: yaml.MappingNode, error: Mapping[str, Any]) -> str:
+    """`file:line: field: message`, the line being the offending key's when it exists."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    line = node.start_mark.line + 1
+    for key, value in node.value:
+        if key.value == field:
+            line = value.start_mark.line + 1
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    elif error["type"] == "extra_forbidden":
+        message = "is not a known setting (name, mode, tokens, header, template, url_template)"
+    return f"{path}:{line}: {field}: {message}"
+
+
+class AuthOutcome(Enum):
+    OK = "ok"
+    UNKNOWN_INTEGRATION = "unknown_integration"
+    UNAUTHORIZED = "unauthorized"
+
+
+@dataclass(frozen=True)
+class TokenAuthority:
+    """Decides whether a request may deliver to an integration.
+
+    With an integrations file, each integration has its own tokens and header. Without one, a
+    single token is accepted for any well-formed integration name.
+    """
+
+    integrations: Mapping[str, Integration] | None
+    default_token: str | None
+
+    def header_name(self, integration: str) -> str:
+        if self.integrations is not None and integration in self.integrations:
+            return self.integrations[integration].header
+        return DEFAULT_HEADER
+
+    def knows(self, integration: str) -> bool:
+        if not _NAME_RE.match(integration):
+            return False
+        return self.integrations is None or integration in self.integrations
+
+    def authenticate(self, integration: str, headers: Mapping[str, str]) -> AuthOutcome:
+        if not self.knows(integration):
+            return AuthOutcome.UNKNOWN_INTEGRATION
+        header = self.header_name(integration)
+        presented = headers.get(header.lower())
+        if presented is None:
+            return AuthOutcome.UNAUTHORIZED
+        candidate = _strip_scheme(presented) if header.lower() == "authorization" else presented
+        return (AuthOutcome.OK if _matches_any(candidate.strip(), self._tokens(integration))
+                else AuthOutcome.UNAUTHORIZED)
+
+    def all_tokens(self) -> list[str]:
+        """Every secret, so redaction can remove one wherever a client put it."""
+        if self.integrations is None:
+            return [self.default_token] if self.default_token else []
+        return [token for item in self.integrations.values() for token in item.tokens]
+
+    def _tokens(self, integration: str) -> tuple[str, ...]:
+        if self.integrations is None:
+            return (self.default_token,) if self.default_token else ()
+        return self.integrations[integration].tokens
+
+
+def _strip_scheme(value: str) -> str:
+    scheme, _, rest = value.strip().partition(" ")
+    return rest if scheme.lower() == "bearer" and rest else value
+
+
+def _matches_any(candidate: str, tokens: tuple[str, ...]) -> bool:
+    """Constant time in the token's content; every token is compared (no early exit)."""
+    presented = candidate.encode()
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(presented, token.encode())
+    return matched
+
+
+def ensure_default_token(settings: Settings) -> tuple[str, bool]:
+    """The single ingest token: OSVI_INGEST_TOKEN, else the data dir's, else a new one (0600).
+
+    Returns the token and whether it was generated just now.
+    """
+    if settings.ingest_token:
+        return settings.ingest_token, False
+    path = settings.token_file
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token, False
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o600)
+    return token, True
+
+
+def build_authority(settings: Settings) -> TokenAuthority:
+    """The authority for this configuration; raises IntegrationsError on a bad file."""
+    path = settings.integrations_path
+    if path is not None:
+        return TokenAuthority(integrations=load_integrations(path), default_token=None)
+    token, _ = ensure_default_token(settings)
+    return TokenAuthority(integrations=None, default_token=token)

@@ -1,0 +1,106 @@
+"""Configuration from `OSVI_*` environment variables (see CONTRACT.md), validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CAMPAIGN_KEYS = "campaign,campaign_name,campaign_id,meta.campaign_id"
+
+
+class Settings(BaseSettings):
+    """Everything the ingest API and the pipeline read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OSVI_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./data")
+    warehouse: Path | None = None
+    integrations: Path | None = None
+    ingest_token: str | None = Field(default=None, repr=False)
+    timezone: str = "UTC"
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    campaign_keys: str = DEFAULT_CAMPAIGN_KEYS
+
+    # Group commit: a flush happens after `batch_max_rows` rows or `batch_max_wait_ms`.
+    batch_max_rows: int = Field(default=256, gt=0)
+    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    # Deliveries waiting for a flush; beyond this the API answers 503.
+    queue_max: int = Field(default=10_000, gt=0)
+    retry_after_seconds: int = Field(default=5, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown IANA time zone {value!r} (e.g. 'UTC', 'Asia/Kolkata')"
+            ) from None
+        return value
+
+    @field_validator("ingest_token")
+    @classmethod
+    def _usable_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < 8:
+            raise ValueError("must be at least 8 characters (or unset it to get a generated one)")
+        return value.strip() if value else None
+
+    @field_validator("campaign_keys")
+    @classmethod
+    def _non_empty_keys(cls, value: str) -> str:
+        if not [key for key in value.split(",") if key.strip()]:
+            raise ValueError("needs at least one key, e.g. 'campaign,campaign_name'")
+        return value
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "ingest-token"
+
+    @property
+    def integrations_path(self) -> Path | None:
+        """The integrations file in use: the configured one, else the data dir's when it exists."""
+        if self.integrations is not None:
+            return self.integrations
+        default = self.data_dir / "integrations.yaml"
+        return default if default.exists() else None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def campaign_key_list(self) -> list[str]:
+        return [key.strip() for key in self.campaign_keys.split(",") if key.strip()]
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who set the variable."""
+
+
+def load_settings() -> Settings:
+    """Read the environment, turning pydantic's errors into one readable message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  OSVI_{field.upper()}: {message}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

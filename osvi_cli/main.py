@@ -1,0 +1,127 @@
+"""The `osvi` command (CONTRACT.md): serve, simulate, integrations check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from ingest_api.integrations import IntegrationsError, ensure_default_token, load_integrations
+from ingest_api.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=True,
+                  add_completion=False)
+integrations_app = typer.Typer(help="Work with the integrations file.", no_args_is_help=True)
+app.add_typer(integrations_app, name="integrations")
+console = Console()
+errors = Console(stderr=True)
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(message)s"},
+                   "uvicorn": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
+                            "stream": "ext://sys.stderr"},
+                 "uvicorn": {"class": "logging.StreamHandler", "formatter": "uvicorn",
+                             "stream": "ext://sys.stderr"}},
+    "loggers": {"osvi": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                "uvicorn": {"handlers": ["uvicorn"], "level": "INFO", "propagate": False},
+                "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False}},
+}
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _announce_ingest(settings: Settings, host: str, port: int) -> None:
+    """Print where to send deliveries and with which token (the token only on the terminal)."""
+    console.print(f"[bold]OSVI ingest[/] on http://{host}:{port}/webhooks/<integration>")
+    path = settings.integrations_path
+    if path is not None:
+        try:
+            names = ", ".join(load_integrations(path))
+        except IntegrationsError as exc:
+            _fail(f"the integrations file cannot be used:\n{exc}")
+        console.print(f"integrations from {path}: {names}")
+        return
+    token, generated = ensure_default_token(settings)
+    origin = "generated into " + str(settings.token_file) if generated else (
+        "from OSVI_INGEST_TOKEN" if settings.ingest_token else f"from {settings.token_file}")
+    console.print(f"ingest token ({origin}): [bold]{token}[/]", highlight=False, soft_wrap=True)
+    console.print(f"OSVI header to paste:  Authorization: Bearer {token}", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback unless told).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the ingest API alone."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    _announce_ingest(settings, host, port)
+    if workers > 1:
+        metrics_dir = settings.data_dir / "run" / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run("ingest_api.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_config=LOG_CONFIG, access_log=False,
+                timeout_graceful_shutdown=20)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Base URL of the endpoint, or a full webhook URL.")],
+    token: Annotated[str, typer.Option(help="The ingest token.")],
+    calls: Annotated[int, typer.Option(min=1, help="How many calls to simulate.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same deliveries).")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
+) -> None:
+    """Send realistic OSVI Auto-mode deliveries to a running endpoint."""
+    from osvi_cli.simulate import generate_deliveries, send_deliveries
+
+    deliveries = list(generate_deliveries(calls, seed))
+    console.print(f"sending {len(deliveries)} deliveries for {calls} calls to {url}")
+    outcomes = asyncio.run(send_deliveries(url, token, deliveries, concurrency))
+    for outcome, count in sorted(outcomes.items()):
+        console.print(f"  {outcome}: {count}")
+    if set(outcomes) - {"200"}:
+        raise typer.Exit(1)
+
+
+@integrations_app.command("check")
+def integrations_check(
+    file: Annotated[Path, typer.Argument(help="The integrations YAML file.")],
+) -> None:
+    """Validate an integrations file; every error names its line."""
+    try:
+        integrations = load_integrations(file)
+    except IntegrationsError as exc:
+        _fail(str(exc))
+    for integration in integrations.values():
+        console.print(f"ok  {integration.name}  mode={integration.mode}  "
+                      f"tokens={len(integration.tokens)}  header={integration.header}")
+
+
+if __name__ == "__main__":
+    app()
