@@ -97,21 +97,20 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         while True:
-            await self._arrived.wait()
-            if not self._pending and self._closing:
-                return
+            if not self._pending:
+                if self._closing:
+                    return
+                self._arrived.clear()  # no await since the check: a submit cannot slip by
+                await self._arrived.wait()
+                continue
             if not self._closing and len(self._pending) < self._max_rows:
+                self._batch_full.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._batch_full.wait(), self._max_wait)
             batch = self._pending[: self._max_rows]
             del self._pending[: self._max_rows]
-            if len(self._pending) < self._max_rows:
-                self._batch_full.clear()
-            if not self._pending:
-                self._arrived.clear()
             self._stats.on_depth(len(self._pending))
-            if batch:
-                await self._flush(batch)
+            await self._flush(batch)
 
     async def _flush(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()

@@ -18,8 +18,8 @@ app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=Tru
                   add_completion=False)
 integrations_app = typer.Typer(help="Work with the integrations file.", no_args_is_help=True)
 app.add_typer(integrations_app, name="integrations")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
@@ -62,9 +62,8 @@ def _announce_ingest(settings: Settings, host: str, port: int) -> None:
     token, generated = ensure_default_token(settings)
     origin = "generated into " + str(settings.token_file) if generated else (
         "from OSVI_INGEST_TOKEN" if settings.ingest_token else f"from {settings.token_file}")
-    console.print(f"ingest token ({origin}): [bold]{token}[/]", highlight=False, soft_wrap=True)
-    console.print(f"OSVI header to paste:  Authorization: Bearer {token}", highlight=False,
-                  soft_wrap=True)
+    console.print(f"ingest token ({origin}): [bold]{token}[/]", highlight=False)
+    console.print(f"OSVI header to paste:  Authorization: Bearer {token}", highlight=False)
 
 
 @app.command()

@@ -1,0 +1,92 @@
+"""Configuration validation, the integrations file, and the `osvi` command's set-up paths."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ingest_api.integrations import (
+    IntegrationsError,
+    TokenAuthority,
+    ensure_default_token,
+    load_integrations,
+)
+from ingest_api.settings import ConfigError, load_settings
+from tests.conftest import make_settings
+from tests.serving import OSVI
+
+
+def test_bad_environment_is_reported_by_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSVI_TIMEZONE", "Mars/Olympus")
+    monkeypatch.setenv("OSVI_MAX_BODY_BYTES", "-5")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "OSVI_TIMEZONE: unknown IANA time zone 'Mars/Olympus'" in message
+    assert "OSVI_MAX_BODY_BYTES" in message
+
+
+def test_serve_refuses_bad_configuration_with_a_clear_message(tmp_path: Path) -> None:
+    env = {**os.environ, "OSVI_DATA_DIR": str(tmp_path), "OSVI_TIMEZONE": "Nowhere/Land"}
+    result = subprocess.run([str(OSVI), "serve", "--port", "1"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "OSVI_TIMEZONE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generated_token_is_private_and_stable(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, ingest_token=None)
+    token, generated = ensure_default_token(settings)
+    assert generated and len(token) >= 32
+    assert stat.S_IMODE(settings.token_file.stat().st_mode) == 0o600
+    assert ensure_default_token(settings) == (token, False)
+
+
+def test_integrations_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "integrations.yaml"
+    path.write_text(
+        "integrations:\n"
+        "  - name: crm\n"
+        "    tokens: [\"long-enough-token\"]\n"
+        "  - name: crm\n"
+        "    tokens: [\"short\"]\n"
+        "  - name: sheet\n"
+        "    mode: template\n"
+        "    tokens: [\"another-long-token\"]\n"
+        "    template: '{\"id\": \"{{call_infos.call_log_id}}\"}'\n"
+        "  - name: \"bad name\"\n"
+        "    tokens: [\"third-long-token\"]\n"
+        "    colour: blue\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(IntegrationsError) as error:
+        load_integrations(path)
+    lines = str(error.value).splitlines()
+    assert f"{path}:5: tokens: every token must be at least 8 characters" in lines
+    assert any(line.startswith(f"{path}:9: template:") and "call_infos" in line for line in lines)
+    assert any(line.startswith(f"{path}:10: name:") for line in lines)
+    assert f"{path}:12: colour: is not a known setting" in str(error.value)
+
+
+def test_integrations_check_command(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n")
+    ok = subprocess.run([str(OSVI), "integrations", "check", str(good)], capture_output=True,
+                        text=True, timeout=60)
+    assert ok.returncode == 0 and "crm" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("integrations:\n  - name: crm\n    mode: sometimes\n    tokens: [\"x\"]\n")
+    failed = subprocess.run([str(OSVI), "integrations", "check", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 2
+    assert f"{bad}:3: mode" in failed.stderr and f"{bad}:4: tokens" in failed.stderr
+
+
+def test_default_authority_accepts_any_wellformed_name_only() -> None:
+    authority = TokenAuthority(integrations=None, default_token="default-token-123")
+    assert authority.knows("crm-2") and authority.knows("a.b_c")
+    assert not authority.knows("..") and not authority.knows("a/b") and not authority.knows("")
