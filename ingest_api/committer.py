@@ -85,7 +85,7 @@ class GroupCommitter:
         self._arrived.set()
         if len(self._pending) >= self._max_rows:
             self._batch_full.set()
-        await asyncio.shield(pending.done)
+        await pending.done
 
     async def close(self) -> None:
         """Flush everything queued, then stop (graceful shutdown)."""
@@ -104,13 +104,23 @@ class GroupCommitter:
                 await self._arrived.wait()
                 continue
             if not self._closing and len(self._pending) < self._max_rows:
-                self._batch_full.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._batch_full.wait(), self._max_wait)
+                await self._gather_more()
             batch = self._pending[: self._max_rows]
             del self._pending[: self._max_rows]
             self._stats.on_depth(len(self._pending))
             await self._flush(batch)
+
+    async def _gather_more(self) -> None:
+        """Let requests already received join the batch, waiting at most `max_wait`.
+
+        One pass of the event loop picks up every request whose bytes are already here; a
+        timer beyond that only helps when clients are slower than the disk, so it is optional.
+        """
+        await asyncio.sleep(0)
+        if self._max_wait > 0 and len(self._pending) < self._max_rows:
+            self._batch_full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_full.wait(), self._max_wait)
 
     async def _flush(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()

@@ -1,0 +1,37 @@
+"""`make bench`: run the benchmarks, print their tables, refresh docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from benchmarks import ingest
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def _publish(section: str, table: str) -> None:
+    """Replace the section's block between its markers in docs/benchmarks.md."""
+    text = DOC.read_text(encoding="utf-8")
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    block = f"{start}\n{table}\n{end}"
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text,
+                  flags=re.DOTALL)
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["ingest", "pipeline"], help="run one benchmark")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
+    args = parser.parse_args()
+    if args.only in (None, "ingest"):
+        results = ingest.run(duration=args.duration)
+        table = ingest.markdown(results, args.duration, 32)
+        print(table)
+        _publish("ingest", table)
+
+
+if __name__ == "__main__":
+    main()
