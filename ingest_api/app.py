@@ -13,12 +13,12 @@ validate that a JSON parser would not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,10 +31,11 @@ from starlette.types import Message, Receive, Scope, Send
 from ingest_api.body import inspect_body
 from ingest_api.committer import CommitStats, GroupCommitter, StoreUnavailable
 from ingest_api.integrations import AuthOutcome, TokenAuthority, build_authority
+from ingest_api.journal import DurableLanding
 from ingest_api.landing import (
     LandingRow,
-    LandingWriter,
     encode_parquet,
+    probe_writable,
     quarantine_abandoned_temp_files,
 )
 from ingest_api.metrics import IngestMetrics
@@ -69,14 +70,18 @@ class DeliveryEndpoint:
         self.settings = settings
         self.authority = authority
         self.metrics = metrics
-        self.writer = LandingWriter(settings.landing_dir)
+        self.landing = DurableLanding(settings.landing_dir,
+                                      segment_rows=settings.journal_segment_rows,
+                                      segment_seconds=settings.journal_segment_seconds)
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
+        self._compactor: asyncio.Task[None] | None = None
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
 
     async def start(self) -> None:
         quarantine_abandoned_temp_files(self.settings.landing_dir, self.settings.quarantine_dir)
         self.settings.landing_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.landing.recover)  # what a crashed run acknowledged
         await asyncio.to_thread(encode_parquet, [])  # Arrow's one-off set-up, not on a request
         stats = CommitStats(
             on_batch=self.metrics.record_batch,
@@ -84,17 +89,44 @@ class DeliveryEndpoint:
             on_failure=self.metrics.write_failures.inc,
         )
         self.committer = GroupCommitter(
-            self.writer.write,
+            self.landing.append,
             max_rows=self.settings.batch_max_rows,
             max_wait=self.settings.batch_max_wait_ms / 1000,
             max_queue=self.settings.queue_max,
             stats=stats,
         )
         self.committer.start()
+        self._compactor = asyncio.create_task(self._compact_forever(), name="compactor")
 
     async def stop(self) -> None:
         if self.committer is not None:
             await self.committer.close()
+        if self._compactor is not None:
+            self._compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._compactor
+        try:
+            await asyncio.to_thread(self.landing.drain)
+        except OSError as exc:  # the journal keeps the rows; the next start publishes them
+            log.error("could not publish the journal to landing at shutdown: %s", exc)
+
+    async def _compact_forever(self) -> None:
+        """Publish closed journal segments to landing about once per segment period."""
+        period = max(self.settings.journal_segment_seconds / 2, 0.05)
+        while True:
+            await asyncio.sleep(period)
+            self.landing.rotate_if_due()
+            try:
+                rows = await asyncio.to_thread(self.landing.compact_closed)
+            except OSError as exc:
+                self.metrics.compaction_failures.inc()
+                log.error("landing compaction failed (deliveries answer 503 until it "
+                          "succeeds; acknowledged ones are safe in the journal): %s", exc)
+                await asyncio.sleep(period)
+            else:
+                if rows:
+                    self.metrics.compacted_rows.inc(rows)
+            self.metrics.journal_backlog.set(self.landing.backlog())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -157,12 +189,15 @@ class DeliveryEndpoint:
     async def _store(self, scope: Scope, headers: Mapping[str, str], integration: str,
                      method: str, raw: bytes) -> _Answer:
         assert self.committer is not None, "the app's lifespan has not started"
+        if self.landing.compaction_error is not None:
+            return _Answer(503, {"error": "not stored: landing is not writable "
+                                 f"({self.landing.compaction_error})"}, headers=self._retry_after)
         body = inspect_body(raw, method)
         delivery_id = str(uuid.uuid4())
         query = scope.get("query_string", b"").decode("latin-1")
         row = LandingRow(
             delivery_id=delivery_id,
-            received_at=datetime.now(UTC),
+            received_at=time.time_ns() // 1000,
             integration=integration,
             method=method,
             path=str(scope["path"]),
@@ -187,9 +222,11 @@ class DeliveryEndpoint:
     async def ready(self) -> Response:
         problems = []
         try:
-            await asyncio.to_thread(self.writer.probe)
+            await asyncio.to_thread(probe_writable, self.settings.landing_dir)
         except OSError as exc:
             problems.append(f"landing directory not writable: {exc.strerror or exc}")
+        if self.landing.compaction_error is not None:
+            problems.append(f"landing compaction failing: {self.landing.compaction_error}")
         if self.committer is None:
             problems.append("not started")
         elif self.committer.full:

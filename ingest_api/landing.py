@@ -1,23 +1,21 @@
 """Landing: immutable, Hive-partitioned Parquet files, one row per delivery (CONTRACT.md).
 
-A file becomes visible only complete: written under a hidden temp name, fsynced, renamed, and
-its directory fsynced. Temp names carry the writer's pid so a restart can tell an abandoned temp
-file (its writer is dead) from one another worker is still writing.
+Files are published by the journal's compaction (journal.py). Each appears complete or not at
+all: written under a hidden temp name, fsynced, renamed, and its directory fsynced. Temp names
+carry the writer's pid so a restart can tell an abandoned temp file (its writer is dead) from
+one another worker is still writing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import re
 import shutil
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -54,7 +52,7 @@ _TEMP_RE = re.compile(r"^\.(?P<pid>\d+)-[0-9a-f]+\.parquet\.tmp$")
 @dataclass(frozen=True, slots=True)
 class LandingRow:
     delivery_id: str
-    received_at: datetime
+    received_at: int  # microseconds since the epoch, UTC
     integration: str
     method: str
     path: str
@@ -67,70 +65,42 @@ class LandingRow:
     body_base64: str | None = None
 
 
-class LandingWriter:
-    """Writes batches of rows durably; safe to call from one thread at a time."""
+def write_landing_file(landing_dir: Path, day: str, name: str,
+                       records: Sequence[Sequence[object]]) -> Path:
+    """Publish records (values in LANDING_SCHEMA order) as `received_date=<day>/<name>`.
 
-    def __init__(self, landing_dir: Path) -> None:
-        self.landing_dir = landing_dir
-        self._pid = os.getpid()
-        self._sequence = itertools.count()
-        self._known_dirs: set[Path] = set()
-
-    def write(self, rows: Sequence[LandingRow]) -> list[Path]:
-        """Write rows (split by UTC receipt date) and return the published files."""
-        by_date: dict[str, list[LandingRow]] = defaultdict(list)
-        for row in rows:
-            by_date[row.received_at.strftime("%Y-%m-%d")].append(row)
-        return [self._write_partition(day, day_rows) for day, day_rows in by_date.items()]
-
-    def _write_partition(self, day: str, rows: Sequence[LandingRow]) -> Path:
-        directory = self._partition_dir(day)
-        stamp = rows[0].received_at.strftime("%H%M%S%f")
-        unique = f"{stamp}-{self._pid}-{next(self._sequence):06d}-{uuid.uuid4().hex[:8]}"
-        final = directory / f"{unique}.parquet"
-        temp = directory / f".{self._pid}-{uuid.uuid4().hex}.parquet.tmp"
-        data = encode_parquet(rows)
+    The file appears complete or not at all; an existing file of that name is replaced
+    atomically (compaction repeated after a crash writes the same rows again).
+    """
+    directory = landing_dir / f"{PARTITION_PREFIX}{day}"
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        fsync_dir(directory.parent)  # the new directory entry itself must be durable
+    temp = directory / f".{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
+    data = encode_parquet(records)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise
-        fsync_dir(directory)
-        return final
-
-    def _partition_dir(self, day: str) -> Path:
-        directory = self.landing_dir / f"{PARTITION_PREFIX}{day}"
-        if directory not in self._known_dirs:
-            if not directory.is_dir():
-                directory.mkdir(parents=True, exist_ok=True)
-                fsync_dir(directory.parent)  # the new directory entry itself must be durable
-            self._known_dirs.add(directory)
-        return directory
-
-    def probe(self) -> None:
-        """Raise OSError unless a file can be created and synced in the landing directory."""
-        self.landing_dir.mkdir(parents=True, exist_ok=True)
-        probe = self.landing_dir / f".{self._pid}-{uuid.uuid4().hex}.parquet.tmp"
-        try:
-            with open(probe, "wb") as handle:
-                handle.write(b"ok")
-                os.fsync(handle.fileno())
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
         finally:
-            with contextlib.suppress(OSError):
-                probe.unlink()
+            os.close(fd)
+        os.rename(temp, directory / name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_dir(directory)
+    return directory / name
 
 
-def encode_parquet(rows: Sequence[LandingRow]) -> memoryview:
-    """The rows as one Parquet file in memory (Arrow's native sink: no Python-level writes)."""
-    arrays = [pa.array([getattr(row, field.name) for row in rows], type=field.type)
-              for field in LANDING_SCHEMA]
+def encode_parquet(records: Sequence[Sequence[object]]) -> pa.Buffer:
+    """Records as one Parquet file in memory (Arrow's native sink: no Python-level writes)."""
+    columns = list(zip(*records, strict=True)) if records else [()] * len(LANDING_SCHEMA)
+    arrays = [pa.array(column, type=field.type) for column, field in zip(columns, LANDING_SCHEMA,
+                                                                          strict=True)]
     sink = pa.BufferOutputStream()
     pq.write_table(
         pa.Table.from_arrays(arrays, schema=LANDING_SCHEMA), sink, compression="zstd",
@@ -138,13 +108,20 @@ def encode_parquet(rows: Sequence[LandingRow]) -> memoryview:
         # where readers filter. Dictionaries only pay off on the repetitive columns.
         write_statistics=_STATISTICS_COLUMNS, use_dictionary=_DICTIONARY_COLUMNS,
     )
-    return memoryview(sink.getvalue())
+    return sink.getvalue()
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
+def probe_writable(landing_dir: Path) -> None:
+    """Raise OSError unless a file can be created and synced in the landing directory."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    probe = landing_dir / f".{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"ok")
+            os.fsync(handle.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def fsync_dir(directory: Path) -> None:
@@ -162,7 +139,7 @@ def quarantine_abandoned_temp_files(landing_dir: Path, quarantine_dir: Path) -> 
         return moved
     for temp in landing_dir.rglob(".*.parquet.tmp"):
         match = _TEMP_RE.match(temp.name)
-        if match and _process_alive(int(match["pid"])) and int(match["pid"]) != os.getpid():
+        if match and process_alive(int(match["pid"])) and int(match["pid"]) != os.getpid():
             continue
         target_dir = quarantine_dir / "landing-temp"
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +150,7 @@ def quarantine_abandoned_temp_files(landing_dir: Path, quarantine_dir: Path) -> 
     return moved
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -32,15 +32,15 @@ class IngestMetrics:
             ["integration", "status"], registry=self.registry,
         )
         self.batch_rows = Histogram(
-            "osvi_landing_batch_rows", "Deliveries per landing file (group commit size)",
+            "osvi_commit_batch_rows", "Deliveries per group commit (one journal fdatasync)",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry,
         )
         self.write_seconds = Histogram(
-            "osvi_landing_write_seconds", "Time to write, fsync and publish one landing file",
+            "osvi_commit_seconds", "Time to append and fdatasync one group commit",
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
         self.write_failures = Counter(
-            "osvi_landing_write_failures", "Landing writes that failed (answered 503)",
+            "osvi_commit_failures", "Group commits that failed (answered 503)",
             registry=self.registry,
         )
         self.request_seconds = Histogram(
@@ -49,6 +49,19 @@ class IngestMetrics:
         )
         self.queue_depth = Gauge(
             "osvi_commit_queue_depth", "Deliveries waiting for the next landing write",
+            registry=self.registry, multiprocess_mode="livesum",
+        )
+
+        self.compacted_rows = Counter(
+            "osvi_landing_compacted_rows", "Journaled deliveries published as landing Parquet",
+            registry=self.registry,
+        )
+        self.compaction_failures = Counter(
+            "osvi_landing_compaction_failures", "Failed journal-to-landing compactions",
+            registry=self.registry,
+        )
+        self.journal_backlog = Gauge(
+            "osvi_journal_segments", "Journal segments not yet published to landing",
             registry=self.registry, multiprocess_mode="livesum",
         )
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Deliveries waiting for a flush; beyond this the API answers 503.
     queue_max: int = Field(default=10_000, gt=0)
     retry_after_seconds: int = Field(default=5, gt=0)
+    # The journal is published to landing Parquet this often (or every N rows).
+    journal_segment_seconds: float = Field(default=1.0, gt=0)
+    journal_segment_rows: int = Field(default=20_000, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -66,4 +66,4 @@ def served(data_dir: Path, token: str, log: Path) -> Iterator[ServerProcess]:
         yield server
     finally:
         if server.process is not None and server.process.poll() is None:
-            server.kill(signal.SIGKILL)
+            server.kill(signal.SIGTERM)  # graceful: publishes the journal to landing

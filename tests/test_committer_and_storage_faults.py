@@ -7,30 +7,31 @@ import contextlib
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
 from ingest_api.committer import GroupCommitter, StoreUnavailable
-from ingest_api.landing import LandingRow, LandingWriter, read_landing
+from ingest_api.journal import DurableLanding
+from ingest_api.landing import LandingRow, read_landing
 from tests.conftest import AUTH, make_settings, running_app
 
 
 def _row(index: int) -> LandingRow:
-    return LandingRow(f"d{index}", datetime.now(UTC), "crm", "POST", "/webhooks/crm", None,
-                      "{}", "{}", None, None, None)
+    return LandingRow(f"d{index}", time.time_ns() // 1000, "crm", "POST", "/webhooks/crm",
+                      None, "{}", "{}", None, None, None)
 
 
 def test_full_queue_answers_unavailable_and_shutdown_flushes_the_rest(tmp_path: Path) -> None:
     gate = threading.Event()
-    writer = LandingWriter(tmp_path / "landing")
+    landing = DurableLanding(tmp_path / "landing")
 
-    def slow_write(rows: Sequence[LandingRow]) -> object:
+    def slow_write(rows: Sequence[LandingRow]) -> None:
         gate.wait(10)  # the disk is slow: the first batch holds the writer
-        return writer.write(rows)
+        landing.append(rows)
 
     async def scenario() -> tuple[list[object], int]:
         committer = GroupCommitter(slow_write, max_rows=2, max_wait=0.001, max_queue=3)
@@ -44,6 +45,7 @@ def test_full_queue_answers_unavailable_and_shutdown_flushes_the_rest(tmp_path: 
         gate.set()
         await committer.close()  # graceful shutdown: everything queued is flushed
         results = await asyncio.gather(first, *queued, return_exceptions=True)
+        landing.drain()
         return results, committer.depth
 
     results, depth = asyncio.run(scenario())
@@ -67,13 +69,15 @@ def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 
 def test_full_disk_gives_503_never_2xx_and_recovers_when_space_returns(tmp_path: Path) -> None:
-    with small_tmpfs(tmp_path / "disk", "512k") as disk:
-        settings = make_settings(tmp_path, data_dir=disk)
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        ballast = disk / "ballast"
+        ballast.write_bytes(os.urandom(400_000))  # what the operator deletes to free space
+        settings = make_settings(tmp_path, data_dir=disk / "data", journal_segment_seconds=0.05)
         # Random hex does not compress away, so the disk fills after a few dozen deliveries.
-        bodies = [orjson.dumps({"call_log_id": f"c{i}", "blob": os.urandom(12_000).hex()})
-                  for i in range(120)]
+        bodies = [orjson.dumps({"call_log_id": f"c{i}", "blob": os.urandom(6_000).hex()})
+                  for i in range(150)]
 
-        async def scenario() -> tuple[set[str], list[int], set[str], int]:
+        async def scenario() -> tuple[set[str], list[int], int]:
             async with running_app(settings) as (_, client):
                 acked: set[str] = set()
                 statuses: list[int] = []
@@ -82,16 +86,21 @@ def test_full_disk_gives_503_never_2xx_and_recovers_when_space_returns(tmp_path:
                     statuses.append(response.status_code)
                     if response.status_code == 200:
                         acked.add(str(response.json()["delivery_id"]))
-                stored = set(read_landing(settings.landing_dir).column("delivery_id").to_pylist())
-                for file in sorted(settings.landing_dir.glob("*/*.parquet"))[:10]:
-                    file.unlink()  # the operator frees space; the server keeps running
+                ballast.unlink()  # space returns; the server keeps running
+                deadline = time.monotonic() + 10
+                while (await client.get("/readyz")).status_code != 200:
+                    assert time.monotonic() < deadline, "never recovered"
+                    await asyncio.sleep(0.05)
                 after = await client.post("/webhooks/crm", content=b'{"call_log_id": "back"}',
                                           headers=AUTH)
-                return acked, statuses, stored, after.status_code
+                acked.add(str(after.json()["delivery_id"]))
+                return acked, statuses, after.status_code
 
-        acked, statuses, stored, after = asyncio.run(scenario())
+        acked, statuses, after = asyncio.run(scenario())
         assert 503 in statuses, "the disk never filled; make the bodies bigger"
         assert set(statuses) <= {200, 503}
-        assert acked == stored, "every 200 is on disk, and nothing answered 503 is"
         assert after == 200
+        stored = set(read_landing(settings.landing_dir).column("delivery_id").to_pylist())
+        assert acked == stored, "every 200 is in landing, and nothing answered 503 is"
         assert not list(settings.landing_dir.rglob("*.tmp")), "no temp file left behind"
+        assert not list(settings.landing_dir.rglob("*.journal")), "journal fully published"

@@ -108,4 +108,5 @@ def test_kill_minus_9_under_load_loses_no_acknowledged_delivery(tmp_path: Path) 
     assert not missing, f"{len(missing)} acknowledged deliveries lost"
     assert len(stored) == len(set(stored)), "a delivery id was stored twice"
     assert not list((data_dir / "landing").rglob("*.tmp")), "temp files left in landing"
+    assert not list((data_dir / "landing").rglob("*.journal")), "journal not fully published"
     assert set(load.statuses) - {"200"}, "the load never saw the server down"

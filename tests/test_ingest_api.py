@@ -6,10 +6,13 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import re
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import duckdb
+import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
@@ -49,6 +52,7 @@ def test_sample_payload_lands_byte_for_byte(settings: Settings) -> None:
     [file] = landing_files(settings)
     received = row["received_at"]
     assert file.parent.name == f"received_date={received:%Y-%m-%d}"  # type: ignore[str-format]
+    assert not list(settings.landing_dir.glob("_journal/*.journal")), "published at shutdown"
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
@@ -226,22 +230,26 @@ def test_body_over_limit_is_413_by_length_and_by_stream(tmp_path: Path) -> None:
 def test_group_commit_shares_files_and_acks_every_row(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, batch_max_wait_ms=20.0, batch_max_rows=64)
 
-    async def scenario() -> list[str]:
+    async def scenario() -> tuple[list[str], str]:
         async with running_app(settings) as (_, client):
             responses = await asyncio.gather(*(
                 client.post("/webhooks/crm", content=orjson.dumps({"call_log_id": f"c{i}"}),
                             headers=AUTH) for i in range(100)))
             assert {response.status_code for response in responses} == {200}
-            return [str(response.json()["delivery_id"]) for response in responses]
+            metrics = (await client.get("/metrics")).text
+            return [str(response.json()["delivery_id"]) for response in responses], metrics
 
-    acked = asyncio.run(scenario())
+    acked, metrics = asyncio.run(scenario())
     rows = landed(settings)
     assert sorted(str(row["delivery_id"]) for row in rows) == sorted(acked)
-    files = landing_files(settings)
-    assert len(files) < 20, f"{len(files)} files for 100 concurrent deliveries"
+    commits = float(re.search(r"^osvi_commit_batch_rows_count (\S+)$", metrics, re.M)[1])  # type: ignore[index]
+    assert commits < 20, f"{commits} fsyncs for 100 concurrent deliveries"
+    assert len(landing_files(settings)) == 1, "one segment, one landing file"
 
 
-def test_every_file_has_the_same_explicit_schema(settings: Settings) -> None:
+def test_every_file_has_the_same_explicit_schema(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, journal_segment_rows=1)  # one landing file per delivery
+
     async def scenario() -> None:
         async with running_app(settings) as (_, client):
             await client.get("/webhooks/crm/leads/1", headers=AUTH)  # all-null body columns
@@ -286,34 +294,59 @@ def test_secrets_never_reach_landing_or_logs(settings: Settings,
     assert "call_log_id" not in caplog.text, "bodies are never logged"
 
 
-def test_unwritable_landing_gives_503_and_recovers(settings: Settings) -> None:
-    """A real filesystem failure: the day's partition path is a file, so nothing can be written."""
+async def _wait_ready(client: httpx.AsyncClient, ready: bool, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while ((await client.get("/readyz")).status_code == 200) != ready:
+        assert time.monotonic() < deadline, f"readyz never became {'ready' if ready else 503}"
+        await asyncio.sleep(0.05)
 
-    async def scenario() -> tuple[list[int], str | None, int]:
+
+def test_unwritable_landing_gives_503_and_recovers(tmp_path: Path) -> None:
+    """A real filesystem failure: the day's partition path is a file, so landing cannot be
+    written. Deliveries get 503 until it is repaired; none acknowledged is lost."""
+    settings = make_settings(tmp_path, journal_segment_seconds=0.05)
+
+    async def scenario() -> tuple[set[str], list[int], str | None]:
         async with running_app(settings) as (_, client):
+            acked: set[str] = set()
             first = await client.post("/webhooks/crm", content=b'{"call_log_id": "ok-1"}',
                                       headers=AUTH)
+            acked.add(first.json()["delivery_id"])
+            await _wait_for(lambda: bool(landing_files(settings)))
             partition = landing_files(settings)[0].parent
             partition.rename(partition.with_name("moved-away"))
             partition.write_text("not a directory")
-            client_app = client._transport.app  # type: ignore[attr-defined]
-            client_app.state.ingest.writer._known_dirs.clear()
-            failed = await asyncio.gather(*(
-                client.post("/webhooks/crm", content=b'{"call_log_id": "lost"}', headers=AUTH)
-                for _ in range(5)))
-            retry_after = failed[0].headers.get("retry-after")
-            ready = (await client.get("/readyz")).status_code
+            # At most the deliveries of the next segment are journaled before compaction fails.
+            second = await client.post("/webhooks/crm", content=b'{"call_log_id": "ok-2"}',
+                                       headers=AUTH)
+            acked.add(second.json()["delivery_id"])
+            await _wait_ready(client, ready=False)
+            refused = await asyncio.gather(*(
+                client.post("/webhooks/crm", content=b'{"call_log_id": "refused"}',
+                            headers=AUTH) for _ in range(5)))
             partition.unlink()
             partition.with_name("moved-away").rename(partition)
-            again = await client.post("/webhooks/crm", content=b'{"call_log_id": "ok-2"}',
+            await _wait_ready(client, ready=True)
+            again = await client.post("/webhooks/crm", content=b'{"call_log_id": "ok-3"}',
                                       headers=AUTH)
-            return ([first.status_code, *(r.status_code for r in failed), again.status_code],
-                    retry_after, ready)
+            acked.add(again.json()["delivery_id"])
+            statuses = [first.status_code, second.status_code,
+                        *(r.status_code for r in refused), again.status_code]
+            return acked, statuses, refused[0].headers.get("retry-after")
 
-    statuses, retry_after, _ = asyncio.run(scenario())
-    assert statuses == [200, 503, 503, 503, 503, 503, 200]
+    acked, statuses, retry_after = asyncio.run(scenario())
+    assert statuses == [200, 200, 503, 503, 503, 503, 503, 200]
     assert retry_after == str(settings.retry_after_seconds)
-    assert sorted(str(row["call_log_id"]) for row in landed(settings)) == ["ok-1", "ok-2"]
+    rows = landed(settings)
+    assert {str(row["delivery_id"]) for row in rows} == acked
+    assert sorted(str(row["call_log_id"]) for row in rows) == ["ok-1", "ok-2", "ok-3"]
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def test_abandoned_temp_files_are_quarantined_on_start(settings: Settings) -> None:
@@ -348,7 +381,7 @@ def test_health_readiness_and_metrics(settings: Settings) -> None:
     assert (health, ready) == (200, 200)
     assert 'osvi_deliveries_total{integration="crm",status="200"} 1.0' in metrics
     assert 'osvi_deliveries_total{integration="(rejected)",status="401"} 1.0' in metrics
-    for name in ("osvi_landing_batch_rows_bucket", "osvi_landing_write_seconds_bucket",
+    for name in ("osvi_commit_batch_rows_bucket", "osvi_commit_seconds_bucket",
                  "osvi_delivery_seconds_bucket", "osvi_commit_queue_depth"):
         assert name in metrics
 
