@@ -30,6 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ingest_api.body import inspect_body
 from ingest_api.committer import CommitStats, GroupCommitter, StoreUnavailable
+from ingest_api.delivery_log import DeliveryLog
 from ingest_api.integrations import AuthOutcome, TokenAuthority, build_authority
 from ingest_api.journal import DurableLanding
 from ingest_api.landing import (
@@ -75,7 +76,8 @@ class DeliveryEndpoint:
                                       segment_seconds=settings.journal_segment_seconds)
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
-        self._compactor: asyncio.Task[None] | None = None
+        self.deliveries = DeliveryLog()
+        self._background: list[asyncio.Task[None]] = []
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
 
     async def start(self) -> None:
@@ -96,15 +98,16 @@ class DeliveryEndpoint:
             stats=stats,
         )
         self.committer.start()
-        self._compactor = asyncio.create_task(self._compact_forever(), name="compactor")
+        self._background = [asyncio.create_task(self._compact_forever(), name="compactor"),
+                            asyncio.create_task(self.deliveries.run(), name="delivery-log")]
 
     async def stop(self) -> None:
         if self.committer is not None:
             await self.committer.close()
-        if self._compactor is not None:
-            self._compactor.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._compactor
+                await task
         try:
             await asyncio.to_thread(self.landing.drain)
         except OSError as exc:  # the journal keeps the rows; the next start publishes them
@@ -139,11 +142,9 @@ class DeliveryEndpoint:
         label = integration if answer.status not in (401, 404, 405) else "(rejected)"
         self.metrics.deliveries.labels(label, str(answer.status)).inc()
         self.metrics.request_seconds.observe(elapsed)
-        log.info(orjson.dumps({
-            "event": "delivery", "delivery_id": answer.delivery_id, "integration": label,
-            "method": method, "status": answer.status, "bytes": size,
-            "latency_ms": round(elapsed * 1000, 3),
-        }).decode())
+        self.deliveries.record(
+            event="delivery", delivery_id=answer.delivery_id, integration=label, method=method,
+            status=answer.status, bytes=size, latency_ms=round(elapsed * 1000, 3))
 
     async def _handle(self, scope: Scope, receive: Receive, integration: str, method: str
                       ) -> tuple[_Answer, int]:

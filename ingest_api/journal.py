@@ -67,15 +67,17 @@ def encode_records(rows: Sequence[LandingRow]) -> bytes:
 
 def decode_records(data: bytes) -> tuple[list[list[object]], int]:
     """Records up to the first torn or corrupt one; also the count of bytes not decoded."""
-    records: list[list[object]] = []
+    payloads: list[bytes] = []
     offset = 0
+    view = memoryview(data)
     while offset + _FRAME.size <= len(data):
         length, crc = _FRAME.unpack_from(data, offset)
         start, end = offset + _FRAME.size, offset + _FRAME.size + length
-        if end > len(data) or zlib.crc32(data[start:end]) != crc:
+        if end > len(data) or zlib.crc32(view[start:end]) != crc:
             break
-        records.append(orjson.loads(data[start:end]))
+        payloads.append(data[start:end])
         offset = end
+    records: list[list[object]] = orjson.loads(b"[" + b",".join(payloads) + b"]")
     return records, len(data) - offset
 
 

@@ -268,7 +268,8 @@ def test_every_file_has_the_same_explicit_schema(tmp_path: Path) -> None:
 
 
 def test_secrets_never_reach_landing_or_logs(settings: Settings,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+                                             caplog: pytest.LogCaptureFixture,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.INFO, logger="osvi")
 
     async def scenario() -> None:
@@ -281,17 +282,18 @@ def test_secrets_never_reach_landing_or_logs(settings: Settings,
     asyncio.run(scenario())
     rows = landed(settings)
     assert len(rows) == 2
-    everything = orjson.dumps(rows, default=str).decode() + caplog.text
+    delivery_log = capsys.readouterr().err
+    everything = orjson.dumps(rows, default=str).decode() + caplog.text + delivery_log
     assert TOKEN not in everything
     assert "abc123secret" not in everything
     headers = orjson.loads(str(rows[0]["headers"]))
     assert headers["authorization"] == headers["x-forwarded-token"] == "[redacted]"
     assert "campaign=x" in str(rows[0]["query"])
-    delivery_lines = [r for r in caplog.records if '"event":"delivery"' in r.getMessage()]
-    assert len(delivery_lines) == 2
-    line = orjson.loads(delivery_lines[0].getMessage())
-    assert {"delivery_id", "integration", "status", "bytes", "latency_ms"} <= set(line)
-    assert "call_log_id" not in caplog.text, "bodies are never logged"
+    lines = [orjson.loads(line) for line in delivery_log.splitlines() if '"delivery"' in line]
+    assert [line["status"] for line in lines] == [200, 200]
+    assert {line["delivery_id"] for line in lines} == {row["delivery_id"] for row in rows}
+    assert {"integration", "method", "bytes", "latency_ms"} <= set(lines[0])
+    assert "call_log_id" not in delivery_log + caplog.text, "bodies are never logged"
 
 
 async def _wait_ready(client: httpx.AsyncClient, ready: bool, timeout: float = 10) -> None:
