@@ -32,7 +32,7 @@ from ingest_api.body import inspect_body
 from ingest_api.committer import CommitStats, GroupCommitter, StoreUnavailable
 from ingest_api.delivery_log import DeliveryLog
 from ingest_api.integrations import AuthOutcome, TokenAuthority, build_authority
-from ingest_api.journal import DurableLanding
+from ingest_api.journal import CompactorProcess, DurableLanding
 from ingest_api.landing import (
     LandingRow,
     encode_parquet,
@@ -77,6 +77,7 @@ class DeliveryEndpoint:
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
         self.deliveries = DeliveryLog()
+        self._compactor = CompactorProcess()
         self._background: list[asyncio.Task[None]] = []
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
 
@@ -112,6 +113,7 @@ class DeliveryEndpoint:
             await asyncio.to_thread(self.landing.drain)
         except OSError as exc:  # the journal keeps the rows; the next start publishes them
             log.error("could not publish the journal to landing at shutdown: %s", exc)
+        self._compactor.close()
 
     async def _compact_forever(self) -> None:
         """Publish closed journal segments to landing about once per segment period."""
@@ -120,7 +122,8 @@ class DeliveryEndpoint:
             await asyncio.sleep(period)
             self.landing.rotate_if_due()
             try:
-                rows = await asyncio.to_thread(self.landing.compact_closed)
+                rows = await asyncio.to_thread(self.landing.compact_closed,
+                                               self._compactor.compact)
             except OSError as exc:
                 self.metrics.compaction_failures.inc()
                 log.error("landing compaction failed (deliveries answer 503 until it "

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     # Group commit: a flush happens after `batch_max_rows` rows or `batch_max_wait_ms`.
     batch_max_rows: int = Field(default=256, gt=0)
-    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    batch_max_wait_ms: float = Field(default=0.5, ge=0)
     # Deliveries waiting for a flush; beyond this the API answers 503.
     queue_max: int = Field(default=10_000, gt=0)
     retry_after_seconds: int = Field(default=5, gt=0)

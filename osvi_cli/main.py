@@ -85,7 +85,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run("ingest_api.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=LOG_CONFIG, access_log=False,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=20,
+                proxy_headers=False)  # client addresses are never used: skip the parsing
 
 
 @app.command()
