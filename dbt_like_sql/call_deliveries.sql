@@ -1,0 +1,76 @@
+-- call_deliveries: every stored delivery that can become a call, with its call columns and
+-- its sections parsed out of the body.
+-- Grain: one row per delivery (a call delivered three times has three rows).
+-- A delivery qualifies when its body is a JSON object with a call_log_id; the rest is listed
+-- in rejected_deliveries with the reason.
+with parsed as (
+    select
+        delivery_id,
+        received_at,
+        received_day,
+        integration,
+        call_log_id,
+        body::json as doc
+    from deliveries
+    where parse_error is null
+      and body is not null
+      and call_log_id is not null
+),
+
+sections as (
+    select
+        *,
+        -- A section counts only when it is an object: OSVI omits disabled or empty ones.
+        case when json_type(doc, '$.data_capture') = 'OBJECT'
+             then json_extract(doc, '$.data_capture') end as data_capture,
+        case when json_type(doc, '$.structured_output') = 'OBJECT'
+             then json_extract(doc, '$.structured_output') end as structured_output,
+        case when json_type(doc, '$.call_trigger_data') = 'OBJECT'
+             then json_extract(doc, '$.call_trigger_data') end as call_trigger_data
+    from parsed
+),
+
+campaign_keys as (
+    select
+        unnest(getvariable('campaign_keys')) as campaign_key,
+        generate_subscripts(getvariable('campaign_keys'), 1) as key_rank
+),
+
+campaigns as (
+    -- The first campaign key (in OSVI_CAMPAIGN_KEYS order) with a non-empty value.
+    select
+        s.delivery_id,
+        arg_min(
+            json_extract_string(s.call_trigger_data, '$.' || k.campaign_key), k.key_rank
+        ) filter (
+            where coalesce(json_extract_string(s.call_trigger_data, '$.' || k.campaign_key), '')
+                  <> ''
+        ) as campaign
+    from sections as s
+    cross join campaign_keys as k
+    where s.call_trigger_data is not null
+    group by s.delivery_id
+)
+
+select
+    s.delivery_id,
+    s.received_at,
+    s.received_day,
+    s.integration,
+    s.call_log_id,
+    json_extract_string(s.doc, '$.agent_name') as agent_name,
+    coalesce(json_extract_string(s.doc, '$.phone_number'),
+             json_extract_string(s.call_trigger_data, '$.phone_number')) as phone_number,
+    json_extract_string(s.doc, '$.call_status') as call_status,
+    json_extract_string(s.doc, '$.call_type') as call_type,
+    json_extract_string(s.doc, '$.call_summary') as call_summary,
+    c.campaign,
+    json_extract_string(s.call_trigger_data, '$.crm_id') as crm_id,
+    json_extract_string(s.call_trigger_data, '$.person_name') as person_name,
+    json_extract_string(s.structured_output, '$._matched_condition') as matched_condition,
+    json_extract_string(s.structured_output, '$.intent') as intent,
+    s.data_capture,
+    s.structured_output,
+    s.call_trigger_data
+from sections as s
+left join campaigns as c using (delivery_id)

@@ -1,0 +1,40 @@
+-- calls: one row per call, whatever the number of deliveries (manual or bulk retries, several
+-- integrations on one agent).
+-- Grain: call_log_id. Per column the latest non-null value wins (ties broken by delivery_id);
+-- call_date is the OSVI_TIMEZONE day the call was first received; the three sections are the
+-- latest delivery's that carried each.
+select
+    call_log_id,
+    min(received_day) as call_date,
+    min(received_at) as first_received_at,
+    max(received_at) as last_received_at,
+    arg_max(agent_name, (received_at, delivery_id))
+        filter (where agent_name is not null) as agent_name,
+    arg_max(phone_number, (received_at, delivery_id))
+        filter (where phone_number is not null) as phone_number,
+    arg_max(call_status, (received_at, delivery_id))
+        filter (where call_status is not null) as call_status,
+    arg_max(call_type, (received_at, delivery_id))
+        filter (where call_type is not null) as call_type,
+    arg_max(call_summary, (received_at, delivery_id))
+        filter (where call_summary is not null) as call_summary,
+    coalesce(arg_max(campaign, (received_at, delivery_id))
+        filter (where campaign is not null), '(none)') as campaign,
+    arg_max(crm_id, (received_at, delivery_id))
+        filter (where crm_id is not null) as crm_id,
+    arg_max(person_name, (received_at, delivery_id))
+        filter (where person_name is not null) as person_name,
+    arg_max(matched_condition, (received_at, delivery_id))
+        filter (where matched_condition is not null) as matched_condition,
+    arg_max(intent, (received_at, delivery_id))
+        filter (where intent is not null) as intent,
+    count(*) as delivery_count,
+    count(distinct integration) as integration_count,
+    arg_max(data_capture, (received_at, delivery_id))
+        filter (where data_capture is not null) as data_capture,
+    arg_max(structured_output, (received_at, delivery_id))
+        filter (where structured_output is not null) as structured_output,
+    arg_max(call_trigger_data, (received_at, delivery_id))
+        filter (where call_trigger_data is not null) as call_trigger_data
+from call_deliveries
+group by call_log_id

@@ -1,0 +1,19 @@
+-- rejected_deliveries: stored deliveries that could not become a call, with a readable reason.
+-- Grain: one row per delivery. Nothing stored is silently dropped: every row of deliveries is
+-- either in call_deliveries or here (checked by the conservation asset check).
+select
+    delivery_id,
+    received_at,
+    received_day,
+    integration,
+    method,
+    path,
+    case
+        when parse_error is not null then 'body is not a JSON object: ' || parse_error
+        when body is null then method || ' delivery without a body (no URL mapping for it)'
+        else 'the body has no call_log_id'
+    end as reason
+from deliveries
+where parse_error is not null
+   or body is null
+   or call_log_id is null

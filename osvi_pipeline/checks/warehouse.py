@@ -1,0 +1,65 @@
+"""Asset checks on the warehouse tables (visible in the Dagster UI)."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+
+def _count(duckdb: DuckDBResource, sql: str) -> int:
+    with duckdb.get_connection() as con:
+        return int(con.execute(sql).fetchone()[0])
+
+
+@dg.asset_check(asset="calls", description="call_log_id is unique and never null.",
+                blocking=True)
+def calls_call_log_id_unique_and_not_null(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    nulls = _count(duckdb, "select count(*) from calls where call_log_id is null")
+    duplicates = _count(duckdb, "select count(*) - count(distinct call_log_id) from calls")
+    return dg.AssetCheckResult(passed=nulls == 0 and duplicates == 0,
+                               metadata={"null_ids": nulls, "duplicate_ids": duplicates})
+
+
+@dg.asset_check(asset="rejected_deliveries", additional_deps=["call_deliveries"],
+                description="Every delivery is exactly one of: a call's delivery, a rejection.")
+def every_delivery_is_a_call_or_a_rejection(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    unaccounted = _count(duckdb, """
+        select count(*) from deliveries as d
+        where not exists (select 1 from call_deliveries as c where c.delivery_id = d.delivery_id)
+          and not exists (select 1 from rejected_deliveries as r
+                          where r.delivery_id = d.delivery_id)""")
+    both = _count(duckdb, """
+        select count(*) from call_deliveries as c
+        join rejected_deliveries as r using (delivery_id)""")
+    return dg.AssetCheckResult(passed=unaccounted == 0 and both == 0,
+                               metadata={"unaccounted": unaccounted, "in_both": both})
+
+
+@dg.asset_check(asset="rejected_deliveries", description="Warns when deliveries were rejected.")
+def no_rejected_deliveries(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    rejected = _count(duckdb, "select count(*) from rejected_deliveries")
+    return dg.AssetCheckResult(passed=rejected == 0, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"rejected": rejected})
+
+
+def _no_type_conflicts(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=table, name=f"{table}_has_no_type_conflicts",
+                    description="Warns when a field's values have conflicting types (widened "
+                                "to VARCHAR).")
+    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute("select column_name, observed_types from field_catalog "
+                               "where table_name = $t and conflict", {"t": table}).fetchall()
+        return dg.AssetCheckResult(
+            passed=not rows, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"conflicts": dg.MetadataValue.json({name: types for name, types in rows})})
+
+    return check
+
+
+WAREHOUSE_CHECKS = [
+    calls_call_log_id_unique_and_not_null,
+    every_delivery_is_a_call_or_a_rejection,
+    no_rejected_deliveries,
+    _no_type_conflicts("data_capture"),
+    _no_type_conflicts("structured_output"),
+]

@@ -1,0 +1,34 @@
+"""The Dagster code location: every asset, check and resource, assembled in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from osvi_pipeline.assets.deliveries import build_deliveries_asset
+from osvi_pipeline.assets.sql import build_sql_asset
+from osvi_pipeline.assets.wide import build_wide_asset
+from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.partitions import daily_partitions
+from osvi_pipeline.resources import build_resources
+from osvi_pipeline.settings import Settings, load_settings
+from osvi_pipeline.sql_models import load_models
+
+WIDE_TABLES = ("data_capture", "structured_output")
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    models = load_models()
+    known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
+    return [
+        build_deliveries_asset(daily_partitions(settings.timezone)),
+        *(build_sql_asset(model, known) for model in models),
+        *(build_wide_asset(section) for section in WIDE_TABLES),
+    ]
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=build_assets(settings), asset_checks=WAREHOUSE_CHECKS,
+                          resources=build_resources(settings))
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,54 @@
+"""Run the asset graph in-process for a range of days (`osvi materialize`, cron, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.definitions import build_assets
+from osvi_pipeline.landing_reader import landed_days
+from osvi_pipeline.resources import build_resources
+from osvi_pipeline.settings import FIRST_PARTITION_DAY, Settings
+
+
+def landed_day_range(settings: Settings) -> tuple[date, date] | None:
+    """The OSVI_TIMEZONE days covered by landed data (landing is split by UTC day)."""
+    days = landed_days(settings.landing_dir)
+    if not days:
+        return None
+    zone = ZoneInfo(settings.timezone)
+    first = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
+    last = datetime.fromisoformat(days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+    start = max(first.astimezone(zone).date(), FIRST_PARTITION_DAY)
+    end = min((last - timedelta(microseconds=1)).astimezone(zone).date(),
+              datetime.now(zone).date())
+    return start, end
+
+
+def materialize_days(settings: Settings, start: date, end: date,
+                     on_step: Callable[[str], None] = lambda step: None,
+                     instance: dg.DagsterInstance | None = None) -> bool:
+    """Load deliveries for [start, end] in one run, then rebuild every downstream table."""
+    assets = build_assets(settings)
+    resources = build_resources(settings)
+    deliveries = next(a for a in assets if a.key == dg.AssetKey("deliveries"))
+    on_step(f"deliveries {start}..{end}")
+    loaded = dg.materialize(
+        [*assets], resources=resources, instance=instance, raise_on_error=False,
+        selection=[deliveries.key],
+        tags={"dagster/asset_partition_range_start": start.isoformat(),
+              "dagster/asset_partition_range_end": end.isoformat()},
+    )
+    if not loaded.success:
+        return False
+    on_step("calls, fields, wide tables and checks")
+    rebuilt = dg.materialize(
+        [*assets, *WAREHOUSE_CHECKS], resources=resources, instance=instance,
+        raise_on_error=False,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(deliveries.key),
+    )
+    return bool(rebuilt.success)

@@ -1,0 +1,33 @@
+"""Resources: the DuckDB warehouse and the OSVI paths and options the assets need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from osvi_pipeline.settings import Settings
+
+# Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
+# one run at a time because a DuckDB file has a single writer.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
+    landing_dir: str
+    timezone: str
+    campaign_keys: list[str]
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "osvi": OsviOptions(landing_dir=str(settings.landing_dir), timezone=settings.timezone,
+                            campaign_keys=settings.campaign_key_list),
+    }
