@@ -23,7 +23,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run $(VENV)/.installed-test
 
 run: $(VENV)/.installed-run
-	$(BIN)/osvi serve
+	$(BIN)/osvi up
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -87,6 +89,77 @@ def serve(
                 workers=workers, log_config=LOG_CONFIG, access_log=False,
                 timeout_graceful_shutdown=20,
                 proxy_headers=False)  # client addresses are never used: skip the parsing
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Interface for both servers.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Ingest API port.")] = 8000,
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+) -> None:
+    """Run the ingest API and the Dagster UI (dagster dev) together; Ctrl-C stops both."""
+    from osvi_cli.supervise import run_together
+    from osvi_pipeline.instance import dagster_home
+
+    settings = settings_or_exit()
+    _announce_ingest(settings, host, port)
+    home = dagster_home(settings)
+    console.print(f"[bold]Dagster UI[/] on http://{host}:{dagster_port}  (DAGSTER_HOME={home})")
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "osvi_pipeline.definitions"]
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "ingest": [str(bin_dir / "osvi"), "serve", "--host", host, "--port", str(port)],
+        "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", host, "-p",
+                    str(dagster_port)],
+    }
+    raise typer.Exit(run_together(commands, {**os.environ, "DAGSTER_HOME": str(home)},
+                                  cwd=workspace.parent if workspace.exists() else None))
+
+
+@app.command()
+def materialize(
+    date: Annotated[str | None, typer.Option(help="One day, YYYY-MM-DD.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day of a range (inclusive).")] = None,
+) -> None:
+    """Run the whole asset graph in-process for those days (default: every landed day)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from osvi_pipeline.instance import persistent_instance
+    from osvi_pipeline.materialize import landed_day_range, materialize_days
+
+    settings = settings_or_exit()
+    days = _day_range(date, start, end) or landed_day_range(settings)
+    if days is None:
+        console.print(f"nothing has landed in {settings.landing_dir} yet")
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("starting", total=None)
+        runs = materialize_days(settings, *days, instance=persistent_instance(settings),
+                                on_step=lambda step: progress.update(task, description=step))
+    if not all(run.success for run in runs):
+        _fail("materialization failed (details above and in the Dagster UI)")
+    console.print(f"materialized {days[0]}..{days[1]} into {settings.warehouse_path}")
+
+
+def _day_range(day: str | None, start: str | None, end: str | None
+               ) -> tuple[dt.date, dt.date] | None:
+    try:
+        if day is not None:
+            if start or end:
+                _fail("use --date, or --start and --end, not both")
+            return dt.date.fromisoformat(day), dt.date.fromisoformat(day)
+        if start is None and end is None:
+            return None
+        first = dt.date.fromisoformat(start or end or "")
+        last = dt.date.fromisoformat(end or start or "")
+    except ValueError as exc:
+        _fail(f"dates are YYYY-MM-DD days in OSVI_TIMEZONE ({exc})")
+    if last < first:
+        _fail(f"--end {last} is before --start {first}")
+    return first, last
 
 
 @app.command()

@@ -1,0 +1,8 @@
+"""The Dagster code location of osvi-pipeline (see definitions.py)."""
+
+import warnings
+
+import dagster as dg
+
+# BackfillPolicy.single_run is what this project relies on; its beta label is not news to users.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)

@@ -14,6 +14,9 @@ from osvi_pipeline.landing_reader import landed_days
 from osvi_pipeline.resources import build_resources
 from osvi_pipeline.settings import FIRST_PARTITION_DAY, Settings
 
+# Step-by-step DEBUG lines drown the progress bar; failures are still logged as errors.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 def landed_day_range(settings: Settings) -> tuple[date, date] | None:
     """The OSVI_TIMEZONE days covered by landed data (landing is split by UTC day)."""
@@ -31,24 +34,29 @@ def landed_day_range(settings: Settings) -> tuple[date, date] | None:
 
 def materialize_days(settings: Settings, start: date, end: date,
                      on_step: Callable[[str], None] = lambda step: None,
-                     instance: dg.DagsterInstance | None = None) -> bool:
-    """Load deliveries for [start, end] in one run, then rebuild every downstream table."""
+                     instance: dg.DagsterInstance | None = None
+                     ) -> list[dg.ExecuteInProcessResult]:
+    """Load deliveries for [start, end] in one run, then rebuild every downstream table.
+
+    Returns the runs; stops after the first that fails.
+    """
     assets = build_assets(settings)
     resources = build_resources(settings)
     deliveries = next(a for a in assets if a.key == dg.AssetKey("deliveries"))
     on_step(f"deliveries {start}..{end}")
     loaded = dg.materialize(
         [*assets], resources=resources, instance=instance, raise_on_error=False,
+        run_config=QUIET,
         selection=[deliveries.key],
         tags={"dagster/asset_partition_range_start": start.isoformat(),
               "dagster/asset_partition_range_end": end.isoformat()},
     )
     if not loaded.success:
-        return False
+        return [loaded]
     on_step("calls, fields, wide tables and checks")
     rebuilt = dg.materialize(
         [*assets, *WAREHOUSE_CHECKS], resources=resources, instance=instance,
-        raise_on_error=False,
+        raise_on_error=False, run_config=QUIET,
         selection=dg.AssetSelection.all() - dg.AssetSelection.assets(deliveries.key),
     )
-    return bool(rebuilt.success)
+    return [loaded, rebuilt]

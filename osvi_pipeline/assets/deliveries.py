@@ -46,7 +46,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     @dg.asset(
         name="deliveries",
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.single_run(),  # a backfill is one run, one load
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
         group_name="warehouse",

@@ -86,10 +86,11 @@ def build_wide_asset(section: str) -> dg.AssetsDefinition:
                         "select * from wide_columns_arrow")
             con.execute(_pivot_sql(section, columns, with_condition))
             con.execute("delete from field_catalog where table_name = $t", {"t": section})
-            con.executemany(
-                "insert into field_catalog values ($1, $2, $3, $4, $5, $6, $7)",
-                [[section, c.name, c.path, c.sql_type, list(c.observed), c.conflict,
-                  conditions[c.path]] for c in columns])
+            if columns:
+                con.executemany(
+                    "insert into field_catalog values ($1, $2, $3, $4, $5, $6, $7)",
+                    [[section, c.name, c.path, c.sql_type, list(c.observed), c.conflict,
+                      conditions[c.path]] for c in columns])
             views = _condition_views(con, columns, conditions) if with_condition else []
             rows = con.execute(f"select count(*) from {quote_identifier(section)}").fetchone()[0]
             sample = preview(con, section)

@@ -1,0 +1,53 @@
+"""Land deliveries at chosen moments (through the real journal and landing writer) and run the
+real asset graph on them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import orjson
+
+from ingest_api.body import inspect_body
+from ingest_api.journal import DurableLanding
+from ingest_api.landing import LandingRow
+from ingest_api.settings import Settings
+from osvi_pipeline.materialize import materialize_days
+
+
+def delivery(at: datetime, body: dict[str, Any] | bytes | None, *, integration: str = "crm",
+             method: str = "POST", path: str = "") -> LandingRow:
+    raw = orjson.dumps(body) if isinstance(body, dict) else (body or b"")
+    inspected = inspect_body(raw, method)
+    return LandingRow(str(uuid.uuid4()), int(at.timestamp() * 1_000_000), integration, method,
+                      f"/webhooks/{integration}{path}", None, "{}", inspected.text,
+                      inspected.sha256, inspected.call_log_id, inspected.parse_error,
+                      inspected.base64)
+
+
+def land(settings: Settings, rows: Iterable[LandingRow]) -> None:
+    store = DurableLanding(settings.landing_dir)
+    store.append(list(rows))
+    store.drain()
+
+
+def run(settings: Settings, start: str, end: str | None = None,
+        instance: dg.DagsterInstance | None = None) -> list[dg.ExecuteInProcessResult]:
+    runs = materialize_days(settings, datetime.fromisoformat(start).date(),
+                            datetime.fromisoformat(end or start).date(), instance=instance)
+    assert all(result.success for result in runs), "materialization failed"
+    return runs
+
+
+def query(settings: Settings, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
+def warehouse_file(settings: Settings) -> Path:
+    return settings.warehouse_path

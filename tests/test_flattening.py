@@ -1,0 +1,118 @@
+"""Flattening of sections into leaf rows (the real section_leaves.sql on DuckDB), and the exact
+rebuild of each section from its rows (osvi_pipeline/paths.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from osvi_pipeline.paths import parse_path, rebuild
+from osvi_pipeline.sql_models import SQL_DIR
+from tests.conftest import sample_payload_bytes
+
+SECTION_LEAVES = (SQL_DIR / "section_leaves.sql").read_text(encoding="utf-8")
+CON = duckdb.connect()
+
+
+def leaves(section: str, doc: dict[str, Any] | None,
+           matched: str | None = None) -> list[tuple[Any, ...]]:
+    """(path, value, value_type, value_text, value_number, value_bool) rows of one section."""
+    columns = {"data_capture": None, "structured_output": None, "call_trigger_data": None}
+    columns[section] = json.dumps(doc) if doc is not None else None
+    cursor = CON.cursor()
+    cursor.execute(
+        "create or replace temp table calls as select 'c1' as call_log_id, "
+        "$m::varchar as matched_condition, $dc::json as data_capture, "
+        "$so::json as structured_output, $tr::json as call_trigger_data",
+        {"m": matched, "dc": columns["data_capture"], "so": columns["structured_output"],
+         "tr": columns["call_trigger_data"]})
+    rows = cursor.execute(
+        f"select path, value::varchar, value_type, value_text, value_number, value_bool "
+        f"from ({SECTION_LEAVES}) where section = $s order by path", {"s": section}).fetchall()
+    cursor.close()
+    return rows
+
+
+def test_seed_sample_flattens_to_the_expected_rows() -> None:
+    payload = json.loads(sample_payload_bytes())
+    assert leaves("data_capture", payload["data_capture"]) == [
+        ("appointment_confirmed", "true", "boolean", None, None, True),
+        ("customer_name", '"John Doe"', "string", "John Doe", None, None),
+        ("preferred_time", '"10:00 AM"', "string", "10:00 AM", None, None),
+    ]
+    assert leaves("structured_output", payload["structured_output"]) == [
+        ("appointment.date", '"2026-06-12"', "string", "2026-06-12", None, None),
+        ("appointment.time", '"10:00"', "string", "10:00", None, None),
+        ("intent", '"appointment_confirmation"', "string", "appointment_confirmation", None,
+         None),
+    ]
+    assert [row[0] for row in leaves("call_trigger_data", payload["call_trigger_data"])] == [
+        "campaign", "crm_id", "person_name", "phone_number"]
+
+
+def test_nesting_arrays_nulls_and_empty_containers() -> None:
+    doc = {"a": {"b": {"c": {"d": 1.5}}}, "reminders": [{"channel": "sms", "at": 60}, "x", 3],
+           "gone": None, "empty": {}, "none": [], "grid": [[1, 2], []]}
+    assert leaves("structured_output", doc) == [
+        ("a.b.c.d", "1.5", "number", None, 1.5, None),
+        ("empty", "{}", "object", None, None, None),
+        ("gone", "null", "null", None, None, None),
+        ("grid[0][0]", "1", "integer", None, 1.0, None),
+        ("grid[0][1]", "2", "integer", None, 2.0, None),
+        ("grid[1]", "[]", "array", None, None, None),
+        ("none", "[]", "array", None, None, None),
+        ("reminders[0].at", "60", "integer", None, 60.0, None),
+        ("reminders[0].channel", '"sms"', "string", "sms", None, None),
+        ("reminders[1]", '"x"', "string", "x", None, None),
+        ("reminders[2]", "3", "integer", None, 3.0, None),
+    ]
+
+
+def test_matched_condition_is_a_column_not_a_field() -> None:
+    doc = {"_matched_condition": "confirmed", "intent": "yes"}
+    assert [row[0] for row in leaves("structured_output", doc, matched="confirmed")] == ["intent"]
+    # In data_capture a key of that name is an ordinary field.
+    assert [row[0] for row in leaves("data_capture", doc)] == ['"_matched_condition"', "intent"]
+
+
+def test_missing_and_empty_sections_yield_no_rows() -> None:
+    assert leaves("data_capture", None) == []
+    assert leaves("data_capture", {}) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [("customer name", '"customer name"'), ("a.b", '"a.b"'), ('say "hi"', '"say \\"hi\\""'),
+     ("नाम", '"नाम"'), ("", '""'), ("back\\slash", '"back\\\\slash"'), ("[0]", '"[0]"')],
+)
+def test_odd_keys_are_escaped_unambiguously(key: str, path: str) -> None:
+    [row] = leaves("data_capture", {key: 1})
+    assert row[0] == path
+    assert parse_path(path) == [key]
+
+
+def test_unicode_values_survive() -> None:
+    [row] = leaves("data_capture", {"city": "Zürich – 東京 – दिल्ली"})
+    assert row[3] == "Zürich – 東京 – दिल्ली"
+
+
+json_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_any_object_is_rebuilt_exactly_from_its_leaves(doc: dict[str, Any]) -> None:
+    rows = leaves("call_trigger_data", doc)
+    assert rebuild((path, value) for path, value, *_ in rows) == doc

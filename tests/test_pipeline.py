@@ -1,0 +1,171 @@
+"""The real Dagster materialization on temp dirs: landing Parquet in, DuckDB tables out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from ingest_api.settings import Settings
+from tests.conftest import make_settings, sample_payload_bytes
+from tests.pipeline_helpers import delivery, land, query, run
+
+# 2026-11-28 in Asia/Kolkata (UTC+05:30) runs from 2026-11-27T18:30Z to 2026-11-28T18:30Z.
+DAY1 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+DAY2 = DAY1 + timedelta(days=1)
+DAY3 = DAY1 + timedelta(days=2)
+
+
+@pytest.fixture
+def kolkata(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, timezone="Asia/Kolkata")
+
+
+def call(call_id: str, **sections: Any) -> dict[str, Any]:
+    body = {"call_log_id": call_id, "phone_number": "+911234567890", "agent_name": "agent_a",
+            "call_status": "picked", "call_type": "outbound"}
+    body.update(sections)
+    return body
+
+
+def test_the_seed_sample_becomes_a_call_with_typed_fields(kolkata: Settings) -> None:
+    land(kolkata, [delivery(DAY1, json.loads(sample_payload_bytes()))])
+    run(kolkata, "2026-11-28")
+    [row] = query(kolkata, "select call_log_id, call_date, agent_name, campaign, crm_id, "
+                           "person_name, intent, matched_condition, delivery_count from calls")
+    assert row == ("8de63236-e013-42dd-9d99-1be5521701d4", date(2026, 11, 28),
+                   "agent_IsZ3Q6Sf_60Eh26XQMGbz-R_og", "june-renewals", "lead_42", "John Doe",
+                   "appointment_confirmation", None, 1)
+    assert query(kolkata, "select customer_name, appointment_confirmed, preferred_time "
+                          "from data_capture") == [("John Doe", True, "10:00 AM")]
+    assert query(kolkata, "select appointment__date, appointment__time, intent "
+                          "from structured_output") == [
+        (date(2026, 6, 12), "10:00", "appointment_confirmation")]
+
+
+def test_rerunning_a_day_leaves_the_same_rows(kolkata: Settings) -> None:
+    land(kolkata, [delivery(DAY1 + timedelta(minutes=i), call(f"c{i}")) for i in range(5)])
+    run(kolkata, "2026-11-28")
+    tables = ["deliveries", "calls", "data_capture_fields", "rejected_deliveries"]
+    before = {t: query(kolkata, f"select count(*) from {t}")[0][0] for t in tables}
+    run(kolkata, "2026-11-28")
+    after = {t: query(kolkata, f"select count(*) from {t}")[0][0] for t in tables}
+    assert before == after == {"deliveries": 5, "calls": 5, "data_capture_fields": 0,
+                               "rejected_deliveries": 0}
+
+
+def test_a_backfill_loads_several_days_in_one_run(kolkata: Settings) -> None:
+    land(kolkata, [delivery(day + timedelta(minutes=i), call(f"{day:%d}-{i}"))
+                   for day, count in ((DAY1, 2), (DAY2, 3), (DAY3, 4)) for i in range(count)])
+    instance = dg.DagsterInstance.ephemeral()
+    runs = run(kolkata, "2026-11-28", "2026-11-30", instance=instance)
+    load = runs[0]
+    assert load.dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-28"
+    assert load.dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-30"
+    assert len(instance.get_runs()) == 2, "one run loads every day, one rebuilds the rest"
+    assert query(kolkata, "select received_day, count(*) from deliveries group by all "
+                          "order by 1") == [(date(2026, 11, 28), 2), (date(2026, 11, 29), 3),
+                                            (date(2026, 11, 30), 4)]
+
+
+def test_days_follow_osvi_timezone_not_utc(kolkata: Settings) -> None:
+    late_utc_evening = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # 00:30 on the 29th in Kolkata
+    land(kolkata, [delivery(late_utc_evening, call("late"))])
+    run(kolkata, "2026-11-28")
+    assert query(kolkata, "select count(*) from deliveries") == [(0,)]
+    run(kolkata, "2026-11-29")
+    assert query(kolkata, "select call_date from calls") == [(date(2026, 11, 29),)]
+
+
+def test_a_call_delivered_on_two_days_is_one_call(kolkata: Settings) -> None:
+    first = call("same", structured_output={"intent": "callback"},
+                 call_trigger_data={"campaign": "renewals"})
+    retry = call("same", call_summary="Asked for a callback.",
+                 structured_output={"intent": "confirmed"})
+    land(kolkata, [delivery(DAY1, first), delivery(DAY2, retry, integration="sheet")])
+    run(kolkata, "2026-11-28", "2026-11-29")
+    [row] = query(kolkata, "select call_date, delivery_count, integration_count, call_summary, "
+                           "intent, campaign, first_received_at < last_received_at from calls")
+    assert row == (date(2026, 11, 28), 2, 2, "Asked for a callback.", "confirmed", "renewals",
+                   True)
+
+
+def test_new_fields_and_type_conflicts_across_runs(kolkata: Settings) -> None:
+    land(kolkata, [delivery(DAY1, call("a", data_capture={"age": 41, "vip": True}))])
+    first = run(kolkata, "2026-11-28")[1]
+    assert query(kolkata, "select age, vip from data_capture") == [(41, True)]
+    land(kolkata, [delivery(DAY2, call("b", data_capture={"age": "forty", "email": "x@y.z"}))])
+    second = run(kolkata, "2026-11-28", "2026-11-29")[1]
+    assert query(kolkata, "select call_log_id, age, vip, email from data_capture order by 1") == [
+        ("a", "41", True, None), ("b", "forty", None, "x@y.z")]
+    assert query(kolkata, "select column_name, column_type, conflict from field_catalog "
+                          "where table_name = 'data_capture' order by 1") == [
+        ("age", "VARCHAR", True), ("email", "VARCHAR", False), ("vip", "BOOLEAN", False)]
+    metadata = second.asset_materializations_for_node("data_capture")[0].metadata
+    assert metadata["new_columns"].value == ["email"]
+    assert "age" in metadata["type_conflicts"].value  # type: ignore[operator]
+    [warning] = [e for e in second.get_asset_check_evaluations()
+                 if e.check_name == "data_capture_has_no_type_conflicts"]
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert first.success
+
+
+def test_conditional_schemas_get_a_column_and_a_view_per_condition(kolkata: Settings) -> None:
+    land(kolkata, [
+        delivery(DAY1, call("c1", structured_output={
+            "_matched_condition": "confirmed", "intent": "yes",
+            "appointment": {"date": "2026-12-01"}, "reminders": [{"channel": "sms"}]})),
+        delivery(DAY1, call("c2", structured_output={
+            "_matched_condition": "not interested", "intent": "no", "reason": "price"})),
+    ])
+    run(kolkata, "2026-11-28")
+    assert query(kolkata, "select call_log_id, matched_condition from calls order by 1") == [
+        ("c1", "confirmed"), ("c2", "not interested")]
+    assert query(kolkata, "select distinct matched_condition, path from structured_output_fields"
+                          " order by 2, 1") == [
+        ("confirmed", "appointment.date"), ("confirmed", "intent"), ("not interested", "intent"),
+        ("not interested", "reason"), ("confirmed", "reminders[0].channel")]
+    confirmed = query(kolkata, "select * from structured_output__confirmed")
+    assert confirmed == [("c1", "confirmed", date(2026, 12, 1), "yes",
+                          '[{"channel":"sms"}]')]
+    columns = [r[0] for r in query(kolkata, "select column_name from information_schema.columns"
+                                            " where table_name = 'structured_output__not interested'"
+                                            " order by ordinal_position")]
+    assert columns == ["call_log_id", "matched_condition", "intent", "reason"]
+
+
+def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
+    land(kolkata, [
+        delivery(DAY1, call("bare")),
+        delivery(DAY1, b"[1, 2]"),
+        delivery(DAY1, {"no_id": True}),
+        delivery(DAY1, None, method="GET", path="/leads/{{crm_id}}"),
+    ])
+    runs = run(kolkata, "2026-11-28")
+    assert query(kolkata, "select call_log_id, campaign from calls") == [("bare", "(none)")]
+    assert query(kolkata, "select count(*) from section_leaves") == [(0,)]
+    reasons = sorted(r[0] for r in query(kolkata, "select reason from rejected_deliveries"))
+    assert reasons == ["GET delivery without a body (no URL mapping for it)",
+                       "body is not a JSON object: expected a JSON object, got a list",
+                       "the body has no call_log_id"]
+    checks = {e.check_name: e for result in runs for e in result.get_asset_check_evaluations()}
+    assert checks["landing_rows_equal_deliveries"].passed
+    assert checks["every_delivery_is_a_call_or_a_rejection"].passed
+    assert checks["calls_call_log_id_unique_and_not_null"].passed
+    assert not checks["no_rejected_deliveries"].passed  # a warning, not a failure
+
+
+def test_campaign_keys_follow_the_configured_order(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, campaign_keys="meta.campaign_id,campaign")
+    land(settings, [
+        delivery(DAY1, call("x", call_trigger_data={"campaign": "b", "meta": {"campaign_id": "a"}})),
+        delivery(DAY1, call("y", call_trigger_data={"campaign": "दिवाली ऑफ़र", "meta": {}})),
+        delivery(DAY1, call("z", call_trigger_data={"campaign": ""})),
+    ])
+    run(settings, "2026-11-28")
+    assert query(settings, "select call_log_id, campaign from calls order by 1") == [
+        ("x", "a"), ("y", "दिवाली ऑफ़र"), ("z", "(none)")]
