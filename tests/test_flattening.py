@@ -97,8 +97,8 @@ def test_odd_keys_are_escaped_unambiguously(key: str, path: str) -> None:
 
 
 def test_unicode_values_survive() -> None:
-    [row] = leaves("data_capture", {"city": "Zürich – 東京 – दिल्ली"})
-    assert row[3] == "Zürich – 東京 – दिल्ली"
+    [row] = leaves("data_capture", {"city": "Zürich, 東京, दिल्ली"})
+    assert row[3] == "Zürich, 東京, दिल्ली"
 
 
 json_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)

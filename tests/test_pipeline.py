@@ -132,9 +132,9 @@ def test_conditional_schemas_get_a_column_and_a_view_per_condition(kolkata: Sett
     confirmed = query(kolkata, "select * from structured_output__confirmed")
     assert confirmed == [("c1", "confirmed", date(2026, 12, 1), "yes",
                           '[{"channel":"sms"}]')]
-    columns = [r[0] for r in query(kolkata, "select column_name from information_schema.columns"
-                                            " where table_name = 'structured_output__not interested'"
-                                            " order by ordinal_position")]
+    columns = [r[0] for r in query(
+        kolkata, "select column_name from information_schema.columns where table_name = $v "
+                 "order by ordinal_position", {"v": "structured_output__not interested"})]
     assert columns == ["call_log_id", "matched_condition", "intent", "reason"]
 
 
@@ -162,7 +162,8 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
 def test_campaign_keys_follow_the_configured_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, campaign_keys="meta.campaign_id,campaign")
     land(settings, [
-        delivery(DAY1, call("x", call_trigger_data={"campaign": "b", "meta": {"campaign_id": "a"}})),
+        delivery(DAY1, call("x", call_trigger_data={"campaign": "b",
+                                                    "meta": {"campaign_id": "a"}})),
         delivery(DAY1, call("y", call_trigger_data={"campaign": "दिवाली ऑफ़र", "meta": {}})),
         delivery(DAY1, call("z", call_trigger_data={"campaign": ""})),
     ])
