@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import ingest
+from benchmarks import ingest, pipeline
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -25,12 +25,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline"], help="run one benchmark")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
+    parser.add_argument("--deliveries", type=int, default=1_000_000,
+                        help="generated deliveries for the pipeline benchmark")
+    parser.add_argument("--peer-payloads", type=int, default=30_000,
+                        help="payloads loaded with dlt and pandas (their rate is per payload)")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
         table = ingest.markdown(results, args.duration, 32)
         print(table)
         _publish("ingest", table)
+    if args.only in (None, "pipeline"):
+        found = pipeline.run(args.deliveries, peer_payloads=args.peer_payloads)
+        table = pipeline.markdown(found, args.deliveries)
+        print(table)
+        _publish("pipeline", table)
 
 
 if __name__ == "__main__":

@@ -103,14 +103,18 @@ def _survey_capture(rng: random.Random) -> JSON:
 
 
 AGENTS: tuple[Agent, ...] = (
-    Agent("agent_renewals_Zx81", "outbound", ("june-renewals", "Diwali Offer 2026", "दिवाली ऑफ़र"),
+    Agent("agent_renewals_Zx81", "outbound",
+          ("june-renewals", "Diwali Offer 2026", "दिवाली ऑफ़र", "renewals-north",
+           "renewals-south", "renewals-vip"),
           "campaign", _renewal_capture, _renewal_output, ("crm", "sheet")),
-    Agent("agent_collections_Q2", "outbound", ("collections-dec", "collections-late-30"),
+    Agent("agent_collections_Q2", "outbound",
+          ("collections-dec", "collections-late-30", "collections-late-60", "collections-q1",
+           "recovery-pilot", "EMI reminders"),
           "meta.campaign_id", _collections_capture, _collections_output, ("crm",)),
-    Agent("agent_support_In7", "inbound", ("",), "campaign_name", _support_capture,
-          _support_output, ("crm",)),
-    Agent("agent_survey_NPS", "outbound", ("nps-q4",), "campaign_name", _survey_capture,
-          None, ("crm",)),
+    Agent("agent_support_In7", "inbound", ("", "support-hindi", "support-english", "support-vip"),
+          "campaign_name", _support_capture, _support_output, ("crm",)),
+    Agent("agent_survey_NPS", "outbound", ("nps-q4", "nps-q1", "csat-delivery", "csat-app"),
+          "campaign_name", _survey_capture, None, ("crm",)),
 )
 
 

@@ -1,0 +1,156 @@
+"""Pipeline benchmark: landing -> every warehouse table, against dlt and pandas.
+
+1. Generate N realistic deliveries (osvi_cli.simulate: 20 campaigns, four agents with different
+   extraction fields, a conditional Output Schema, 5% manual retries) over `days` days, and
+   land them through the real journal and landing writer.
+2. Time `materialize_days` over all days in a child process (peak RSS measured there).
+3. Time one more day landed afterwards and materialized alone (the daily incremental run).
+4. Load the same payloads with dlt into DuckDB (merge on call_log_id, Parquet loader, its
+   fastest setting) and flatten them with pandas.json_normalize, each in a child process.
+dlt and pandas run on a prefix of the payloads (`--peer-payloads`); rates are per payload.
+"""
+
+from __future__ import annotations
+
+import os
+import resource  # noqa: F401  (used by the child code)
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ingest_api.body import inspect_body
+from ingest_api.journal import DurableLanding
+from ingest_api.landing import LandingRow
+from osvi_cli.simulate import generate_deliveries
+
+DAY_US = 86_400_000_000
+START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+@dataclass
+class Measure:
+    name: str
+    payloads: int
+    seconds: float
+    peak_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.payloads / self.seconds
+
+
+def generate(landing: Path, payloads_file: Path, deliveries: int, days: int,
+             first_day: int = 0) -> None:
+    """Land `deliveries` spread evenly over `days` days; keep the bodies for the peers."""
+    store = DurableLanding(landing, segment_rows=50_000)
+    start_us = int(START.timestamp() * 1e6) + first_day * DAY_US
+    step = days * DAY_US // deliveries
+    batch: list[LandingRow] = []
+    with open(payloads_file, "ab") as bodies:
+        source = generate_deliveries(deliveries, seed=first_day + 1)
+        for index in range(deliveries):
+            item = next(source)
+            inspected = inspect_body(item.body, "POST")
+            batch.append(LandingRow(f"{first_day}-{index}", start_us + index * step,
+                                    item.integration, "POST", f"/webhooks/{item.integration}",
+                                    None, "{}", inspected.text, inspected.sha256,
+                                    inspected.call_log_id, None))
+            bodies.write(item.body + b"\n")
+            if len(batch) == 10_000:
+                store.append(batch)
+                batch = []
+        if batch:
+            store.append(batch)
+    store.drain()
+
+
+_PEAK = "\nimport resource\nprint('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+
+
+def _child(code: str, env: dict[str, str]) -> tuple[float, float, str]:
+    """Run Python code in a child; return (seconds, its peak RSS in MB, stdout)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code + _PEAK], env={**os.environ, **env},
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    peak_kb = int(done.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
+    return seconds, peak_kb / 1024, done.stdout
+
+
+_OURS = """
+import datetime as dt, warnings
+from ingest_api.settings import load_settings
+from osvi_pipeline.materialize import materialize_days
+runs = materialize_days(load_settings(), dt.date.fromisoformat("{start}"),
+                        dt.date.fromisoformat("{end}"))
+assert all(r.success for r in runs)
+"""
+
+_DLT = """
+import dlt, json
+rows = [json.loads(line) for line in open("{payloads}", "rb").readlines()[:{limit}]]
+pipeline = dlt.pipeline(pipeline_name="osvi_bench", destination=dlt.destinations.duckdb("{db}"),
+                        dataset_name="osvi", pipelines_dir="{work}")
+info = pipeline.run(rows, table_name="calls", write_disposition="merge",
+                    primary_key="call_log_id", loader_file_format="parquet")
+print(info)
+"""
+
+_PANDAS = """
+import json, duckdb, pandas as pd
+rows = [json.loads(line) for line in open("{payloads}", "rb").readlines()[:{limit}]]
+frame = pd.json_normalize(rows, sep="__")
+con = duckdb.connect("{db}")
+con.execute("create or replace table calls as select * from frame")
+"""
+
+
+def run(deliveries: int = 1_000_000, days: int = 7, peer_payloads: int = 30_000
+        ) -> list[Measure]:
+    with tempfile.TemporaryDirectory(prefix="osvi-pipeline-bench-") as tmp:
+        work = Path(tmp)
+        data = work / "data"
+        payloads = work / "payloads.ndjson"
+        generate(data / "landing", payloads, deliveries, days)
+        env = {"OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC"}
+        first = START.date()
+        last = first + timedelta(days=days - 1)
+        seconds, peak, _ = _child(_OURS.format(start=first, end=last), env)
+        results = [Measure(f"osvi-pipeline, all tables ({days} days)", deliveries, seconds,
+                           peak)]
+        daily = max(deliveries // days, 1)
+        generate(data / "landing", work / "extra.ndjson", daily, 1, first_day=days)
+        day = last + timedelta(days=1)
+        seconds, peak, _ = _child(_OURS.format(start=day, end=day), env)
+        results.append(Measure("osvi-pipeline, one more day (incremental)", daily, seconds,
+                               peak))
+        limit = min(peer_payloads, deliveries)
+        for name, code in (("dlt 1.x, merge on call_log_id, parquet loader", _DLT),
+                           ("pandas json_normalize -> DuckDB", _PANDAS)):
+            seconds, peak, _ = _child(code.format(payloads=payloads, limit=limit,
+                                                  db=work / f"{name[:4]}.duckdb", work=work),
+                                      {})
+            results.append(Measure(name, limit, seconds, peak))
+    return results
+
+
+def markdown(results: list[Measure], deliveries: int) -> str:
+    dlt_rate = next(r.rate for r in results if r.name.startswith("dlt"))
+    lines = [
+        f"{deliveries:,} generated deliveries (20 campaigns, 4 agents, conditional output, 5% "
+        "retries), one run on this machine (2 cores). Peak memory is the child process's "
+        "maximum RSS.",
+        "",
+        "| run | payloads | seconds | payloads/s | vs dlt | peak MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.name} | {r.payloads:,} | {r.seconds:.1f} | {r.rate:,.0f} | "
+                     f"{r.rate / dlt_rate:.1f}x | {r.peak_mb:,.0f} |")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Every dbt_like_sql model: a header comment, and dependencies found from what it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from osvi_pipeline.definitions import build_assets
+from osvi_pipeline.sql_models import load_models, read_tables
+from tests.conftest import make_settings
+
+
+def test_models_have_headers_and_the_expected_dependencies() -> None:
+    models = {model.name: model for model in load_models()}
+    assert all("Grain" in model.description or "grain" in model.description.lower()
+               for model in models.values()), "each header states the table's grain"
+    assert {name: sorted(model.reads) for name, model in models.items()} == {
+        "call_deliveries": ["deliveries"],
+        "rejected_deliveries": ["deliveries"],
+        "calls": ["call_deliveries"],
+        "section_leaves": ["calls"],
+        "data_capture_fields": ["section_leaves"],
+        "structured_output_fields": ["section_leaves"],
+        "call_trigger_fields": ["section_leaves"],
+    }
+
+
+def test_ctes_and_table_functions_are_not_dependencies() -> None:
+    sql = "with x as (select * from calls) select * from x, json_tree(x.doc) as t"
+    assert read_tables(sql) == frozenset({"calls"})
+
+
+def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
+    assets = build_assets(make_settings(tmp_path))
+    deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
+            for asset in assets for key in asset.keys}
+    assert deps["calls"] == ["call_deliveries"]
+    assert deps["structured_output"] == ["calls"]
+    assert deps["deliveries"] == []
