@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # The journal is published to landing Parquet this often (or every N rows).
     journal_segment_seconds: float = Field(default=1.0, gt=0)
     journal_segment_rows: int = Field(default=20_000, gt=0)
+    # The pipeline's DuckDB memory limit (it spills to disk beyond it).
+    duckdb_memory_limit: str = "1GB"
 
     @field_validator("timezone")
     @classmethod

@@ -27,7 +27,13 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
 def build_resources(settings: Settings) -> dict[str, object]:
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "duckdb": DuckDBResource(
+            database=str(settings.warehouse_path),
+            # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
+            connection_config={"memory_limit": settings.duckdb_memory_limit,
+                               "preserve_insertion_order": False,
+                               "temp_directory": str(settings.data_dir / "duckdb-tmp")},
+        ),
         "osvi": OsviOptions(landing_dir=str(settings.landing_dir), timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list),
     }

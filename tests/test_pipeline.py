@@ -170,3 +170,27 @@ def test_campaign_keys_follow_the_configured_order(tmp_path: Path) -> None:
     run(settings, "2026-11-28")
     assert query(settings, "select call_log_id, campaign from calls order by 1") == [
         ("x", "a"), ("y", "दिवाली ऑफ़र"), ("z", "(none)")]
+
+
+def test_osvi_materialize_command(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.serving import OSVI
+
+    settings = make_settings(tmp_path)
+    env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir), "OSVI_TIMEZONE": "UTC"}
+
+    def osvi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(OSVI), "materialize", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    assert "nothing has landed" in osvi().stdout
+    land(settings, [delivery(DAY1, call("cli-1")), delivery(DAY2, call("cli-2"))])
+    done = osvi()
+    assert done.returncode == 0, done.stderr
+    assert "materialized 2026-11-28..2026-11-29" in done.stdout
+    assert query(settings, "select call_log_id from calls order by 1") == [("cli-1",), ("cli-2",)]
+    assert (settings.data_dir / "dagster" / "dagster.yaml").exists()
+    wrong = osvi("--start", "2026-11-29", "--end", "2026-11-28")
+    assert wrong.returncode == 2 and "before --start" in wrong.stderr
