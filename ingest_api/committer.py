@@ -1,9 +1,10 @@
-"""Group commit: deliveries that arrive together share one Parquet file and one fsync.
+"""Group commit: deliveries that arrive together share one write and one fsync.
 
-A request hands its row to `submit` and waits. The flusher takes what is pending once
-`max_rows` are waiting or `max_wait` has passed since the first one, writes it in a worker
-thread, and only then resolves every waiter. While a write is in progress new rows accumulate,
-so under load batches grow by themselves and the fsync cost is shared.
+A request hands its row to `submit` and waits. The flusher takes what is pending as soon as
+the writer is free: after one pass of the event loop (every request already received joins),
+plus at most `max_wait`, or at once when `max_rows` are waiting. It writes the group in a
+worker thread and only then resolves every waiter. While a write is in progress new rows
+accumulate, so under load groups grow by themselves and the fsync cost is shared.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ingest_api.landing import LandingRow
 
@@ -37,7 +38,6 @@ class CommitStats:
     on_batch: Callable[[int, float], None] = lambda rows, seconds: None
     on_depth: Callable[[int], None] = lambda depth: None
     on_failure: Callable[[], None] = lambda: None
-    failures: int = field(default=0)
 
 
 class GroupCommitter:

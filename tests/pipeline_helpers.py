@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -47,7 +46,3 @@ def run(settings: Settings, start: str, end: str | None = None,
 def query(settings: Settings, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()
-
-
-def warehouse_file(settings: Settings) -> Path:
-    return settings.warehouse_path
