@@ -21,6 +21,10 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
         "data_capture_fields": ["section_leaves"],
         "structured_output_fields": ["section_leaves"],
         "call_trigger_fields": ["section_leaves"],
+        "campaign_daily": ["calls"],
+        "campaign_outcomes": ["calls"],
+        "campaign_field_rates": ["calls", "data_capture_fields"],
+        "daily_summary": ["calls"],
     }
 
 

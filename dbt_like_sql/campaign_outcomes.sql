@@ -1,0 +1,23 @@
+-- campaign_outcomes: the outcome mix of each campaign's day.
+-- Grain: call_date x campaign x matched_condition x intent (either may be null: no
+-- conditional schema, or no intent in the Output Schema). share = calls / the campaign's calls
+-- that day, so the shares of one campaign-day add up to 1.
+with outcomes as (
+    select
+        call_date,
+        campaign,
+        matched_condition,
+        intent,
+        count(*) as calls
+    from calls
+    group by call_date, campaign, matched_condition, intent
+)
+
+select
+    call_date,
+    campaign,
+    matched_condition,
+    intent,
+    calls,
+    calls / sum(calls) over (partition by call_date, campaign) as share
+from outcomes

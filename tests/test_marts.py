@@ -1,0 +1,90 @@
+"""Campaign marts, exact against hand-computed expectations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest_api.settings import Settings
+from tests.conftest import make_settings
+from tests.pipeline_helpers import delivery, land, query, run
+
+DIWALI = "Diwali ऑफ़र 2026"  # spaces and non-Latin letters
+DAY28 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+DAY29 = DAY28 + timedelta(days=1)
+
+
+def call(call_id: str, phone: str, agent: str, call_type: str | None,
+         campaign: str | None, condition: str | None = None, intent: str | None = None,
+         captured: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"call_log_id": call_id, "phone_number": phone, "agent_name": agent,
+                            "call_status": "picked"}
+    if call_type:
+        body["call_type"] = call_type
+    if campaign:
+        body["call_trigger_data"] = {"campaign": campaign, "phone_number": phone}
+    if condition or intent:
+        body["structured_output"] = {"_matched_condition": condition, "intent": intent}
+    if captured is not None:
+        body["data_capture"] = captured
+    return body
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = make_settings(Path(tmp_path_factory.mktemp("marts")))
+    c2 = call("c2", "+91A", "a2", "outbound", DIWALI, "confirmed", "yes",
+              {"confirmed": False, "amount": 30})
+    land(settings, [
+        delivery(DAY28, call("c1", "+91A", "a1", "outbound", DIWALI, "confirmed", "yes",
+                             {"confirmed": True, "amount": 10})),
+        delivery(DAY28, c2),
+        delivery(DAY28 + timedelta(hours=1), c2),  # a manual retry
+        delivery(DAY28, call("c3", "+91B", "a1", "inbound", DIWALI, "declined", "no", {})),
+        delivery(DAY28, call("c4", "+91C", "a1", None, None)),
+        delivery(DAY29, call("c5", "+91D", "a1", "outbound", DIWALI, "confirmed", "yes",
+                             {"confirmed": True})),
+    ])
+    run(settings, "2026-11-28", "2026-11-29")
+    return settings
+
+
+def test_campaign_daily(warehouse: Settings) -> None:
+    assert query(warehouse, "select * from campaign_daily order by call_date, campaign") == [
+        (date(2026, 11, 28), "(none)", 1, 1, 0, 0, 1, 0),
+        (date(2026, 11, 28), DIWALI, 3, 2, 1, 2, 2, 1),
+        (date(2026, 11, 29), DIWALI, 1, 1, 0, 1, 1, 0),
+    ]
+
+
+def test_campaign_outcomes(warehouse: Settings) -> None:
+    rows = query(warehouse, "select call_date, campaign, matched_condition, intent, calls, "
+                            "round(share, 6) from campaign_outcomes order by all")
+    assert rows == [
+        (date(2026, 11, 28), "(none)", None, None, 1, 1.0),
+        (date(2026, 11, 28), DIWALI, "confirmed", "yes", 2, round(2 / 3, 6)),
+        (date(2026, 11, 28), DIWALI, "declined", "no", 1, round(1 / 3, 6)),
+        (date(2026, 11, 29), DIWALI, "confirmed", "yes", 1, 1.0),
+    ]
+
+
+def test_campaign_field_rates(warehouse: Settings) -> None:
+    rows = query(warehouse, "select * from campaign_field_rates order by call_date, field")
+    assert rows == [
+        (date(2026, 11, 28), DIWALI, "amount", "number", None, None, 1, None, 2, 20.0, 10.0,
+         30.0),
+        (date(2026, 11, 28), DIWALI, "confirmed", "boolean", 1, 1, 1, 0.5, None, None, None,
+         None),
+        (date(2026, 11, 29), DIWALI, "confirmed", "boolean", 1, 0, 0, 1.0, None, None, None,
+         None),
+    ]
+
+
+def test_daily_summary(warehouse: Settings) -> None:
+    assert query(warehouse, "select * from daily_summary order by call_date") == [
+        (date(2026, 11, 28), 4, 2, "confirmed", 2, None, None, None, None),
+        (date(2026, 11, 29), 1, 1, "confirmed", 1, 4, -3, 4.0, -3.0),
+    ]
