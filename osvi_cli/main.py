@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -20,6 +21,8 @@ app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=Tru
                   add_completion=False)
 integrations_app = typer.Typer(help="Work with the integrations file.", no_args_is_help=True)
 app.add_typer(integrations_app, name="integrations")
+report_app = typer.Typer(help="Results from the warehouse.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -180,6 +183,44 @@ def simulate(
         console.print(f"  {outcome}: {count}")
     if set(outcomes) - {"200"}:
         raise typer.Exit(1)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _optional_day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        _fail(f"{value!r} is not a YYYY-MM-DD day")
+
+
+@report_app.command("campaigns")
+def report_campaigns(
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    output: Annotated[ReportFormat, typer.Option("--format", help="Output format.")]
+    = ReportFormat.table,
+) -> None:
+    """Calls, unique phones, directions, agents and retries per campaign and day."""
+    from osvi_cli.report import ReportError, as_csv, as_json, as_table, campaign_rows
+
+    settings = settings_or_exit()
+    try:
+        columns, rows = campaign_rows(settings.warehouse_path, _optional_day(start),
+                                      _optional_day(end), campaign)
+    except ReportError as exc:
+        _fail(str(exc))
+    if output is ReportFormat.csv:
+        sys.stdout.write(as_csv(columns, rows))
+    elif output is ReportFormat.json:
+        sys.stdout.write(as_json(columns, rows) + "\n")
+    else:
+        console.print(as_table(columns, rows))
 
 
 @integrations_app.command("check")

@@ -88,3 +88,31 @@ def test_daily_summary(warehouse: Settings) -> None:
         (date(2026, 11, 28), 4, 2, "confirmed", 2, None, None, None, None),
         (date(2026, 11, 29), 1, 1, "confirmed", 1, 4, -3, 4.0, -3.0),
     ]
+
+
+def _report(settings: Settings, *args: str) -> Any:
+    import os
+    import subprocess
+
+    from tests.serving import OSVI
+
+    env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir), "COLUMNS": "160"}
+    return subprocess.run([str(OSVI), "report", "campaigns", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_report_campaigns_formats_and_filters(warehouse: Settings) -> None:
+    import orjson
+
+    as_json = _report(warehouse, "--format", "json", "--campaign", DIWALI)
+    assert as_json.returncode == 0, as_json.stderr
+    assert [(r["call_date"], r["calls"]) for r in orjson.loads(as_json.stdout)] == [
+        ("2026-11-28", 3), ("2026-11-29", 1)]
+    as_csv = _report(warehouse, "--format", "csv", "--start", "2026-11-29")
+    assert as_csv.stdout.splitlines() == [
+        "call_date,campaign,calls,unique_phones,inbound,outbound,agents,extra_deliveries",
+        f"2026-11-29,{DIWALI},1,1,0,1,1,0"]
+    table = _report(warehouse, "--end", "2026-11-28")
+    assert DIWALI in table.stdout and "(none)" in table.stdout and "2026-11-29" not in table.stdout
+    bad = _report(warehouse, "--start", "yesterday")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
