@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         return self.warehouse or self.data_dir / "warehouse.duckdb"
 
     @property
+    def pipeline_warehouse_path(self) -> Path:
+        """The pipeline's private working file; analysts read warehouse_path (a snapshot)."""
+        return self.data_dir / "pipeline" / "warehouse.duckdb"
+
+    @property
     def token_file(self) -> Path:
         return self.data_dir / "ingest-token"
 

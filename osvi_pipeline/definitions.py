@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from osvi_pipeline.assets.deliveries import build_deliveries_asset
+from osvi_pipeline.assets.snapshot import build_snapshot_asset
 from osvi_pipeline.assets.sql import build_sql_asset
 from osvi_pipeline.assets.wide import build_wide_asset
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
@@ -19,11 +20,12 @@ WIDE_TABLES = ("data_capture", "structured_output")
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     models = load_models()
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
-    return [
+    tables = [
         build_deliveries_asset(daily_partitions(settings.timezone)),
         *(build_sql_asset(model, known) for model in models),
         *(build_wide_asset(section) for section in WIDE_TABLES),
     ]
+    return [*tables, build_snapshot_asset([key for asset in tables for key in asset.keys])]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -16,6 +16,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     landing_dir: str
+    published_warehouse: str
     timezone: str
     campaign_keys: list[str]
 
@@ -25,15 +26,17 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.pipeline_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return {
         "duckdb": DuckDBResource(
-            database=str(settings.warehouse_path),
+            database=str(settings.pipeline_warehouse_path),  # private: see publish.py
             # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
             connection_config={"memory_limit": settings.duckdb_memory_limit,
                                "preserve_insertion_order": False,
                                "temp_directory": str(settings.data_dir / "duckdb-tmp")},
         ),
-        "osvi": OsviOptions(landing_dir=str(settings.landing_dir), timezone=settings.timezone,
+        "osvi": OsviOptions(landing_dir=str(settings.landing_dir),
+                            published_warehouse=str(settings.warehouse_path),
+                            timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list),
     }

@@ -1,0 +1,31 @@
+"""Publishing the warehouse analysts read.
+
+A DuckDB file held read-write by one process cannot be opened at all by another, not even
+read-only. So the pipeline writes a private working file ($OSVI_DATA_DIR/pipeline/) and, at the
+end of each run, publishes a copy at OSVI_WAREHOUSE with an atomic rename. Analysts (DuckDB CLI,
+Python, BI tools) open OSVI_WAREHOUSE read-only at any moment: a connection keeps the snapshot it
+opened, and a new one sees the latest complete run; never a lock error, never half a day.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ingest_api.landing import fsync_dir
+
+
+def publish_snapshot(working: Path, published: Path) -> int:
+    """Copy the (checkpointed, closed) working file over `published` atomically; return bytes."""
+    published.parent.mkdir(parents=True, exist_ok=True)
+    temp = published.with_name(f".{published.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(working, temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, published)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(published.parent)
+    return published.stat().st_size
