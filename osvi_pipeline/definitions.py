@@ -9,8 +9,11 @@ from osvi_pipeline.assets.snapshot import build_snapshot_asset
 from osvi_pipeline.assets.sql import build_sql_asset
 from osvi_pipeline.assets.wide import build_wide_asset
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.jobs import build_warehouse_job
 from osvi_pipeline.partitions import daily_partitions
 from osvi_pipeline.resources import build_resources
+from osvi_pipeline.schedules.daily import build_daily_schedule
+from osvi_pipeline.sensors.landing import build_landing_sensor
 from osvi_pipeline.settings import Settings, load_settings
 from osvi_pipeline.sql_models import load_models
 
@@ -29,8 +32,15 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=build_assets(settings), asset_checks=WAREHOUSE_CHECKS,
-                          resources=build_resources(settings))
+    job = build_warehouse_job()
+    return dg.Definitions(
+        assets=build_assets(settings),
+        asset_checks=WAREHOUSE_CHECKS,
+        jobs=[job],
+        sensors=[build_landing_sensor(job)],
+        schedules=[build_daily_schedule(job, settings.timezone)],
+        resources=build_resources(settings),
+    )
 
 
 defs = build_definitions(load_settings())

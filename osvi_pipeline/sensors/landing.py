@@ -1,0 +1,41 @@
+"""A sensor on the landing folder: new files -> a run for the days they belong to."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (  # no public alias
+    UnresolvedAssetJobDefinition,
+)
+
+from ingest_api.landing import PARTITION_PREFIX
+from osvi_pipeline.landing_days import local_days_of_utc_day
+from osvi_pipeline.resources import OsviOptions
+
+
+def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(job=job, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Materializes the days that received new landing files.")
+    def landing_sensor(context: dg.SensorEvaluationContext,
+                       osvi: OsviOptions) -> dg.SensorResult:
+        # The cursor is the newest file modification time already handled (nanoseconds).
+        seen = int(context.cursor or 0)
+        newest = seen
+        touched: set[date] = set()
+        for folder in osvi.landing.glob(f"{PARTITION_PREFIX}*"):
+            utc_day = date.fromisoformat(folder.name.removeprefix(PARTITION_PREFIX))
+            for file in folder.glob("*.parquet"):
+                modified = file.stat().st_mtime_ns
+                if modified > seen:
+                    newest = max(newest, modified)
+                    touched.update(local_days_of_utc_day(utc_day, osvi.timezone))
+        today = datetime.now(ZoneInfo(osvi.timezone)).date()
+        requests = [
+            # run_key: the same day and the same newest file never launch a second run.
+            dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{newest}")
+            for day in sorted(touched) if day <= today
+        ]
+        return dg.SensorResult(run_requests=requests, cursor=str(newest))
+
+    return landing_sensor
