@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from osvi_pipeline.assets.deliveries import build_deliveries_asset
+from osvi_pipeline.assets.report import daily_report
 from osvi_pipeline.assets.snapshot import build_snapshot_asset
 from osvi_pipeline.assets.sql import build_sql_asset
 from osvi_pipeline.assets.wide import build_wide_asset
@@ -28,7 +29,8 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         *(build_sql_asset(model, known) for model in models),
         *(build_wide_asset(section) for section in WIDE_TABLES),
     ]
-    return [*tables, build_snapshot_asset([key for asset in tables for key in asset.keys])]
+    snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys])
+    return [*tables, snapshot, daily_report]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

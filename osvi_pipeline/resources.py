@@ -17,6 +17,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     landing_dir: str
     published_warehouse: str
+    reports_dir: str
     timezone: str
     campaign_keys: list[str]
 
@@ -37,6 +38,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "osvi": OsviOptions(landing_dir=str(settings.landing_dir),
                             published_warehouse=str(settings.warehouse_path),
+                            reports_dir=str(settings.data_dir / "reports"),
                             timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list),
     }

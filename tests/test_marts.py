@@ -116,3 +116,18 @@ def test_report_campaigns_formats_and_filters(warehouse: Settings) -> None:
     assert DIWALI in table.stdout and "(none)" in table.stdout and "2026-11-29" not in table.stdout
     bad = _report(warehouse, "--start", "yesterday")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_daily_report_files_are_complete_and_self_contained(warehouse: Settings) -> None:
+    directory = warehouse.data_dir / "reports" / "daily"
+    markdown = (directory / "2026-11-29.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# OSVI calls on 2026-11-29")
+    assert "**1** calls across **1** campaigns" in markdown
+    assert "change vs the previous day: -3 (-75%)" in markdown
+    assert f"| {DIWALI} | 1 | 1 | 0 | 1 | 0 |" in markdown
+    page = (directory / "2026-11-29.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 3, "calls per campaign, outcome mix, 14-day trend"
+    assert DIWALI in page
+    outside = [ref for ref in ("<script src", "<link", "@import", "url(") if ref in page]
+    assert not outside, "the page must open offline"
+    assert "2026-11-28: 4" in page and "2026-11-29: 1" in page  # the trend's two days
