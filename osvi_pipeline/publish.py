@@ -13,12 +13,16 @@ import os
 import shutil
 from pathlib import Path
 
-from ingest_api.landing import fsync_dir
+from ingest_api.landing import fsync_dir, process_alive
 
 
 def publish_snapshot(working: Path, published: Path) -> int:
     """Copy the (checkpointed, closed) working file over `published` atomically; return bytes."""
     published.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published.parent.glob(f".{published.name}.*.tmp"):  # from killed runs
+        pid = stale.name.removeprefix(f".{published.name}.").removesuffix(".tmp")
+        if pid.isdigit() and not process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
     temp = published.with_name(f".{published.name}.{os.getpid()}.tmp")
     try:
         shutil.copyfile(working, temp)

@@ -1,0 +1,96 @@
+"""Days at the edges of the clock, and pipeline runs that are killed or collide."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import make_settings
+from tests.pipeline_helpers import delivery, land, query, run
+from tests.serving import OSVI
+
+
+def test_midnight_and_dst_land_in_the_right_local_day(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, timezone="America/New_York")
+    # DST ends on 2026-11-01 at 02:00 EDT: that local day lasts 25 hours.
+    moments = {
+        "oct31-last-minute": datetime(2026, 11, 1, 3, 59, tzinfo=UTC),   # 23:59 EDT Oct 31
+        "nov1-first-minute": datetime(2026, 11, 1, 4, 1, tzinfo=UTC),    # 00:01 EDT Nov 1
+        "nov1-repeated-hour": datetime(2026, 11, 1, 6, 30, tzinfo=UTC),  # 01:30 EST Nov 1
+        "nov1-last-minute": datetime(2026, 11, 2, 4, 59, tzinfo=UTC),    # 23:59 EST Nov 1
+        "nov2-first-minute": datetime(2026, 11, 2, 5, 1, tzinfo=UTC),    # 00:01 EST Nov 2
+    }
+    land(settings, [delivery(at, {"call_log_id": name}) for name, at in moments.items()])
+    run(settings, "2026-10-31", "2026-11-02")
+    assert dict(query(settings, "select call_log_id, call_date from calls")) == {
+        "oct31-last-minute": date(2026, 10, 31),
+        "nov1-first-minute": date(2026, 11, 1),
+        "nov1-repeated-hour": date(2026, 11, 1),
+        "nov1-last-minute": date(2026, 11, 1),
+        "nov2-first-minute": date(2026, 11, 2),
+    }
+    run(settings, "2026-11-01")  # re-running the 25-hour day alone changes nothing
+    assert query(settings, "select count(*) from deliveries") == [(5,)]
+
+
+def _materialize(settings_dir: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OSVI_DATA_DIR": str(settings_dir), "OSVI_TIMEZONE": "UTC"}
+    return subprocess.Popen([str(OSVI), "materialize", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _calls(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return int(con.execute("select count(*) from calls").fetchone()[0])  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_the_last_complete_state_and_the_next_run_completes(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    land(settings, [delivery(day + timedelta(seconds=i), {"call_log_id": f"a{i}"})
+                    for i in range(50)])
+    run(settings, "2026-11-20")
+    assert _calls(settings.warehouse_path) == 50
+    land(settings, [delivery(day + timedelta(days=1, seconds=i), {"call_log_id": f"b{i}"})
+                    for i in range(70)])
+    for delay in (1.5, 3.0, 4.5):  # kill -9 at different points of the run
+        victim = _materialize(settings.data_dir)
+        time.sleep(delay)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+        assert _calls(settings.warehouse_path) in (50, 120), "only complete states published"
+    finished = _materialize(settings.data_dir)
+    _, errors = finished.communicate(timeout=300)
+    assert finished.returncode == 0, errors
+    assert _calls(settings.warehouse_path) == 120
+    assert query(settings, "select count(*), count(distinct delivery_id) from deliveries") == [
+        (120, 120)]
+    assert not list(settings.data_dir.glob(".warehouse.duckdb.*.tmp")), "killed copies cleaned"
+
+
+@pytest.mark.slow
+def test_two_materializations_at_once_do_not_corrupt_anything(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    land(settings, [delivery(day + timedelta(seconds=i), {"call_log_id": f"c{i}"})
+                    for i in range(40)])
+    runs = [_materialize(settings.data_dir), _materialize(settings.data_dir)]
+    outcomes = [(process.wait(300), process.communicate()[1]) for process in runs]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes in ([0, 0], [0, 2]), outcomes
+    for code, errors in outcomes:
+        if code:
+            assert "materialization failed" in errors
+    final = _materialize(settings.data_dir)
+    assert final.wait(300) == 0
+    assert _calls(settings.warehouse_path) == 40
+    assert query(settings, "select count(*) from deliveries") == [(40,)]
