@@ -39,6 +39,7 @@ from ingest_api.landing import (
     probe_writable,
     quarantine_abandoned_temp_files,
 )
+from ingest_api.limits import RateLimiter, verify_standard_webhook
 from ingest_api.metrics import IngestMetrics
 from ingest_api.openapi import DELIVERY_PATHS
 from ingest_api.redaction import redact_headers, redact_query
@@ -77,6 +78,7 @@ class DeliveryEndpoint:
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
         self.deliveries = DeliveryLog()
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_integration)
         self._compactor = CompactorProcess()
         self._background: list[asyncio.Task[None]] = []
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
@@ -162,11 +164,24 @@ class DeliveryEndpoint:
             header = self.authority.header_name(integration)
             return _Answer(401, {"error": f"missing or wrong token in the {header} header"},
                            headers={"WWW-Authenticate": "Bearer"}), 0
+        if not self.rate_limiter.allow(integration):
+            return _Answer(429, {"error": f"more than {self.settings.rate_limit_per_integration}"
+                                 f" deliveries a second for {integration}"},
+                           headers={"Retry-After": str(self.rate_limiter.retry_after)}), 0
         try:
-            raw = await self._read_body(headers, receive)
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                raw = await self._read_body(headers, receive)
         except BodyTooLarge:
             limit = self.settings.max_body_bytes
             return _Answer(413, {"error": f"body larger than {limit} bytes"}), 0
+        except TimeoutError:
+            seconds = self.settings.request_timeout_seconds
+            return _Answer(408, {"error": f"the body did not arrive within {seconds} s"}), 0
+        secret = self.authority.signing_secret(integration)
+        if secret is not None:
+            problem = verify_standard_webhook(secret, headers, raw)
+            if problem is not None:
+                return _Answer(401, {"error": problem}), len(raw)
         return await self._store(scope, headers, integration, method, raw), len(raw)
 
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:

@@ -41,6 +41,8 @@ class Integration(BaseModel):
     header: str = DEFAULT_HEADER
     template: str | None = None
     url_template: str | None = None
+    # Standard Webhooks signing secret ("whsec_<base64>") for senders that sign (e.g. a proxy).
+    signing_secret: str | None = Field(default=None, repr=False, pattern=r"^whsec_[A-Za-z0-9+/=]+$")
 
     @field_validator("tokens")
     @classmethod
@@ -143,7 +145,8 @@ def _describe(path: Path, node: yaml.MappingNode, error: Mapping[str, Any]) -> s
     if error["type"] == "missing":
         message = "is required"
     elif error["type"] == "extra_forbidden":
-        message = "is not a known setting (name, mode, tokens, header, template, url_template)"
+        message = ("is not a known setting (name, mode, tokens, header, template, "
+                   "url_template, signing_secret)")
     return f"{path}:{line}: {field}: {message}"
 
 
@@ -184,6 +187,11 @@ class TokenAuthority:
         candidate = _strip_scheme(presented) if header.lower() == "authorization" else presented
         return (AuthOutcome.OK if _matches_any(candidate.strip(), self._tokens(integration))
                 else AuthOutcome.UNAUTHORIZED)
+
+    def signing_secret(self, integration: str) -> str | None:
+        if self.integrations is None or integration not in self.integrations:
+            return None
+        return self.integrations[integration].signing_secret
 
     def all_tokens(self) -> list[str]:
         """Every secret, so redaction can remove one wherever a client put it."""

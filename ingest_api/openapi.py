@@ -21,7 +21,10 @@ _RESPONSES = {
     "400": _json(_ERROR, "Not a JSON object; stored anyway with parse_error"),
     "401": _json(_ERROR, "Missing or wrong token; nothing stored"),
     "404": _json(_ERROR, "Unknown integration; nothing stored"),
+    "408": _json(_ERROR, "The body did not arrive in time; nothing stored"),
     "413": _json(_ERROR, "Body larger than OSVI_MAX_BODY_BYTES; nothing stored"),
+    "429": {**_json(_ERROR, "Over the integration's rate limit; nothing stored"),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     "503": {**_json(_ERROR, "Cannot be stored right now; nothing stored"),
             "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
 }

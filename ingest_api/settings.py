@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # Deliveries waiting for a flush; beyond this the API answers 503.
     queue_max: int = Field(default=10_000, gt=0)
     retry_after_seconds: int = Field(default=5, gt=0)
+    # Deliveries a second per integration (bursts of twice that); 0 turns the limit off.
+    rate_limit_per_integration: float = Field(default=0, ge=0)
+    # A body must arrive within this; OSVI itself gives up after 15 s.
+    request_timeout_seconds: float = Field(default=15, gt=0)
     # The journal is published to landing Parquet this often (or every N rows).
     journal_segment_seconds: float = Field(default=1.0, gt=0)
     journal_segment_rows: int = Field(default=20_000, gt=0)

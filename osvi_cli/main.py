@@ -91,6 +91,9 @@ def serve(
     uvicorn.run("ingest_api.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=LOG_CONFIG, access_log=False,
                 timeout_graceful_shutdown=20,
+                # Slow or idle clients cannot hold the server: a connection cap (503 beyond it)
+                # and idle keep-alive connections closed; the endpoint times out slow bodies.
+                limit_concurrency=2000, timeout_keep_alive=20,
                 proxy_headers=False)  # client addresses are never used: skip the parsing
 
 
