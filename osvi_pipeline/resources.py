@@ -18,6 +18,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     landing_dir: str
     published_warehouse: str
     reports_dir: str
+    quarantine_dir: str
     timezone: str
     campaign_keys: list[str]
 
@@ -39,6 +40,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "osvi": OsviOptions(landing_dir=str(settings.landing_dir),
                             published_warehouse=str(settings.warehouse_path),
                             reports_dir=str(settings.data_dir / "reports"),
+                            quarantine_dir=str(settings.quarantine_dir),
                             timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list),
     }

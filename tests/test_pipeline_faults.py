@@ -94,3 +94,21 @@ def test_two_materializations_at_once_do_not_corrupt_anything(tmp_path: Path) ->
     assert final.wait(300) == 0
     assert _calls(settings.warehouse_path) == 40
     assert query(settings, "select count(*) from deliveries") == [(40,)]
+
+
+def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    land(settings, [delivery(day, {"call_log_id": "good"})])
+    partition = next(settings.landing_dir.glob("received_date=2026-11-20"))
+    (partition / "broken.parquet").write_bytes(b"PAR1 this is not a parquet file")
+    good = next(partition.glob("*.parquet"))
+    truncated = partition / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[:-20])
+    runs = run(settings, "2026-11-20")
+    assert query(settings, "select call_log_id from calls") == [("good",)]
+    moved = sorted(p.name for p in (settings.quarantine_dir / "landing-corrupt").iterdir())
+    assert moved == ["received_date=2026-11-20-broken.parquet",
+                     "received_date=2026-11-20-truncated.parquet"]
+    metadata = runs[0].asset_materializations_for_node("deliveries")[0].metadata
+    assert len(metadata["quarantined_files"].value) == 2  # type: ignore[arg-type]

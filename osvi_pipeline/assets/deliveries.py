@@ -1,10 +1,12 @@
 """`deliveries`: the landing rows of each OSVI_TIMEZONE day, loaded idempotently."""
 
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.landing_reader import files_for_window
+from osvi_pipeline.landing_reader import files_for_window, quarantine_unreadable
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 
 CREATE_DELIVERIES = """
@@ -59,7 +61,11 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     def deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         window = context.partition_time_window
-        files = files_for_window(osvi.landing, window.start, window.end)
+        files, quarantined = quarantine_unreadable(
+            files_for_window(osvi.landing, window.start, window.end),
+            Path(osvi.quarantine_dir))
+        for moved in quarantined:
+            context.log.warning(f"unreadable landing file moved to {moved}")
         params = {"start": window.start, "end": window.end}
         with duckdb.get_connection() as con:
             con.execute(CREATE_DELIVERIES)
@@ -74,7 +80,8 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         context.log.info(f"{loaded} deliveries for {window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}")
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(loaded),
-                      "landing_files": dg.MetadataValue.int(len(files))},
+                      "landing_files": dg.MetadataValue.int(len(files)),
+                      "quarantined_files": dg.MetadataValue.json(quarantined)},
             check_results=[dg.AssetCheckResult(
                 check_name="landing_rows_equal_deliveries", passed=loaded == landed,
                 metadata={"landing_rows": landed, "deliveries_rows": loaded})],
