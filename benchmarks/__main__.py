@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import ingest, pipeline
+from benchmarks import ingest, pipeline, soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -23,7 +23,9 @@ def _publish(section: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "pipeline"], help="run one benchmark")
+    parser.add_argument("--only", choices=["ingest", "pipeline", "soak"],
+                        help="run one benchmark")
+    parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
     parser.add_argument("--deliveries", type=int, default=1_000_000,
                         help="generated deliveries for the pipeline benchmark")
@@ -40,6 +42,10 @@ def main() -> None:
         table = pipeline.markdown(found, args.deliveries)
         print(table)
         _publish("pipeline", table)
+    if args.only in (None, "soak"):
+        table = soak.markdown(soak.run(args.soak_minutes))
+        print(table)
+        _publish("soak", table)
 
 
 if __name__ == "__main__":
