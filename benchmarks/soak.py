@@ -96,8 +96,9 @@ def markdown(result: SoakResult) -> str:
     rss = result.rss_mb or [0.0]
     refresh = result.refresh_seconds or [0.0]
     return "\n".join([
-        f"{result.minutes:g} minutes, 32 connections each pausing {12} ms (~"
-        f"{result.target_rate:,.0f}/s offered), `osvi materialize --date today` every minute.",
+        f"{result.minutes:g} minutes, 32 connections each pausing 12 ms after each answer "
+        f"(at most ~{result.target_rate:,.0f}/s offered), `osvi materialize --date today` "
+        "every minute.",
         "",
         "| measure | value |",
         "|---|---:|",
