@@ -1,6 +1,8 @@
 """`data_capture` and `structured_output`: one row per call, one typed column per field."""
 
 
+from dataclasses import dataclass
+
 import dagster as dg
 import duckdb
 import pyarrow as pa
@@ -58,9 +60,43 @@ def _pivot_sql(table: str, columns: list[WideColumn], with_condition: bool) -> s
             f"from wide_nodes as n join wide_columns as m using (path) group by all")
 
 
-def build_wide_asset(section: str) -> dg.AssetsDefinition:
-    with_condition = section == "structured_output"
+@dataclass(frozen=True)
+class WideBuild:
+    columns: list[WideColumn]
+    new_columns: list[str]
+    views: list[str]
+    rows: int
 
+
+def build_wide_table(con: duckdb.DuckDBPyConnection, section: str) -> WideBuild:
+    """Rebuild one wide table, its field_catalog rows and (structured_output) its views."""
+    with_condition = section == "structured_output"
+    con.execute(CATALOG_SQL)
+    before = {row[0] for row in con.execute(
+        "select column_name from field_catalog where table_name = $t", {"t": section}
+    ).fetchall()}
+    con.execute(NODES_SQL.format(section=section, is_output=str(with_condition)))
+    stats_rows = con.execute(STATS_SQL).fetchall()
+    conditions = {row[0]: row[4] for row in stats_rows}
+    reserved = ["call_log_id", "matched_condition"] if with_condition else ["call_log_id"]
+    columns = plan_columns([PathStats(path, frozenset(types), dates, fits)
+                            for path, types, dates, fits, _ in stats_rows], reserved)
+    mapping = pa.table({"path": [c.path for c in columns], "idx": list(range(len(columns)))})
+    con.register("wide_columns_arrow", mapping)
+    con.execute("create or replace temp table wide_columns as select * from wide_columns_arrow")
+    con.execute(_pivot_sql(section, columns, with_condition))
+    con.execute("delete from field_catalog where table_name = $t", {"t": section})
+    if columns:
+        con.executemany("insert into field_catalog values ($1, $2, $3, $4, $5, $6, $7)",
+                        [[section, c.name, c.path, c.sql_type, list(c.observed), c.conflict,
+                          conditions[c.path]] for c in columns])
+    views = _condition_views(con, columns, conditions) if with_condition else []
+    rows = con.execute(f"select count(*) from {quote_identifier(section)}").fetchone()
+    return WideBuild(columns, [c.name for c in columns if c.name not in before], views,
+                     int(rows[0]) if rows else 0)
+
+
+def build_wide_asset(section: str) -> dg.AssetsDefinition:
     @dg.asset(name=section, deps=["calls"], kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               group_name="warehouse",
               description=f"One row per call that has {section}, one typed column per field "
@@ -68,46 +104,21 @@ def build_wide_asset(section: str) -> dg.AssetsDefinition:
     def wide_table(context: dg.AssetExecutionContext,
                    duckdb: DuckDBResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         with duckdb.get_connection() as con:
-            con.execute(CATALOG_SQL)
-            before = {row[0] for row in con.execute(
-                "select column_name from field_catalog where table_name = $t",
-                {"t": section}).fetchall()}
-            con.execute(NODES_SQL.format(section=section, is_output=str(with_condition)))
-            stats_rows = con.execute(STATS_SQL).fetchall()
-            stats = [PathStats(path, frozenset(types), dates, fits)
-                     for path, types, dates, fits, _ in stats_rows]
-            conditions = {row[0]: row[4] for row in stats_rows}
-            reserved = ["call_log_id", "matched_condition"] if with_condition else ["call_log_id"]
-            columns = plan_columns(stats, reserved)
-            mapping = pa.table({"path": [c.path for c in columns],
-                                "idx": list(range(len(columns)))})
-            con.register("wide_columns_arrow", mapping)
-            con.execute("create or replace temp table wide_columns as "
-                        "select * from wide_columns_arrow")
-            con.execute(_pivot_sql(section, columns, with_condition))
-            con.execute("delete from field_catalog where table_name = $t", {"t": section})
-            if columns:
-                con.executemany(
-                    "insert into field_catalog values ($1, $2, $3, $4, $5, $6, $7)",
-                    [[section, c.name, c.path, c.sql_type, list(c.observed), c.conflict,
-                      conditions[c.path]] for c in columns])
-            views = _condition_views(con, columns, conditions) if with_condition else []
-            rows = con.execute(f"select count(*) from {quote_identifier(section)}").fetchone()[0]
+            built = build_wide_table(con, section)
             sample = preview(con, section)
-        conflicts = [c for c in columns if c.conflict]
-        new = [c.name for c in columns if c.name not in before]
+        conflicts = [c for c in built.columns if c.conflict]
         if conflicts:
             context.log.warning(f"{section}: {len(conflicts)} fields with conflicting types "
                                 "were widened to VARCHAR")
         return dg.MaterializeResult(metadata={
-            "rows": dg.MetadataValue.int(rows),
-            "columns": dg.MetadataValue.int(len(columns)),
-            "new_columns": dg.MetadataValue.json(new),
+            "rows": dg.MetadataValue.int(built.rows),
+            "columns": dg.MetadataValue.int(len(built.columns)),
+            "new_columns": dg.MetadataValue.json(built.new_columns),
             "type_conflicts": dg.MetadataValue.md(markdown_table(
                 ["column", "path", "types seen"],
                 [(c.name, c.path, ", ".join(c.observed)) for c in conflicts]) if conflicts
                 else "none"),
-            "condition_views": dg.MetadataValue.json(views),
+            "condition_views": dg.MetadataValue.json(built.views),
             "preview": dg.MetadataValue.md(sample),
         })
 
