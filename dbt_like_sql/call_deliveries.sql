@@ -2,7 +2,8 @@
 -- its sections parsed out of the body.
 -- Grain: one row per delivery (a call delivered three times has three rows).
 -- A delivery qualifies when its body is a JSON object with a call_log_id; the rest is listed
--- in rejected_deliveries with the reason.
+-- in rejected_deliveries with the reason. Custom Template deliveries are read through their
+-- normalized_body (the Auto body the template stands for, see osvi_pipeline/templates.py).
 with parsed as (
     -- One parse per body: from_json reads every top-level key the model needs at once
     -- (json_extract would parse the body again for each key).
@@ -12,7 +13,8 @@ with parsed as (
         received_day,
         integration,
         call_log_id,
-        from_json(body, '{
+        coalesce(synthetic_id, false) as synthetic_id,
+        from_json(coalesce(normalized_body, body), '{
             "agent_name": "VARCHAR", "phone_number": "VARCHAR", "call_status": "VARCHAR",
             "call_type": "VARCHAR", "call_summary": "VARCHAR", "data_capture": "JSON",
             "structured_output": "JSON", "call_trigger_data": "JSON"
@@ -64,6 +66,7 @@ select
     s.received_day,
     s.integration,
     s.call_log_id,
+    s.synthetic_id,
     s.doc.agent_name,
     coalesce(s.doc.phone_number,
              json_extract_string(s.call_trigger_data, '$.phone_number')) as phone_number,

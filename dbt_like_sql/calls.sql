@@ -29,6 +29,7 @@ select
     arg_max(intent, (received_at, delivery_id))
         filter (where intent is not null) as intent,
     count(*) as delivery_count,
+    bool_or(synthetic_id) as synthetic_id,
     count(distinct integration) as integration_count,
     arg_max(data_capture, (received_at, delivery_id))
         filter (where data_capture is not null) as data_capture,

@@ -19,6 +19,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     published_warehouse: str
     reports_dir: str
     quarantine_dir: str
+    integrations_file: str | None = None
     timezone: str
     campaign_keys: list[str]
 
@@ -41,6 +42,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
                             published_warehouse=str(settings.warehouse_path),
                             reports_dir=str(settings.data_dir / "reports"),
                             quarantine_dir=str(settings.quarantine_dir),
+                            integrations_file=(str(settings.integrations_path)
+                                               if settings.integrations_path else None),
                             timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list),
     }

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from osvi_pipeline.landing_reader import files_for_window, quarantine_unreadable
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.templates_load import normalize_template_deliveries
 
 CREATE_DELIVERIES = """
 create table if not exists deliveries (
@@ -23,15 +24,24 @@ create table if not exists deliveries (
     body_sha256 varchar,
     call_log_id varchar,
     parse_error varchar,
-    body_base64 varchar
+    body_base64 varchar,
+    normalized_body varchar,  -- the Auto body a Custom Template delivery stands for
+    synthetic_id boolean      -- call_log_id derived from integration + body hash
 )
 """
+UPGRADE_DELIVERIES = [
+    "alter table deliveries add column if not exists normalized_body varchar",
+    "alter table deliveries add column if not exists synthetic_id boolean",
+]
 
 # Delete-then-insert of the window in one transaction: re-running a day or a backfill leaves
 # exactly the landing rows, never duplicates.
 DELETE_WINDOW = "delete from deliveries where received_at >= $start and received_at < $end"
 INSERT_WINDOW = """
-insert into deliveries
+insert into deliveries (
+    delivery_id, received_at, received_day, integration, method, path, query, headers, body,
+    body_sha256, call_log_id, parse_error, body_base64
+)
 select
     delivery_id, received_at, timezone($tz, received_at)::date as received_day, integration,
     method, path, query, headers, body, body_sha256, call_log_id, parse_error, body_base64
@@ -69,10 +79,13 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         params = {"start": window.start, "end": window.end}
         with duckdb.get_connection() as con:
             con.execute(CREATE_DELIVERIES)
+            for statement in UPGRADE_DELIVERIES:
+                con.execute(statement)
             con.execute("begin transaction")
             con.execute(DELETE_WINDOW, params)
             if files:
                 con.execute(INSERT_WINDOW, {**params, "files": files, "tz": osvi.timezone})
+            ambiguous = normalize_template_deliveries(con, osvi, params)
             con.execute("commit")
             loaded = con.execute(COUNT_WINDOW, params).fetchone()[0]
             landed = (con.execute(COUNT_LANDING, {**params, "files": files}).fetchone()[0]
@@ -81,7 +94,8 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(loaded),
                       "landing_files": dg.MetadataValue.int(len(files)),
-                      "quarantined_files": dg.MetadataValue.json(quarantined)},
+                      "quarantined_files": dg.MetadataValue.json(quarantined),
+                      "ambiguous_template_slots": dg.MetadataValue.json(ambiguous)},
             check_results=[dg.AssetCheckResult(
                 check_name="landing_rows_equal_deliveries", passed=loaded == landed,
                 metadata={"landing_rows": landed, "deliveries_rows": loaded})],

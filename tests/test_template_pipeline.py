@@ -1,0 +1,67 @@
+"""Custom Template deliveries become the same calls as Auto ones (through the real pipeline)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import make_settings, sample_payload_bytes
+from tests.pipeline_helpers import delivery, land, query, run
+from tests.test_templates import render
+
+TEMPLATE = """{
+  "id": "{{call_info.call_log_id}}",
+  "who": "{{call_trigger_data.person_name}}",
+  "intent": "{{structured_output.intent}}",
+  "slot_date": "{{structured_output.appointment.date}}",
+  "confirmed": "{{data_capture.appointment_confirmed}}",
+  "note": "Agent {{call_info.agent_name}} says: {{call_summary}}",
+  "source": "osvi"
+}"""
+NO_ID_TEMPLATE = '{"phone": "{{call_info.phone_number}}", "intent": "{{structured_output.intent}}"}'
+DAY = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def _integrations(path: Path) -> Path:
+    indented = "\n".join("      " + line for line in TEMPLATE.splitlines())
+    path.write_text(
+        "integrations:\n"
+        "  - name: crm\n    tokens: [\"crm-token-123\"]\n"
+        "  - name: sheet\n    mode: template\n    tokens: [\"sheet-token-123\"]\n"
+        f"    template: |\n{indented}\n"
+        "  - name: slim\n    mode: template\n    tokens: [\"slim-token-123\"]\n"
+        f"    template: '{NO_ID_TEMPLATE}'\n", encoding="utf-8")
+    return path
+
+
+def test_template_and_auto_deliveries_of_one_call_merge(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, integrations=_integrations(tmp_path / "int.yaml"))
+    auto = json.loads(sample_payload_bytes())
+    call = {"call_info": {key: auto[key] for key in ("call_log_id", "agent_name",
+                                                      "phone_number")},
+            "call_summary": auto["call_summary"], "data_capture": auto["data_capture"],
+            "structured_output": auto["structured_output"],
+            "call_trigger_data": auto["call_trigger_data"]}
+    templated = render(TEMPLATE, call)
+    land(settings, [delivery(DAY, auto), delivery(DAY + timedelta(minutes=1), templated,
+                                                  integration="sheet")])
+    run(settings, "2026-11-28")
+    [row] = query(settings, "select call_log_id, delivery_count, integration_count, "
+                            "synthetic_id, intent, person_name, call_summary from calls")
+    assert row == (auto["call_log_id"], 2, 2, False, "appointment_confirmation", "John Doe",
+                   auto["call_summary"])
+
+
+def test_a_template_without_call_id_gets_a_synthetic_one_that_collapses_retries(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, integrations=_integrations(tmp_path / "int.yaml"))
+    body = render(NO_ID_TEMPLATE, {"call_info": {"phone_number": "+911"},
+                                   "structured_output": {"intent": "callback"}})
+    land(settings, [delivery(DAY, body, integration="slim"),
+                    delivery(DAY + timedelta(minutes=5), body, integration="slim")])
+    run(settings, "2026-11-28")
+    [row] = query(settings, "select call_log_id, synthetic_id, delivery_count, phone_number, "
+                            "intent from calls")
+    assert row[0].startswith("synthetic-") and row[1:] == (True, 2, "+911", "callback")
+    assert query(settings, "select count(*) from rejected_deliveries") == [(0,)]
