@@ -21,7 +21,7 @@ with parsed as (
         }') as doc
     from deliveries
     where parse_error is null
-      and body is not null
+      and coalesce(normalized_body, body) is not null
       and call_log_id is not null
 ),
 

@@ -10,10 +10,11 @@ select
     path,
     case
         when parse_error is not null then 'body is not a JSON object: ' || parse_error
-        when body is null then method || ' delivery without a body (no URL mapping for it)'
+        when coalesce(normalized_body, body) is null
+            then method || ' delivery without a body, and no url_template field in its URL'
         else 'the body has no call_log_id'
     end as reason
 from deliveries
 where parse_error is not null
-   or body is null
+   or coalesce(normalized_body, body) is null
    or call_log_id is null

@@ -1,7 +1,10 @@
-"""Apply template inversion to a window of loaded deliveries (the DuckDB side)."""
+"""Normalize a window of loaded deliveries from Custom Template and URL-template integrations
+into the Auto bodies they stand for (the DuckDB side of templates.py and url_templates.py)."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +12,23 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingest_api.integrations import load_integrations
+from ingest_api.integrations import Integration, load_integrations
 from osvi_pipeline.normalize import auto_body
 from osvi_pipeline.resources import OsviOptions
-from osvi_pipeline.templates import compile_template, invert
+from osvi_pipeline.templates import Slot, compile_template, invert
+from osvi_pipeline.url_templates import LINK_KEYS, url_fields
 
-TEMPLATE_ROWS = """
-select delivery_id, integration, body, body_sha256 from deliveries
+WINDOW_ROWS = """
+select delivery_id, integration, method, path, query, body, body_sha256 from deliveries
 where received_at >= $start and received_at < $end and parse_error is null
-  and body is not null and integration in (select unnest($names))
+  and integration in (select unnest($names))
+"""
+LINK_CANDIDATES = """
+select json_extract_string(coalesce(normalized_body, body), '$.call_trigger_data.' || $key),
+       call_log_id
+from deliveries
+where received_at >= $start and received_at < $end and call_log_id is not null
+  and integration <> $integration
 """
 APPLY = """
 update deliveries as d
@@ -28,39 +39,91 @@ where d.delivery_id = n.delivery_id
 """
 
 
+@dataclass
+class _Normalized:
+    ids: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+    synthetic: list[bool] = field(default_factory=list)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, delivery_id: str, body: dict[str, Any], synthetic: bool) -> None:
+        self.ids.append(delivery_id)
+        self.bodies.append(orjson.dumps(body).decode())
+        self.call_ids.append(str(body["call_log_id"]))
+        self.synthetic.append(synthetic)
+
+
 def normalize_template_deliveries(con: duckdb.DuckDBPyConnection, osvi: OsviOptions,
                                   window: dict[str, Any]) -> dict[str, list[str]]:
-    """Rewrite the window's template deliveries as Auto bodies; return ambiguous slots
-    per integration (reported once, not per row)."""
+    """Rewrite the window's template and URL-template deliveries; return the ambiguous
+    template slots per integration (reported once, not per row)."""
     if not osvi.integrations_file or not Path(osvi.integrations_file).exists():
         return {}
-    templates = {name: compile_template(item.template)
-                 for name, item in load_integrations(Path(osvi.integrations_file)).items()
-                 if item.mode == "template" and item.template}
-    if not templates:
+    special = {name: item for name, item in load_integrations(Path(osvi.integrations_file)).items()
+               if (item.mode == "template" and item.template) or item.url_template}
+    if not special:
         return {}
-    rows = con.execute(TEMPLATE_ROWS, {**window, "names": list(templates)}).fetchall()
-    ids: list[str] = []
-    bodies: list[str] = []
-    call_ids: list[str] = []
-    synthetic: list[bool] = []
-    ambiguous: dict[str, list[str]] = {}
-    for delivery_id, integration, body, digest in rows:
-        parsed = orjson.loads(body)
-        inverted = invert(templates[integration], parsed)
-        normalized, is_synthetic = auto_body(inverted, integration, digest)
-        ids.append(delivery_id)
-        bodies.append(orjson.dumps(normalized).decode())
-        call_ids.append(normalized["call_log_id"])
-        synthetic.append(is_synthetic)
-        for location in inverted.ambiguous_slots:
-            slots = ambiguous.setdefault(integration, [])
-            text = ".".join(str(step) for step in location)
-            if text not in slots:
-                slots.append(text)
-    if ids:
+    slots = {name: compile_template(item.template) for name, item in special.items()
+             if item.mode == "template" and item.template}
+    result = _Normalized()
+    rows = con.execute(WINDOW_ROWS, {**window, "names": list(special)}).fetchall()
+    for delivery_id, integration, method, path, query, body, digest in rows:
+        normalized = _normalize(con, window, special[integration], slots.get(integration),
+                                result, method, path, query, body, digest)
+        if normalized is not None:
+            result.add(delivery_id, *normalized)
+    if result.ids:
         con.register("normalized_arrow", pa.table({
-            "delivery_id": ids, "normalized_body": bodies, "call_log_id": call_ids,
-            "synthetic_id": synthetic}))
+            "delivery_id": result.ids, "normalized_body": result.bodies,
+            "call_log_id": result.call_ids, "synthetic_id": result.synthetic}))
         con.execute(APPLY)
-    return ambiguous
+    return result.ambiguous
+
+
+def _normalize(con: duckdb.DuckDBPyConnection, window: dict[str, Any], item: Integration,
+               template: list[Slot] | None, result: _Normalized, method: str, path: str,
+               query: str | None, body: str | None, digest: str | None
+               ) -> tuple[dict[str, Any], bool] | None:
+    trigger = (url_fields(item.url_template, path.removeprefix(f"/webhooks/{item.name}"), query)
+               if item.url_template else None) or {}
+    if body is None:  # a GET or DELETE: the URL is all there is
+        if not trigger:
+            return None  # nothing to link or count: stays a rejected delivery
+        linked = _link(con, window, item.name, trigger)
+        synthetic = linked is None
+        call_log_id = linked or "synthetic-" + hashlib.sha256(
+            f"{item.name}\n{path}".encode()).hexdigest()[:32]
+        return {"call_log_id": call_log_id, "call_trigger_data": trigger}, synthetic
+    parsed = orjson.loads(body)
+    if template is not None:
+        inverted = invert(template, parsed)
+        for location in inverted.ambiguous_slots:
+            text = ".".join(str(step) for step in location)
+            if text not in result.ambiguous.setdefault(item.name, []):
+                result.ambiguous[item.name].append(text)
+        normalized, synthetic = auto_body(inverted, item.name, digest or "")
+    elif parsed.get("call_log_id"):
+        normalized, synthetic = dict(parsed), False
+    else:
+        return None
+    if trigger:
+        section = normalized.setdefault("call_trigger_data", {})
+        for key, value in trigger.items():
+            section.setdefault(key, value)  # what the body says wins over the URL
+    return normalized, synthetic
+
+
+def _link(con: duckdb.DuckDBPyConnection, window: dict[str, Any], integration: str,
+          trigger: dict[str, Any]) -> str | None:
+    """A call received the same day through another integration with the same trigger key
+    (LINK_KEYS order: crm_id, then phone_number, then person_name)."""
+    for key in LINK_KEYS:
+        value = trigger.get(key)
+        if not isinstance(value, str):
+            continue
+        for candidate, call_log_id in con.execute(
+                LINK_CANDIDATES, {**window, "key": key, "integration": integration}).fetchall():
+            if candidate == value:
+                return str(call_log_id)
+    return None

@@ -149,7 +149,7 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
     assert query(kolkata, "select call_log_id, campaign from calls") == [("bare", "(none)")]
     assert query(kolkata, "select count(*) from section_leaves") == [(0,)]
     reasons = sorted(r[0] for r in query(kolkata, "select reason from rejected_deliveries"))
-    assert reasons == ["GET delivery without a body (no URL mapping for it)",
+    assert reasons == ["GET delivery without a body, and no url_template field in its URL",
                        "body is not a JSON object: expected a JSON object, got a list",
                        "the body has no call_log_id"]
     checks = {e.check_name: e for result in runs for e in result.get_asset_check_evaluations()}

@@ -65,3 +65,34 @@ def test_a_template_without_call_id_gets_a_synthetic_one_that_collapses_retries(
                             "intent from calls")
     assert row[0].startswith("synthetic-") and row[1:] == (True, 2, "+911", "callback")
     assert query(settings, "select count(*) from rejected_deliveries") == [(0,)]
+
+
+def _url_integrations(path: Path) -> Path:
+    path.write_text(
+        "integrations:\n"
+        "  - name: crm\n    tokens: [\"crm-token-123\"]\n"
+        "  - name: ping\n    tokens: [\"ping-token-123\"]\n"
+        "    url_template: /leads/{{crm_id}}/calls\n", encoding="utf-8")
+    return path
+
+
+def test_get_deliveries_link_by_crm_id_or_stand_alone(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, integrations=_url_integrations(tmp_path / "int.yaml"))
+    auto = json.loads(sample_payload_bytes())  # call_trigger_data.crm_id = lead_42
+    land(settings, [
+        delivery(DAY, auto),
+        delivery(DAY + timedelta(minutes=1), None, integration="ping", method="GET",
+                 path="/leads/lead_42/calls"),
+        delivery(DAY + timedelta(minutes=2), None, integration="ping", method="DELETE",
+                 path="/leads/lead_77/calls"),
+        delivery(DAY + timedelta(minutes=3), None, integration="ping", method="GET",
+                 path="/leads/{{crm_id}}/calls"),
+    ])
+    run(settings, "2026-11-28")
+    rows = query(settings, "select call_log_id, delivery_count, synthetic_id, crm_id "
+                           "from calls order by crm_id")
+    assert rows[0] == (auto["call_log_id"], 2, False, "lead_42")  # linked to the Auto call
+    assert rows[1][0].startswith("synthetic-") and rows[1][1:] == (1, True, "lead_77")
+    assert len(rows) == 2
+    # The unresolved placeholder carries nothing: a rejected delivery, never dropped.
+    assert query(settings, "select count(*) from rejected_deliveries") == [(1,)]
