@@ -21,6 +21,7 @@ with parsed as (
         }') as doc
     from deliveries
     where parse_error is null
+      and kind is distinct from 'call_status'  -- attempts, see call_attempts
       and coalesce(normalized_body, body) is not null
       and call_log_id is not null
 ),

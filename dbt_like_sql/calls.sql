@@ -2,7 +2,9 @@
 -- integrations on one agent).
 -- Grain: call_log_id. Per column the latest non-null value wins (ties broken by delivery_id);
 -- call_date is the OSVI_TIMEZONE day the call was first received; the three sections are the
--- latest delivery's that carried each.
+-- latest delivery's that carried each. is_test: a call-status webhook said executionMode
+-- 'test' (such calls are left out of every campaign table and counted in daily_summary).
+with merged as (
 select
     call_log_id,
     min(received_day) as call_date,
@@ -39,3 +41,10 @@ select
         filter (where call_trigger_data is not null) as call_trigger_data
 from call_deliveries
 group by call_log_id
+)
+
+select
+    m.*,
+    coalesce(a.execution_mode = 'test', false) as is_test
+from merged as m
+left join call_attempts as a using (call_log_id)

@@ -20,6 +20,7 @@ with field_kinds as (
 campaign_days as (
     select call_date, campaign, count(*) as calls
     from calls
+    where not is_test
     group by call_date, campaign
 ),
 
@@ -35,6 +36,7 @@ captured as (
     join field_kinds as k using (field)
     join calls as c using (call_log_id)
     where k.field_type is not null
+      and not c.is_test
 ),
 
 rates as (

@@ -10,6 +10,7 @@ with outcomes as (
         intent,
         count(*) as calls
     from calls
+    where not is_test
     group by call_date, campaign, matched_condition, intent
 )
 

@@ -2,7 +2,8 @@
 -- Grain: one row per OSVI_TIMEZONE day from the first to the last day with calls (days
 -- without calls included, with 0). The top outcome is the most frequent matched_condition
 -- (or intent when the schema is not conditional; ties broken alphabetically). Changes compare
--- with the previous day and with the mean of the 7 days before (fewer at the start).
+-- with the previous day and with the mean of the 7 days before (fewer at the start). Test
+-- calls (executionMode 'test') are not counted in calls but in test_calls.
 with day_range as (
     select unnest(generate_series(min(call_date), max(call_date), interval 1 day))::date
         as call_date
@@ -10,7 +11,11 @@ with day_range as (
 ),
 
 per_day as (
-    select call_date, count(*) as calls, count(distinct campaign) as campaigns
+    select
+        call_date,
+        count(*) filter (where not is_test) as calls,
+        count(distinct campaign) filter (where not is_test) as campaigns,
+        count(*) filter (where is_test) as test_calls
     from calls
     group by call_date
 ),
@@ -25,6 +30,7 @@ outcomes as (
             order by count(*) desc, coalesce(matched_condition, intent, '(none)')
         ) as rank
     from calls
+    where not is_test
     group by call_date, outcome
 ),
 
@@ -33,6 +39,7 @@ filled as (
         r.call_date,
         coalesce(p.calls, 0) as calls,
         coalesce(p.campaigns, 0) as campaigns,
+        coalesce(p.test_calls, 0) as test_calls,
         o.outcome as top_outcome,
         o.calls as top_outcome_calls
     from day_range as r
@@ -49,7 +56,8 @@ select
     lag(calls) over by_day as previous_day_calls,
     calls - lag(calls) over by_day as change_vs_previous_day,
     avg(calls) over trailing_week as trailing_7_day_mean,
-    calls - avg(calls) over trailing_week as change_vs_trailing_7_day_mean
+    calls - avg(calls) over trailing_week as change_vs_trailing_7_day_mean,
+    test_calls
 from filled
 window
     by_day as (order by call_date),

@@ -16,5 +16,7 @@ select
     end as reason
 from deliveries
 where parse_error is not null
-   or coalesce(normalized_body, body) is null
-   or call_log_id is null
+   -- a call-status webhook with a call_log_id is an attempt (call_attempts), not a rejection
+   or (kind = 'call_status' and call_log_id is null)
+   or (kind is distinct from 'call_status' and (
+       coalesce(normalized_body, body) is null or call_log_id is null))

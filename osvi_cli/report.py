@@ -13,7 +13,8 @@ import orjson
 from rich.table import Table
 
 CAMPAIGNS_SQL = """
-select call_date, campaign, calls, unique_phones, inbound, outbound, agents, extra_deliveries
+select call_date, campaign, calls, unique_phones, inbound, outbound, agents, extra_deliveries,
+       attempts, round(reach_rate, 4) as reach_rate
 from campaign_daily
 where ($start is null or call_date >= $start)
   and ($end is null or call_date <= $end)

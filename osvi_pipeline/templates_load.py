@@ -30,6 +30,10 @@ from deliveries
 where received_at >= $start and received_at < $end and call_log_id is not null
   and integration <> $integration
 """
+MARK_CALL_STATUS = """
+update deliveries set kind = 'call_status'
+where received_at >= $start and received_at < $end and integration in (select unnest($names))
+"""
 APPLY = """
 update deliveries as d
 set normalized_body = n.normalized_body, call_log_id = n.call_log_id,
@@ -56,11 +60,15 @@ class _Normalized:
 
 def normalize_template_deliveries(con: duckdb.DuckDBPyConnection, osvi: OsviOptions,
                                   window: dict[str, Any]) -> dict[str, list[str]]:
-    """Rewrite the window's template and URL-template deliveries; return the ambiguous
-    template slots per integration (reported once, not per row)."""
+    """Rewrite the window's template and URL-template deliveries, mark call-status ones;
+    return the ambiguous template slots per integration (reported once, not per row)."""
     if not osvi.integrations_file or not Path(osvi.integrations_file).exists():
         return {}
-    special = {name: item for name, item in load_integrations(Path(osvi.integrations_file)).items()
+    integrations = load_integrations(Path(osvi.integrations_file))
+    status_names = [name for name, item in integrations.items() if item.mode == "call_status"]
+    if status_names:
+        con.execute(MARK_CALL_STATUS, {**window, "names": status_names})
+    special = {name: item for name, item in integrations.items()
                if (item.mode == "template" and item.template) or item.url_template}
     if not special:
         return {}

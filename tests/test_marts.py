@@ -54,9 +54,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def test_campaign_daily(warehouse: Settings) -> None:
     assert query(warehouse, "select * from campaign_daily order by call_date, campaign") == [
-        (date(2026, 11, 28), "(none)", 1, 1, 0, 0, 1, 0),
-        (date(2026, 11, 28), DIWALI, 3, 2, 1, 2, 2, 1),
-        (date(2026, 11, 29), DIWALI, 1, 1, 0, 1, 1, 0),
+        (date(2026, 11, 28), "(none)", 1, 1, 0, 0, 1, 0, 0, None),
+        (date(2026, 11, 28), DIWALI, 3, 2, 1, 2, 2, 1, 0, None),
+        (date(2026, 11, 29), DIWALI, 1, 1, 0, 1, 1, 0, 0, None),
     ]
 
 
@@ -85,8 +85,8 @@ def test_campaign_field_rates(warehouse: Settings) -> None:
 
 def test_daily_summary(warehouse: Settings) -> None:
     assert query(warehouse, "select * from daily_summary order by call_date") == [
-        (date(2026, 11, 28), 4, 2, "confirmed", 2, None, None, None, None),
-        (date(2026, 11, 29), 1, 1, "confirmed", 1, 4, -3, 4.0, -3.0),
+        (date(2026, 11, 28), 4, 2, "confirmed", 2, None, None, None, None, 0),
+        (date(2026, 11, 29), 1, 1, "confirmed", 1, 4, -3, 4.0, -3.0, 0),
     ]
 
 
@@ -110,8 +110,9 @@ def test_report_campaigns_formats_and_filters(warehouse: Settings) -> None:
         ("2026-11-28", 3), ("2026-11-29", 1)]
     as_csv = _report(warehouse, "--format", "csv", "--start", "2026-11-29")
     assert as_csv.stdout.splitlines() == [
-        "call_date,campaign,calls,unique_phones,inbound,outbound,agents,extra_deliveries",
-        f"2026-11-29,{DIWALI},1,1,0,1,1,0"]
+        "call_date,campaign,calls,unique_phones,inbound,outbound,agents,extra_deliveries,"
+        "attempts,reach_rate",
+        f"2026-11-29,{DIWALI},1,1,0,1,1,0,0,"]
     table = _report(warehouse, "--end", "2026-11-28")
     assert DIWALI in table.stdout and "(none)" in table.stdout and "2026-11-29" not in table.stdout
     bad = _report(warehouse, "--start", "yesterday")

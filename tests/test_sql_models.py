@@ -16,12 +16,13 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
     assert {name: sorted(model.reads) for name, model in models.items()} == {
         "call_deliveries": ["deliveries"],
         "rejected_deliveries": ["deliveries"],
-        "calls": ["call_deliveries"],
+        "calls": ["call_attempts", "call_deliveries"],
+        "call_attempts": ["deliveries"],
         "section_leaves": ["calls"],
         "data_capture_fields": ["section_leaves"],
         "structured_output_fields": ["section_leaves"],
         "call_trigger_fields": ["section_leaves"],
-        "campaign_daily": ["calls"],
+        "campaign_daily": ["call_attempts", "calls"],
         "campaign_outcomes": ["calls"],
         "campaign_field_rates": ["calls", "data_capture_fields"],
         "daily_summary": ["calls"],
@@ -37,6 +38,6 @@ def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
     assets = build_assets(make_settings(tmp_path))
     deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
             for asset in assets for key in asset.keys}
-    assert deps["calls"] == ["call_deliveries"]
+    assert deps["calls"] == ["call_attempts", "call_deliveries"]
     assert deps["structured_output"] == ["calls"]
     assert deps["deliveries"] == []

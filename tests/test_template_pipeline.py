@@ -96,3 +96,47 @@ def test_get_deliveries_link_by_crm_id_or_stand_alone(tmp_path: Path) -> None:
     assert len(rows) == 2
     # The unresolved placeholder carries nothing: a rejected delivery, never dropped.
     assert query(settings, "select count(*) from rejected_deliveries") == [(1,)]
+
+
+def _status_integrations(path: Path) -> Path:
+    path.write_text(
+        "integrations:\n"
+        "  - name: crm\n    tokens: [\"crm-token-123\"]\n"
+        "  - name: status\n    mode: call_status\n    tokens: [\"status-token-123\"]\n",
+        encoding="utf-8")
+    return path
+
+
+def _report(call_id: str, status: str, mode: str = "prod") -> dict[str, object]:
+    return {"call_log_id": call_id, "agent_name": "agent_a", "agent_uuid": "u-1",
+            "phone_number": "+911", "call_status": status, "executionMode": mode,
+            "chat": [{"role": "agent", "text": "hello"}] if status == "picked" else []}
+
+
+def test_call_status_webhooks_feed_attempts_and_reach(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, integrations=_status_integrations(tmp_path / "int.yaml"))
+    picked = {"call_log_id": "p1", "call_status": "picked",
+              "call_trigger_data": {"campaign": "renewals"}}
+    test_call = {"call_log_id": "t1", "call_status": "picked",
+                 "call_trigger_data": {"campaign": "renewals"}}
+    land(settings, [
+        delivery(DAY, _report("p1", "picked"), integration="status"),
+        delivery(DAY, _report("n1", "not_picked"), integration="status"),
+        delivery(DAY, _report("b1", "busy"), integration="status"),
+        delivery(DAY, _report("t1", "picked", mode="test"), integration="status"),
+        delivery(DAY + timedelta(minutes=2), picked),
+        delivery(DAY + timedelta(minutes=2), test_call),
+    ])
+    runs = run(settings, "2026-11-28")
+    assert query(settings, "select call_log_id, status, execution_mode, transcript_length "
+                           "from call_attempts order by 1") == [
+        ("b1", "busy", "prod", 0), ("n1", "not_picked", "prod", 0), ("p1", "picked", "prod", 1),
+        ("t1", "picked", "test", 1)]
+    assert query(settings, "select campaign, calls, attempts, round(reach_rate, 4) "
+                           "from campaign_daily order by 1") == [
+        ("(none)", 0, 2, 0.0), ("renewals", 1, 1, 1.0)]
+    assert query(settings, "select calls, test_calls from daily_summary") == [(1, 1)]
+    assert query(settings, "select call_log_id from calls order by 1") == [("p1",), ("t1",)]
+    checks = {e.check_name: e.passed for r in runs for e in r.get_asset_check_evaluations()}
+    assert checks["every_delivery_is_a_call_or_a_rejection"]
+    assert query(settings, "select count(*) from rejected_deliveries") == [(0,)]

@@ -26,12 +26,14 @@ create table if not exists deliveries (
     parse_error varchar,
     body_base64 varchar,
     normalized_body varchar,  -- the Auto body a Custom Template delivery stands for
-    synthetic_id boolean      -- call_log_id derived from integration + body hash
+    synthetic_id boolean,     -- call_log_id derived from integration + body hash
+    kind varchar              -- 'call_status' for per-call status webhooks, else null
 )
 """
 UPGRADE_DELIVERIES = [
     "alter table deliveries add column if not exists normalized_body varchar",
     "alter table deliveries add column if not exists synthetic_id boolean",
+    "alter table deliveries add column if not exists kind varchar",
 ]
 
 # Delete-then-insert of the window in one transaction: re-running a day or a backfill leaves

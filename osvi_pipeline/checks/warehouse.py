@@ -20,13 +20,16 @@ def calls_call_log_id_unique_and_not_null(duckdb: DuckDBResource) -> dg.AssetChe
 
 
 @dg.asset_check(asset="rejected_deliveries", additional_deps=["call_deliveries"],
-                description="Every delivery is exactly one of: a call's delivery, a rejection.")
+                description="Every delivery is exactly one of: a call's delivery, a call-status "
+                            "report, a rejection.")
 def every_delivery_is_a_call_or_a_rejection(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     unaccounted = _count(duckdb, """
         select count(*) from deliveries as d
         where not exists (select 1 from call_deliveries as c where c.delivery_id = d.delivery_id)
           and not exists (select 1 from rejected_deliveries as r
-                          where r.delivery_id = d.delivery_id)""")
+                          where r.delivery_id = d.delivery_id)
+          and not (d.kind = 'call_status' and d.call_log_id is not null
+                   and d.parse_error is null)""")
     both = _count(duckdb, """
         select count(*) from call_deliveries as c
         join rejected_deliveries as r using (delivery_id)""")
