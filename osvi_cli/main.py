@@ -240,5 +240,41 @@ def integrations_check(
                       f"tokens={len(integration.tokens)}  header={integration.header}")
 
 
+@integrations_app.command("test")
+def integrations_test(
+    name: Annotated[str, typer.Argument(help="The integration to test.")],
+    url: Annotated[str, typer.Option(help="Base URL of the endpoint (or a full webhook URL).")],
+    file: Annotated[Path | None, typer.Option(help="Integrations file (default: the one in "
+                                                   "use).")] = None,
+) -> None:
+    """Send OSVI's sample payload through NAME's template and URL template, like OSVI's Test
+    button, and print the answer."""
+    import httpx
+
+    from osvi_cli.integration_requests import SAMPLE_AUTO_BODY, request_for
+
+    settings = settings_or_exit()
+    path = file or settings.integrations_path
+    if path is None:
+        _fail("no integrations file: pass --file or set OSVI_INTEGRATIONS")
+    try:
+        integrations = load_integrations(path)
+    except IntegrationsError as exc:
+        _fail(str(exc))
+    if name not in integrations:
+        _fail(f"no integration named {name!r} in {path} (has: {', '.join(integrations)})")
+    integration = integrations[name]
+    method, target, headers, body = request_for(integration, integration.tokens[0],
+                                                SAMPLE_AUTO_BODY, url)
+    console.print(f"{method} {target}", highlight=False)
+    try:
+        response = httpx.request(method, target, headers=headers, content=body, timeout=15)
+    except httpx.HTTPError as exc:
+        _fail(f"could not reach {target}: {exc}")
+    console.print(f"{response.status_code} {response.text}", highlight=False)
+    if not response.is_success:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

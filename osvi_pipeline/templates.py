@@ -100,9 +100,9 @@ def _split(slot: Slot, text: str) -> tuple[str, ...] | None:
     if not slot.splittable:
         return None
     literals = [re.escape(part) for part in slot.literals]
-    lazy = "^" + "(.*?)".join(literals) + "$"
-    greedy = "^" + "(.*)".join(literals) + "$"
-    first, last = re.match(lazy, text, re.DOTALL), re.match(greedy, text, re.DOTALL)
+    lazy, greedy = "(.*?)".join(literals), "(.*)".join(literals)
+    # fullmatch, not ^...$: `$` would also match before a trailing newline of the value.
+    first, last = re.fullmatch(lazy, text, re.DOTALL), re.fullmatch(greedy, text, re.DOTALL)
     if first is None or last is None or first.groups() != last.groups():
         return None
     return first.groups()
@@ -140,3 +140,47 @@ def _assign(sections: dict[str, Any], expression: str, value: Any) -> None:
 
 def _location_text(location: Location) -> str:
     return ".".join(str(step) for step in location)
+
+
+def resolve(call: dict[str, Any], expression: str) -> Any:
+    node: Any = call
+    for key in expression.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def render_template(text: str, call: dict[str, Any]) -> Any:
+    """What OSVI sends for `call` (keys: call_info, call_summary, data_capture, ...): a sole
+    expression keeps its raw type, embedded ones interpolate as text, unresolved ones are
+    null. Used by `osvi integrations test` and the tests."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        if isinstance(node, str):
+            whole = _EXPRESSION.fullmatch(node)
+            if whole:
+                return resolve(call, whole[1])
+            if _EXPRESSION.search(node):
+                return _EXPRESSION.sub(lambda m: _as_text(resolve(call, m[1])), node)
+        return node
+
+    return walk(orjson.loads(text))
+
+
+def render_url(url_template: str, trigger: dict[str, Any]) -> str:
+    """OSVI fills URL placeholders from the call trigger data and leaves unresolved ones."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = resolve(trigger, match[1].removeprefix("call_trigger_data."))
+        return match[0] if value is None else _as_text(value)
+
+    return _EXPRESSION.sub(fill, url_template)

@@ -3,50 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.templates import compile_template, invert
-
-_EXPRESSION = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-
-
-def resolve(call: dict[str, Any], expression: str) -> Any:
-    node: Any = call
-    for key in expression.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+from osvi_pipeline.templates import compile_template, invert, render_template
 
 
 def render(template: str, call: dict[str, Any]) -> dict[str, Any]:
-    """OSVI's rule: a sole expression keeps its raw type; embedded ones interpolate as text;
-    unresolved ones are null."""
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: walk(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [walk(value) for value in node]
-        if isinstance(node, str):
-            whole = _EXPRESSION.fullmatch(node)
-            if whole:
-                return resolve(call, whole[1])
-            if _EXPRESSION.search(node):
-                return _EXPRESSION.sub(lambda m: as_text(resolve(call, m[1])), node)
-        return node
-
-    return dict(walk(json.loads(template)))
+    rendered = render_template(template, call)
+    assert isinstance(rendered, dict)
+    return rendered
 
 
 SEED_TEMPLATE = """{
@@ -84,6 +52,8 @@ def test_embedded_expressions_are_recovered_when_unambiguous() -> None:
     clear = invert(slots, {"line": "Agent ava says: call back at 5"})
     assert clear.sections == {"call_info": {"agent_name": "ava"},
                               "call_summary": "call back at 5"}
+    trailing = invert(slots, {"line": "Agent ava says: bye\n"})
+    assert trailing.sections["call_summary"] == "bye\n", "a trailing newline is kept"
     doubtful = invert(slots, {"line": "Agent ava says: x says: y"})
     assert doubtful.sections == {} and doubtful.unrecovered == {
         "line": "Agent ava says: x says: y"}

@@ -1,0 +1,62 @@
+"""What OSVI would send to an integration for a call: body, URL and headers (like the
+dashboard's Test button), shared by `osvi integrations test` and `osvi simulate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ingest_api.integrations import Integration
+from osvi_pipeline.templates import render_template, render_url
+
+# OSVI's sample payload (../shared/seed), what the Test button sends.
+SAMPLE_AUTO_BODY: dict[str, Any] = {
+    "call_log_id": "8de63236-e013-42dd-9d99-1be5521701d4",
+    "phone_number": "+919876543210",
+    "agent_name": "agent_IsZ3Q6Sf_60Eh26XQMGbz-R_og",
+    "call_status": "picked",
+    "call_type": "outbound",
+    "call_summary": "The customer confirmed their appointment for tomorrow at 10 AM and asked "
+                    "to receive a reminder SMS an hour before.",
+    "data_capture": {"customer_name": "John Doe", "appointment_confirmed": True,
+                     "preferred_time": "10:00 AM"},
+    "structured_output": {"intent": "appointment_confirmation",
+                          "appointment": {"date": "2026-06-12", "time": "10:00"}},
+    "call_trigger_data": {"phone_number": "+919876543210", "person_name": "John Doe",
+                          "crm_id": "lead_42", "campaign": "june-renewals"},
+}
+CALL_INFO = ("call_log_id", "phone_number", "agent_name", "call_status", "call_type")
+
+
+def template_sources(auto_body: dict[str, Any]) -> dict[str, Any]:
+    """An Auto body as the expression sources a Custom Template sees."""
+    sources: dict[str, Any] = {key: auto_body[key] for key in ("call_summary", "data_capture",
+                                               "structured_output", "call_trigger_data")
+               if key in auto_body}
+    sources["call_info"] = {key: auto_body[key] for key in CALL_INFO if key in auto_body}
+    return sources
+
+
+def request_for(integration: Integration, token: str, auto_body: dict[str, Any],
+                base_url: str) -> tuple[str, str, dict[str, str], bytes | None]:
+    """(method, url, headers, body) for this call through this integration."""
+    trigger = auto_body.get("call_trigger_data", {})
+    suffix = render_url(integration.url_template, trigger) if integration.url_template else ""
+    base = base_url.rstrip("/")
+    url = (base if "/webhooks/" in base else f"{base}/webhooks/{integration.name}") + suffix
+    value = f"Bearer {token}" if integration.header.lower() == "authorization" else token
+    headers = {integration.header: value, "Content-Type": "application/json"}
+    if integration.mode == "template" and integration.template:
+        body = orjson.dumps(render_template(integration.template, template_sources(auto_body)))
+    elif integration.mode == "call_status":
+        body = orjson.dumps({"call_log_id": auto_body["call_log_id"],
+                             "agent_name": auto_body.get("agent_name"),
+                             "agent_uuid": "sample-agent-uuid",
+                             "phone_number": auto_body.get("phone_number"),
+                             "call_status": auto_body.get("call_status", "picked"),
+                             "executionMode": "test",
+                             "chat": [{"role": "agent", "content": "Hello!"}]})
+    else:
+        body = orjson.dumps(auto_body)
+    return "POST", url, headers, body
