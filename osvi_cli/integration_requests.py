@@ -41,10 +41,18 @@ def template_sources(auto_body: dict[str, Any]) -> dict[str, Any]:
 def request_for(integration: Integration, token: str, auto_body: dict[str, Any],
                 base_url: str) -> tuple[str, str, dict[str, str], bytes | None]:
     """(method, url, headers, body) for this call through this integration."""
-    trigger = auto_body.get("call_trigger_data", {})
-    suffix = render_url(integration.url_template, trigger) if integration.url_template else ""
+    method, suffix, headers, body = request_parts(integration, token, auto_body)
     base = base_url.rstrip("/")
     url = (base if "/webhooks/" in base else f"{base}/webhooks/{integration.name}") + suffix
+    return method, url, headers, body
+
+
+def request_parts(integration: Integration, token: str, auto_body: dict[str, Any],
+                  execution_mode: str = "test") -> tuple[str, str, dict[str, str], bytes | None]:
+    """(method, path after /webhooks/<name>, headers, body). Call-status reports say
+    `execution_mode` ("test" like OSVI's Test button, "prod" for simulated traffic)."""
+    trigger = auto_body.get("call_trigger_data", {})
+    suffix = render_url(integration.url_template, trigger) if integration.url_template else ""
     value = f"Bearer {token}" if integration.header.lower() == "authorization" else token
     headers = {integration.header: value, "Content-Type": "application/json"}
     if integration.mode == "template" and integration.template:
@@ -55,8 +63,8 @@ def request_for(integration: Integration, token: str, auto_body: dict[str, Any],
                              "agent_uuid": "sample-agent-uuid",
                              "phone_number": auto_body.get("phone_number"),
                              "call_status": auto_body.get("call_status", "picked"),
-                             "executionMode": "test",
+                             "executionMode": execution_mode,
                              "chat": [{"role": "agent", "content": "Hello!"}]})
     else:
         body = orjson.dumps(auto_body)
-    return "POST", url, headers, body
+    return "POST", suffix, headers, body

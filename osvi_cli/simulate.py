@@ -12,13 +12,15 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import orjson
+
+from ingest_api.integrations import Integration
 
 JSON = dict[str, Any]
 
@@ -125,6 +127,7 @@ class SimulatedDelivery:
     path: str  # after /webhooks/<integration>
     body: bytes
     call_log_id: str
+    headers: tuple[tuple[str, str], ...] = ()  # the integration's own auth, when configured
 
 
 def _set_dotted(target: JSON, dotted: str, value: object) -> None:
@@ -176,6 +179,37 @@ def generate_deliveries(calls: int, seed: int = 0, retry_rate: float = 0.05
                 yield delivery
 
 
+def generate_for_integrations(calls: int, integrations: Mapping[str, Integration],
+                              seed: int = 0, retry_rate: float = 0.05
+                              ) -> Iterator[SimulatedDelivery]:
+    """What OSVI would send to each configured integration: Auto bodies, rendered Custom
+    Templates, URL placeholders, and per-call status reports (with unanswered attempts)."""
+    from osvi_cli.integration_requests import request_parts
+
+    rng = random.Random(seed)
+    for _ in range(calls):
+        agent = rng.choice(AGENTS)
+        auto = simulate_call(rng, agent)
+        for item in integrations.values():
+            if item.mode == "call_status" and rng.random() < 0.4:
+                missed = dict(auto, call_log_id=str(uuid.UUID(int=rng.getrandbits(128),
+                                                              version=4)),
+                              call_status=rng.choice(["not_picked", "busy", "failed"]))
+                yield _delivery(item, request_parts(item, item.tokens[0], missed, "prod"),
+                                missed)
+            delivery = _delivery(item, request_parts(item, item.tokens[0], auto, "prod"), auto)
+            yield delivery
+            if rng.random() < retry_rate:
+                yield delivery
+
+
+def _delivery(item: Integration, parts: tuple[str, str, dict[str, str], bytes | None],
+              auto: JSON) -> SimulatedDelivery:
+    method, suffix, headers, body = parts
+    return SimulatedDelivery(item.name, method, suffix, body or b"", str(auto["call_log_id"]),
+                             tuple(headers.items()))
+
+
 def webhook_url(base: str, integration: str, path: str) -> str:
     """A base URL gets /webhooks/<integration>; a full webhook URL is used as it is."""
     base = base.rstrip("/")
@@ -197,7 +231,7 @@ async def send_deliveries(url: str, token: str, deliveries: list[SimulatedDelive
             target = webhook_url(url, delivery.integration, delivery.path)
             try:
                 response = await client.request(delivery.method, target, content=delivery.body,
-                                                headers=headers)
+                                                headers=dict(delivery.headers) or headers)
                 outcomes[str(response.status_code)] += 1
             except httpx.HTTPError as exc:
                 outcomes[type(exc).__name__] += 1

@@ -132,3 +132,25 @@ def test_every_field_the_template_carries_comes_back(
                                          "call_log_id = $id and path = 'appointment.date'",
                                {"id": call["call_log_id"]})
         assert date_text == call["structured_output"]["appointment"]["date"]
+
+
+def test_simulate_speaks_every_configured_integration(
+        served: tuple[ServerProcess, Settings]) -> None:
+    server, settings = served
+    env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run(
+        [str(OSVI), "simulate", "--url", server.url, "--token", "unused", "--calls", "30",
+         "--seed", "5", "--integrations", str(settings.integrations)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _wait_published(settings)
+    run(settings, datetime.now(UTC).date().isoformat())
+    statuses = {row[0] for row in query(settings, "select status from call_attempts")}
+    assert "picked" in statuses and statuses & {"not_picked", "busy", "failed"}
+    by_integration = dict(query(settings, "select integration, count(*) from deliveries "
+                                          "group by all"))
+    assert {"sheet", "leads", "status"} <= set(by_integration)
+    [(attempts, reach)] = query(settings, "select sum(attempts), "
+                                          "sum(attempts * coalesce(reach_rate, 0)) "
+                                          "from campaign_daily")
+    assert attempts > 0 and reach < attempts
