@@ -90,3 +90,15 @@ def test_default_authority_accepts_any_wellformed_name_only() -> None:
     authority = TokenAuthority(integrations=None, default_token="default-token-123")
     assert authority.knows("crm-2") and authority.knows("a.b_c")
     assert not authority.knows("..") and not authority.knows("a/b") and not authority.knows("")
+
+
+def test_serve_refuses_an_invalid_integrations_file(tmp_path: Path) -> None:
+    bad = tmp_path / "integrations.yaml"
+    bad.write_text("integrations:\n  - name: crm\n    mode: template\n"
+                   "    tokens: [\"long-token-1\"]\n"
+                   "    template: '{\"x\": \"{{nope.field}}\"}'\n")
+    env = {**os.environ, "OSVI_DATA_DIR": str(tmp_path), "OSVI_INTEGRATIONS": str(bad)}
+    result = subprocess.run([str(OSVI), "serve", "--port", "1"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{bad}:5: template:" in result.stderr and "nope.field" in result.stderr
