@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from osvi_pipeline.wide import PathStats, plan_columns, resolve_type
 
@@ -44,3 +48,17 @@ def test_colliding_names_are_all_kept() -> None:
     reversed_names = {c.path: c.name for c in plan_columns(
         [stats(p, "VARCHAR") for p in reversed(list(names))], ["call_log_id"])}
     assert reversed_names == names, "names do not depend on the order fields were seen"
+
+
+keys = st.text(alphabet="aAbB_._ é", min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(keys, min_size=1, max_size=3), min_size=1, max_size=12))
+def test_no_column_is_ever_silently_overwritten(key_paths: list[list[str]]) -> None:
+    paths = sorted({".".join(json.dumps(key, ensure_ascii=False) for key in keys)
+                    for keys in key_paths})
+    columns = plan_columns([stats(path, "VARCHAR") for path in paths], ["call_log_id"])
+    assert sorted(column.path for column in columns) == paths, "one column per path"
+    names = [column.name.casefold() for column in columns] + ["call_log_id"]
+    assert len(names) == len(set(names)), "names distinct, ignoring case like DuckDB"
