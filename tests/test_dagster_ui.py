@@ -22,7 +22,7 @@ from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query
 from tests.serving import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # dagster dev + a backfill
 DAGSTER = Path(sys.executable).with_name("dagster")
 LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
