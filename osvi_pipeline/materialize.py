@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.definitions import build_assets
+from osvi_pipeline.landing_days import local_days_of_utc_day
 from osvi_pipeline.landing_reader import landed_days
 from osvi_pipeline.resources import build_resources
 from osvi_pipeline.settings import FIRST_PARTITION_DAY, Settings
@@ -23,13 +24,10 @@ def landed_day_range(settings: Settings) -> tuple[date, date] | None:
     days = landed_days(settings.landing_dir)
     if not days:
         return None
-    zone = ZoneInfo(settings.timezone)
-    first = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
-    last = datetime.fromisoformat(days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
-    start = max(first.astimezone(zone).date(), FIRST_PARTITION_DAY)
-    end = min((last - timedelta(microseconds=1)).astimezone(zone).date(),
-              datetime.now(zone).date())
-    return start, end
+    first = local_days_of_utc_day(date.fromisoformat(days[0]), settings.timezone)[0]
+    last = local_days_of_utc_day(date.fromisoformat(days[-1]), settings.timezone)[-1]
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    return max(first, FIRST_PARTITION_DAY), min(last, today)
 
 
 def materialize_days(settings: Settings, start: date, end: date,

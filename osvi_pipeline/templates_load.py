@@ -23,12 +23,15 @@ select delivery_id, integration, method, path, query, body, body_sha256 from del
 where received_at >= $start and received_at < $end and parse_error is null
   and integration in (select unnest($names))
 """
-LINK_CANDIDATES = """
-select json_extract_string(coalesce(normalized_body, body), '$.call_trigger_data.' || $key),
-       call_log_id
+LINK_CANDIDATE = """
+select call_log_id
 from deliveries
 where received_at >= $start and received_at < $end and call_log_id is not null
   and integration <> $integration
+  and json_extract_string(coalesce(normalized_body, body), '$.call_trigger_data.' || $key)
+      = $value
+order by received_at, delivery_id
+limit 1
 """
 MARK_CALL_STATUS = """
 update deliveries set kind = 'call_status'
@@ -130,8 +133,9 @@ def _link(con: duckdb.DuckDBPyConnection, window: dict[str, Any], integration: s
         value = trigger.get(key)
         if not isinstance(value, str):
             continue
-        for candidate, call_log_id in con.execute(
-                LINK_CANDIDATES, {**window, "key": key, "integration": integration}).fetchall():
-            if candidate == value:
-                return str(call_log_id)
+        # The match is found in SQL: no copy of the day's deliveries per GET.
+        found = con.execute(LINK_CANDIDATE, {**window, "key": key, "value": value,
+                                             "integration": integration}).fetchone()
+        if found:
+            return str(found[0])
     return None
