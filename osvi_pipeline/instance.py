@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from pathlib import Path
 
@@ -20,5 +21,15 @@ def dagster_home(settings: Settings) -> Path:
 
 
 def persistent_instance(settings: Settings) -> dg.DagsterInstance:
-    """Runs recorded here show up in the Dagster UI of `osvi up`."""
-    return dg.DagsterInstance.from_config(str(dagster_home(settings)))
+    """Runs recorded here show up in the Dagster UI of `osvi up`.
+
+    Two processes opening a new DAGSTER_HOME at once race to create its SQLite tables; the
+    lock makes the first one create them while the other waits.
+    """
+    home = dagster_home(settings)
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.from_config(str(home))
+        instance.get_runs(limit=1)  # touches (and so creates) the run and event storage
+        instance.get_latest_materialization_event(dg.AssetKey("deliveries"))
+    return instance
