@@ -155,6 +155,10 @@ class DeliveryEndpoint:
                       ) -> tuple[_Answer, int]:
         if method not in DELIVERY_METHODS:
             return _Answer(405, {"error": f"method {method} is not accepted"}), 0
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if header_bytes > self.settings.max_header_bytes:
+            return _Answer(431, {"error": f"request headers are {header_bytes} bytes, over "
+                                 f"OSVI_MAX_HEADER_BYTES ({self.settings.max_header_bytes})"}), 0
         headers = {name.decode("latin-1"): value.decode("latin-1")
                    for name, value in scope["headers"]}
         outcome = self.authority.authenticate(integration, headers)

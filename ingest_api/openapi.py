@@ -23,6 +23,7 @@ _RESPONSES = {
     "404": _json(_ERROR, "Unknown integration; nothing stored"),
     "408": _json(_ERROR, "The body did not arrive in time; nothing stored"),
     "413": _json(_ERROR, "Body larger than OSVI_MAX_BODY_BYTES; nothing stored"),
+    "431": _json(_ERROR, "Headers larger than OSVI_MAX_HEADER_BYTES; nothing stored"),
     "429": {**_json(_ERROR, "Over the integration's rate limit; nothing stored"),
             "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     "503": {**_json(_ERROR, "Cannot be stored right now; nothing stored"),

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CAMPAIGN_KEYS = "campaign,campaign_name,campaign_id,meta.campaign_id"
+# Keys holding personal data (comma-separated globs, case and `_`/`-`/spaces ignored).
+DEFAULT_PHONE_KEYS = ("phone,phone_number,phone_no,*_phone,*_phone_number,mobile,mobile_number,"
+                      "mobile_no,*_mobile,msisdn,whatsapp,whatsapp_number,contact_number,"
+                      "alternate_number,caller_id")
+DEFAULT_NAME_KEYS = ("name,person_name,full_name,first_name,middle_name,last_name,surname,"
+                     "customer_name,caller_name,contact_name,lead_name,patient_name,client_name,"
+                     "parent_name,guardian_name,student_name,applicant_name,borrower_name,"
+                     "nominee_name,father_name,mother_name,spouse_name")
 
 
 class Settings(BaseSettings):
@@ -22,6 +31,8 @@ class Settings(BaseSettings):
     ingest_token: str | None = Field(default=None, repr=False)
     timezone: str = "UTC"
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # All request headers together (names and values); beyond it: 431.
+    max_header_bytes: int = Field(default=16_384, gt=0)
     campaign_keys: str = DEFAULT_CAMPAIGN_KEYS
 
     # Group commit: a flush happens after `batch_max_rows` rows or `batch_max_wait_ms`.
@@ -39,6 +50,11 @@ class Settings(BaseSettings):
     journal_segment_rows: int = Field(default=20_000, gt=0)
     # The pipeline's DuckDB memory limit (it spills to disk beyond it).
     duckdb_memory_limit: str = "1GB"
+    # Personal data in the analysts' warehouse: `keep` as received, or `mask` phone numbers and
+    # person names (landing and the pipeline's private working file always keep the raw data).
+    pii: Literal["keep", "mask"] = "keep"
+    pii_phone_keys: str = DEFAULT_PHONE_KEYS
+    pii_name_keys: str = DEFAULT_NAME_KEYS
 
     @field_validator("timezone")
     @classmethod

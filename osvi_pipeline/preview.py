@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
-from sqlglot import exp
 
+from osvi_pipeline.masking import masked_select, register_functions
+from osvi_pipeline.pii import PiiRules
+from osvi_pipeline.sql_names import quote_identifier
 
-def quote_identifier(name: str) -> str:
-    """A DuckDB identifier for any name (user-chosen field names included)."""
-    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+__all__ = ["markdown_table", "preview", "quote_identifier"]
 
 
 def markdown_table(columns: list[str], rows: list[tuple[Any, ...]], limit: int = 10) -> str:
@@ -24,7 +24,14 @@ def markdown_table(columns: list[str], rows: list[tuple[Any, ...]], limit: int =
     return "\n".join(lines)
 
 
-def preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> str:
-    cursor = con.execute(f"select * from {quote_identifier(table)} limit {int(limit)}")
+def preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5,
+            pii: PiiRules | None = None) -> str:
+    """The first rows; masked like the published warehouse when OSVI_PII=mask."""
+    select = f"select * from {quote_identifier(table)}"
+    cursor = con.cursor()  # its own: the caller may hold an unfinished result
+    if pii is not None:
+        register_functions(cursor, pii)
+        select = masked_select(cursor, table, pii)
+    cursor.execute(f"select * from ({select}) limit {int(limit)}")
     columns = [description[0] for description in cursor.description or []]
     return markdown_table(columns, cursor.fetchall(), limit)

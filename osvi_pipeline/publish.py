@@ -11,13 +11,37 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+
 from ingest_api.landing import fsync_dir, process_alive
+from osvi_pipeline.masking import copy_masked, sql_text
+from osvi_pipeline.pii import PiiRules
 
 
 def publish_snapshot(working: Path, published: Path) -> int:
-    """Copy the (checkpointed, closed) working file over `published` atomically; return bytes."""
+    """Copy the (checkpointed) working file over `published` atomically; return bytes."""
+    return _publish(published, lambda temp: shutil.copyfile(working, temp))
+
+
+def publish_masked_snapshot(con: duckdb.DuckDBPyConnection, published: Path,
+                            rules: PiiRules) -> int:
+    """Write every table with its personal data masked (OSVI_PII=mask) into a new file and
+    publish it atomically; the working file keeps the raw values the marts are computed from."""
+    def write(temp: Path) -> None:
+        con.execute(f"attach {sql_text(str(temp))} as osvi_snapshot")
+        try:
+            copy_masked(con, "osvi_snapshot", rules)
+        finally:
+            con.execute("detach osvi_snapshot")
+
+    return _publish(published, write)
+
+
+def _publish(published: Path, write: Callable[[Path], object]) -> int:
+    """Have `write` fill a temp file, fsync it, rename it over `published`; return bytes."""
     published.parent.mkdir(parents=True, exist_ok=True)
     for stale in published.parent.glob(f".{published.name}.*.tmp"):  # from killed runs
         pid = stale.name.removeprefix(f".{published.name}.").removesuffix(".tmp")
@@ -25,11 +49,13 @@ def publish_snapshot(working: Path, published: Path) -> int:
             stale.unlink(missing_ok=True)
     temp = published.with_name(f".{published.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(working, temp)
+        temp.unlink(missing_ok=True)
+        write(temp)
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, published)
     finally:
         temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
     fsync_dir(published.parent)
     return published.stat().st_size

@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
+from osvi_pipeline.pii import PiiRules
 from osvi_pipeline.settings import Settings
 
 # Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
@@ -22,10 +24,20 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     integrations_file: str | None = None
     timezone: str
     campaign_keys: list[str]
+    pii: str = "keep"
+    pii_phone_keys: str = DEFAULT_PHONE_KEYS
+    pii_name_keys: str = DEFAULT_NAME_KEYS
 
     @property
     def landing(self) -> Path:
         return Path(self.landing_dir)
+
+    @property
+    def pii_rules(self) -> PiiRules | None:
+        """The masking rules when OSVI_PII=mask, else None."""
+        if self.pii != "mask":
+            return None
+        return PiiRules(self.pii_phone_keys, self.pii_name_keys)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -45,5 +57,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
                             integrations_file=(str(settings.integrations_path)
                                                if settings.integrations_path else None),
                             timezone=settings.timezone,
-                            campaign_keys=settings.campaign_key_list),
+                            campaign_keys=settings.campaign_key_list,
+                            pii=settings.pii, pii_phone_keys=settings.pii_phone_keys,
+                            pii_name_keys=settings.pii_name_keys),
     }

@@ -113,11 +113,7 @@ def test_hostile_requests(server: ServerProcess) -> None:
     assert httpx.post(f"{server.url}{long_path}", content=b"{}", headers=AUTH,
                       timeout=10).status_code in (200, 400, 414, 431)
     huge_header = {"X-Padding": "p" * 100_000}
-    try:
-        status = _post(server, b"{}", huge_header).status_code
-    except httpx.HTTPError:
-        status = 431  # the server may close the connection on an oversized header
-    assert status < 500
+    assert _post(server, b"{}", huge_header).status_code == 431  # OSVI_MAX_HEADER_BYTES
     for name in ("..", "%2e%2e", "ünïcode", "a" * 200, "%00"):
         assert _post(server, b"{}", path=f"/webhooks/{name}").status_code == 404
     # %2F decodes to a path separator: integration "a", sub-path "b", a valid delivery.

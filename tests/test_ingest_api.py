@@ -227,6 +227,22 @@ def test_body_over_limit_is_413_by_length_and_by_stream(tmp_path: Path) -> None:
     assert len(landed(settings)) == 1
 
 
+def test_headers_over_the_configured_limit_are_431_and_not_stored(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_header_bytes=2048)
+
+    async def scenario() -> list[httpx.Response]:
+        async with running_app(settings) as (_, client):
+            return [await client.post("/webhooks/crm", content=b"{}",
+                                      headers={**AUTH, "X-Padding": "p" * size})
+                    for size in (3000, 1000)]
+
+    too_big, fits = asyncio.run(scenario())
+    assert too_big.status_code == 431
+    assert "OSVI_MAX_HEADER_BYTES (2048)" in too_big.json()["error"]
+    assert fits.status_code == 200
+    assert len(landed(settings)) == 1
+
+
 def test_group_commit_shares_files_and_acks_every_row(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, batch_max_wait_ms=20.0, batch_max_rows=64)
 

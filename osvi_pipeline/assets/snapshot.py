@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.publish import publish_snapshot
+from osvi_pipeline.publish import publish_masked_snapshot, publish_snapshot
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 
 
@@ -13,14 +13,22 @@ def build_snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(name="warehouse_snapshot", deps=upstream, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               group_name="warehouse",
               description="Publishes the pipeline's working DuckDB file at OSVI_WAREHOUSE "
-                          "with an atomic rename, after every table is built.")
+                          "with an atomic rename, after every table is built (phone numbers "
+                          "and person names masked when OSVI_PII=mask).")
     def warehouse_snapshot(duckdb: DuckDBResource, osvi: OsviOptions
                            ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        published = Path(osvi.published_warehouse)
+        rules = osvi.pii_rules
         with duckdb.get_connection() as con:
-            con.execute("checkpoint")  # everything in the main file, nothing left in the WAL
-        size = publish_snapshot(Path(duckdb.database), Path(osvi.published_warehouse))
+            if rules is None:
+                con.execute("checkpoint")  # everything in the main file, nothing in the WAL
+            else:
+                size = publish_masked_snapshot(con, published, rules)
+        if rules is None:
+            size = publish_snapshot(Path(duckdb.database), published)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(osvi.published_warehouse),
-            "bytes": dg.MetadataValue.int(size)})
+            "bytes": dg.MetadataValue.int(size),
+            "personal data": dg.MetadataValue.text("masked" if rules else "as received")})
 
     return warehouse_snapshot

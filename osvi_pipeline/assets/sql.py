@@ -31,7 +31,7 @@ def build_sql_asset(model: SqlModel, known_tables: set[str]) -> dg.AssetsDefinit
             con.execute("set variable campaign_keys = $keys", {"keys": osvi.campaign_keys})
             con.execute(f"create or replace table {table} as {model.sql}")
             rows = con.execute(f"select count(*) from {table}").fetchone()[0]
-            sample = preview(con, model.name)
+            sample = preview(con, model.name, pii=osvi.pii_rules)
         return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows),
                                               "preview": dg.MetadataValue.md(sample)})
 

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from sqlglot import exp
 
 from osvi_pipeline.preview import markdown_table, preview, quote_identifier
-from osvi_pipeline.resources import WAREHOUSE_POOL
+from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expression
 
 # The section names below are fixed by this module, never taken from data.
@@ -101,11 +101,11 @@ def build_wide_asset(section: str) -> dg.AssetsDefinition:
               group_name="warehouse",
               description=f"One row per call that has {section}, one typed column per field "
                           "or leaf path (nested keys joined by __). Grain: call_log_id.")
-    def wide_table(context: dg.AssetExecutionContext,
-                   duckdb: DuckDBResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    def wide_table(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                   osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         with duckdb.get_connection() as con:
             built = build_wide_table(con, section)
-            sample = preview(con, section)
+            sample = preview(con, section, pii=osvi.pii_rules)
         conflicts = [c for c in built.columns if c.conflict]
         if conflicts:
             context.log.warning(f"{section}: {len(conflicts)} fields with conflicting types "

@@ -1,0 +1,126 @@
+"""OSVI_PII=mask through the real asset graph: every analyst table and view is masked, the marts
+are still computed from the raw values, and landing and the working file keep the raw data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest_api.landing import read_landing
+from ingest_api.settings import Settings
+from osvi_pipeline.preview import quote_identifier
+from tests.conftest import make_settings, sample_payload_bytes
+from tests.pipeline_helpers import delivery, land, query, run
+
+MORNING = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+# Raw personal data that must not appear anywhere an analyst looks.
+RAW = ["9876543210", "98123456", "John", "Doe", "Ananya", "Iyer"]
+
+
+def second_call() -> dict[str, object]:
+    """Same campaign, another number ending in the same two digits as the seed sample's."""
+    body = json.loads(sample_payload_bytes())
+    body.update(call_log_id="second", phone_number="+919812345610",
+                call_summary="Ananya Iyer asked for a call back on +919812345610 tomorrow.")
+    body["call_trigger_data"].update(phone_number="+919812345610", person_name="Ananya Iyer")
+    body["data_capture"]["customer_name"] = "Ananya Iyer"
+    return body
+
+
+@pytest.fixture
+def masked(tmp_path: Path) -> tuple[Settings, list[object]]:
+    settings = make_settings(tmp_path, pii="mask")
+    land(settings, [
+        delivery(MORNING, json.loads(sample_payload_bytes())),
+        delivery(MORNING + timedelta(minutes=1), second_call()),
+        # Not JSON: rejected, yet its text is an analyst-visible column of `deliveries`.
+        delivery(MORNING + timedelta(minutes=2), b'{"phone_number": "+919876543210", "na'),
+        delivery(MORNING + timedelta(minutes=3), None, method="GET",
+                 path="/leads/919876543210/calls"),
+    ])
+    return settings, run(settings, "2026-11-28")
+
+
+def every_text_value(database: Path) -> list[tuple[str, str, str]]:
+    """(table or view, column, value) for every non-null value, cast to text."""
+    found = []
+    with duckdb.connect(str(database), read_only=True) as con:
+        relations = con.execute("select table_name from information_schema.tables").fetchall()
+        for (relation,) in relations:
+            cursor = con.execute(f"select * from {quote_identifier(relation)}")
+            names = [description[0] for description in cursor.description or []]
+            for row in cursor.fetchall():
+                found += [(relation, name, str(value)) for name, value in zip(names, row,
+                                                                               strict=True)
+                          if value is not None]
+    return found
+
+
+def test_no_raw_phone_or_name_in_any_published_table_or_view(
+        masked: tuple[Settings, list[object]]) -> None:
+    settings, _ = masked
+    values = every_text_value(settings.warehouse_path)
+    relations = {relation for relation, _, _ in values}
+    assert {"calls", "deliveries", "section_leaves", "data_capture",
+            "structured_output", "call_trigger_fields", "rejected_deliveries"} <= relations
+    leaks = [(relation, column, value) for relation, column, value in values
+             if any(raw in value for raw in RAW)]
+    assert leaks == []
+
+
+def test_masked_values_keep_country_code_last_digits_and_initial(
+        masked: tuple[Settings, list[object]]) -> None:
+    settings, _ = masked
+    assert query(settings, "select call_log_id, phone_number, person_name, call_summary "
+                           "from calls order by call_log_id") == [
+        ("8de63236-e013-42dd-9d99-1be5521701d4", "+91********10", "J***",
+         json.loads(sample_payload_bytes())["call_summary"]),
+        ("second", "+91********10", "A***",
+         "A*** I*** asked for a call back on +91********10 tomorrow.")]
+    assert query(settings, "select customer_name from data_capture order by call_log_id") == [
+        ("J***",), ("A***",)]
+    assert query(settings, "select value, value_text from call_trigger_fields "
+                           "where path = 'person_name' order by call_log_id") == [
+        ('"J***"', "J***"), ('"A***"', "A***")]
+    assert query(settings, "select path from rejected_deliveries where method = 'GET'") == [
+        ("/webhooks/crm/leads/********10/calls",)]
+
+
+def test_marts_count_the_raw_numbers_though_their_masks_look_alike(
+        masked: tuple[Settings, list[object]]) -> None:
+    settings, _ = masked
+    assert query(settings, "select campaign, calls, unique_phones from campaign_daily") == [
+        ("june-renewals", 2, 2)]
+
+
+def test_landing_and_the_working_file_keep_the_raw_data(
+        masked: tuple[Settings, list[object]]) -> None:
+    settings, _ = masked
+    bodies = read_landing(settings.landing_dir).column("body").to_pylist()
+    assert any(body and "+919876543210" in body for body in bodies)
+    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+        assert con.execute("select phone_number, person_name from calls "
+                           "where call_log_id = 'second'").fetchall() == [
+            ("+919812345610", "Ananya Iyer")]
+
+
+def test_previews_in_the_dagster_ui_are_masked_too(
+        masked: tuple[Settings, list[object]]) -> None:
+    _, runs = masked
+    previews = [str(event.materialization.metadata["preview"].value)
+                for result in runs for event in result.get_asset_materialization_events()
+                if "preview" in event.materialization.metadata]
+    assert any("+91********10" in text for text in previews)
+    assert not [text for text in previews if any(raw in text for raw in RAW)]
+
+
+def test_by_default_the_warehouse_keeps_what_osvi_sent(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    land(settings, [delivery(MORNING, json.loads(sample_payload_bytes()))])
+    run(settings, "2026-11-28")
+    assert query(settings, "select phone_number, person_name from calls") == [
+        ("+919876543210", "John Doe")]
