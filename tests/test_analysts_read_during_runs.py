@@ -42,7 +42,9 @@ def test_a_reader_never_fails_and_only_sees_complete_states(tmp_path: Path) -> N
     reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path),
                                str(stop), str(out)])
     try:
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30  # the reader is reading before the runs start
+        while (not out.exists() or not out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
         for day in range(1, len(per_day)):  # a backfill, one day per run
             run(settings, "2026-11-20", f"2026-11-{20 + day}")
         time.sleep(0.3)
