@@ -1,4 +1,5 @@
 -- rejected_deliveries: stored deliveries that could not become a call, with a readable reason.
+-- incremental: received_day
 -- Grain: one row per delivery. Nothing stored is silently dropped: every row of deliveries is
 -- either in call_deliveries or here (checked by the conservation asset check).
 select

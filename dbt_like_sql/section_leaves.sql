@@ -1,5 +1,6 @@
 -- section_leaves: every leaf of every call's data_capture, structured_output and
 -- call_trigger_data, flattened by DuckDB's json_tree.
+-- incremental: call_log_id
 -- Grain: one row per call x section x leaf. A leaf is a scalar (null included) or an empty
 -- object or array, so the section can be rebuilt exactly from its rows
 -- (osvi_pipeline/paths.py documents the path syntax and does the rebuilding).

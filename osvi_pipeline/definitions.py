@@ -16,7 +16,7 @@ from osvi_pipeline.resources import build_resources
 from osvi_pipeline.schedules.daily import build_daily_schedule
 from osvi_pipeline.sensors.landing import build_landing_sensor
 from osvi_pipeline.settings import Settings, load_settings
-from osvi_pipeline.sql_models import load_models
+from osvi_pipeline.sql_models import load_models, upstream
 
 WIDE_TABLES = ("data_capture", "structured_output")
 
@@ -24,10 +24,12 @@ WIDE_TABLES = ("data_capture", "structured_output")
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     models = load_models()
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
+    reads = {model.name: model.reads & known for model in models}
     tables = [
         build_deliveries_asset(daily_partitions(settings.timezone)),
-        *(build_sql_asset(model, known) for model in models),
-        *(build_wide_asset(section) for section in WIDE_TABLES),
+        *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
+        *(build_wide_asset(section, upstream("calls", reads) | {"calls"})
+          for section in WIDE_TABLES),
     ]
     snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys])
     return [*tables, snapshot, daily_report]

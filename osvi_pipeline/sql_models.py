@@ -2,7 +2,9 @@
 
 A file holds one SELECT (CTEs welcome) under a header comment that says what the table is for
 and its grain. Dependencies are the tables the SELECT reads, found with sqlglot, so they are
-never listed twice.
+never listed twice. A header line `-- incremental: <key>` (`received_day` or `call_log_id`)
+makes runs rebuild only the changed keys' rows (see incremental.py); without it the table is
+rebuilt in full every run (the small marts, whose rows span days).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from osvi_pipeline.incremental import SCOPE_KEYS, ScopeKey
+
 SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 
 
@@ -23,6 +27,7 @@ class SqlModel:
     sql: str
     description: str
     reads: frozenset[str]
+    incremental: ScopeKey | None = None
 
 
 def read_tables(sql: str) -> frozenset[str]:
@@ -43,9 +48,34 @@ def header(sql: str) -> str:
     return re.sub(r"\s+", " ", " ".join(lines)).strip()
 
 
+def incremental_key(sql: str, name: str) -> ScopeKey | None:
+    """The key of a `-- incremental: <key>` header line, if any."""
+    match = re.search(r"^--\s*incremental:\s*(\w+)\s*$", sql, flags=re.MULTILINE)
+    if match is None:
+        return None
+    key = match.group(1)
+    for known in SCOPE_KEYS:
+        if key == known:
+            return known
+    raise ValueError(f"{name}.sql: incremental key {key!r} is not one of {SCOPE_KEYS}")
+
+
 def load_models(directory: Path = SQL_DIR) -> list[SqlModel]:
     models = []
     for path in sorted(directory.glob("*.sql")):
         sql = path.read_text(encoding="utf-8")
-        models.append(SqlModel(path.stem, sql, header(sql), read_tables(sql)))
+        models.append(SqlModel(path.stem, sql, header(sql), read_tables(sql),
+                               incremental_key(sql, path.stem)))
     return models
+
+
+def upstream(name: str, reads: dict[str, frozenset[str]]) -> set[str]:
+    """Every table `name` reads, directly or through other models."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        for table in reads.get(pending.pop(), frozenset()):
+            if table not in found:
+                found.add(table)
+                pending.append(table)
+    return found

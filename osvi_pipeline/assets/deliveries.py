@@ -5,7 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 
+from osvi_pipeline.incremental import ensure_state, record_changes
 from osvi_pipeline.landing_reader import files_for_window, quarantine_unreadable
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.templates_load import normalize_template_deliveries
@@ -56,6 +58,13 @@ select count(*) from read_parquet($files) where received_at >= $start and receiv
 """
 
 
+def record_window_changes(con: DuckDBPyConnection, params: dict[str, object]) -> None:
+    """The days and calls of the window's rows, for the incremental models downstream."""
+    for key in ("received_day", "call_log_id"):
+        record_changes(con, "deliveries", key, f"select {key} from deliveries "
+                       "where received_at >= $start and received_at < $end", params)
+
+
 def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="deliveries",
@@ -83,11 +92,14 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             con.execute(CREATE_DELIVERIES)
             for statement in UPGRADE_DELIVERIES:
                 con.execute(statement)
+            ensure_state(con)
             con.execute("begin transaction")
+            record_window_changes(con, params)  # what the old rows fed downstream...
             con.execute(DELETE_WINDOW, params)
             if files:
                 con.execute(INSERT_WINDOW, {**params, "files": files, "tz": osvi.timezone})
             ambiguous = normalize_template_deliveries(con, osvi, params)
+            record_window_changes(con, params)  # ...and what the new rows feed
             con.execute("commit")
             loaded = con.execute(COUNT_WINDOW, params).fetchone()[0]
             landed = (con.execute(COUNT_LANDING, {**params, "files": files}).fetchone()[0]

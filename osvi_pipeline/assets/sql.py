@@ -6,7 +6,8 @@ from datetime import timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.preview import preview, quote_identifier
+from osvi_pipeline.model_builds import build_sql_model
+from osvi_pipeline.preview import preview
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.sql_models import SqlModel
 
@@ -17,7 +18,9 @@ MART_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                 warn_window=timedelta(hours=25))
 
 
-def build_sql_asset(model: SqlModel, known_tables: set[str]) -> dg.AssetsDefinition:
+def build_sql_asset(model: SqlModel, known_tables: set[str],
+                    sources: set[str]) -> dg.AssetsDefinition:
+    """`sources`: every table upstream of the model (their full rebuilds force one here)."""
     deps = sorted(model.reads & known_tables)
     mart = model.name in MARTS
 
@@ -26,13 +29,15 @@ def build_sql_asset(model: SqlModel, known_tables: set[str]) -> dg.AssetsDefinit
               freshness_policy=MART_FRESHNESS if mart else None)
     def sql_model(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                   osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        table = quote_identifier(model.name)
         with duckdb.get_connection() as con:
             con.execute("set variable campaign_keys = $keys", {"keys": osvi.campaign_keys})
-            con.execute(f"create or replace table {table} as {model.sql}")
-            rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+            built = build_sql_model(con, model, sources, settings_key=repr(osvi.campaign_keys))
             sample = preview(con, model.name, pii=osvi.pii_rules)
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows),
-                                              "preview": dg.MetadataValue.md(sample)})
+        metadata = {"rows": dg.MetadataValue.int(built.rows),
+                    "build": dg.MetadataValue.text("full" if built.full else "incremental"),
+                    "preview": dg.MetadataValue.md(sample)}
+        if built.changed_keys is not None:
+            metadata[f"changed {model.incremental}s"] = dg.MetadataValue.int(built.changed_keys)
+        return dg.MaterializeResult(metadata=metadata)
 
     return sql_model

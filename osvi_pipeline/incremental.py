@@ -1,0 +1,145 @@
+"""Incremental models: a run rebuilds only what the newly loaded days touched.
+
+`deliveries` records what each load changed in `osvi_state.changes`: the `received_day`s it
+reloaded and the `call_log_id`s found in the old and the new rows of those days. A model whose
+header says `-- incremental: <key>` (`received_day` or `call_log_id`) then deletes and
+re-inserts only the rows of the keys changed since it last ran, reading its upstream tables
+restricted to those keys. That is exact when a row depends only on upstream rows with the same
+key, which is what the header promises (a call's row depends on that call's deliveries; a
+delivery's row on its day's deliveries).
+
+A model is rebuilt in full instead when it has never run, when its SQL or settings changed (its
+fingerprint), or when an upstream model was rebuilt in full. Each model's delete, insert and
+new watermark (`osvi_state.models`) are one transaction: a run killed half-way changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from osvi_pipeline.sql_names import quote_identifier
+
+ScopeKey = Literal["received_day", "call_log_id"]
+SCOPE_KEYS: tuple[ScopeKey, ...] = ("received_day", "call_log_id")
+
+STATE_DDL = [
+    # Bookkeeping lives outside `main`, so analysts listing tables see only theirs.
+    "create schema if not exists osvi_state",
+    # key null: everything changed (the source was rebuilt in full).
+    "create table if not exists osvi_state.changes (change_id bigint not null, "
+    "source varchar not null, scope varchar not null, key varchar)",
+    "create table if not exists osvi_state.models (model varchar primary key, "
+    "change_id bigint not null, fingerprint varchar not null)",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a model's run must do: everything, or the keys changed in (after, upto]."""
+
+    full: bool
+    after: int
+    upto: int
+
+
+def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in STATE_DDL:
+        con.execute(statement)
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def record_changes(con: duckdb.DuckDBPyConnection, source: str, scope: ScopeKey,
+                   keys_sql: str | None, params: dict[str, object] | None = None) -> None:
+    """Record the keys `keys_sql` selects (one column) as changed, or everything if None.
+
+    Call it inside the transaction that makes the change."""
+    change_id = _last_change(con) + 1
+    if keys_sql is None:
+        con.execute("insert into osvi_state.changes values ($id, $source, $scope, null)",
+                    {"id": change_id, "source": source, "scope": scope})
+        return
+    con.execute(f"insert into osvi_state.changes select distinct $id, $source, $scope, "
+                f"key::varchar from ({keys_sql}) as changed(key) where key is not null",
+                {**(params or {}), "id": change_id, "source": source, "scope": scope})
+
+
+def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
+         model_fingerprint: str) -> Plan:
+    """Full or incremental, from the model's watermark and its upstream sources' changes."""
+    upto = _last_change(con)
+    state = con.execute("select change_id, fingerprint from osvi_state.models where model = $m",
+                        {"m": model}).fetchall()
+    exists = con.execute("select count(*) from duckdb_tables() where database_name = "
+                         "current_database() and table_name = $m", {"m": model}).fetchall()
+    if not state or state[0][1] != model_fingerprint or not exists[0][0]:
+        return Plan(True, 0, upto)
+    after = int(state[0][0])
+    everything = con.execute(
+        "select count(*) from osvi_state.changes where change_id > $after "
+        "and change_id <= $upto and key is null and list_contains($sources, source)",
+        {"after": after, "upto": upto, "sources": sorted(sources)}).fetchall()[0][0]
+    return Plan(bool(everything), after, upto)
+
+
+def create_scope(con: duckdb.DuckDBPyConnection, scope: ScopeKey, sources: set[str],
+                 planned: Plan) -> str:
+    """A temp table `_scope` of the changed keys (typed like the key column); returns its name."""
+    key_type = "date" if scope == "received_day" else "varchar"
+    con.execute(f"create or replace temp table _scope as select distinct key::{key_type} as key "
+                "from osvi_state.changes where change_id > $after and change_id <= $upto "
+                "and scope = $scope and list_contains($sources, source)",
+                {"after": planned.after, "upto": planned.upto, "scope": scope,
+                 "sources": sorted(sources)})
+    return "_scope"
+
+
+def mark_done(con: duckdb.DuckDBPyConnection, model: str, planned: Plan,
+              model_fingerprint: str) -> None:
+    con.execute("insert or replace into osvi_state.models values ($m, $id, $f)",
+                {"m": model, "id": planned.upto, "f": model_fingerprint})
+
+
+def prune_changes(con: duckdb.DuckDBPyConnection) -> int:
+    """Forget changes every model with a watermark has processed; returns rows removed.
+
+    A model without a watermark rebuilds in full, so it needs none of them."""
+    removed = con.execute("delete from osvi_state.changes where change_id <= "
+                          "(select min(change_id) from osvi_state.models)").fetchall()
+    return int(removed[0][0]) if removed else 0
+
+
+def restrict_to_scope(sql: str, key: str, keyed_tables: set[str], scope_table: str) -> str:
+    """The query with every read of a table in `keyed_tables` limited to the scope's keys.
+
+    `from calls as c` becomes `from (select * from calls where call_log_id in (select key
+    from _scope)) as c`; CTE names are left alone."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    column = quote_identifier(key)
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in ctes or table.name not in keyed_tables:
+            continue
+        restricted = sqlglot.parse_one(
+            f"(select * from {quote_identifier(table.name)} where {column} in "
+            f"(select key from {quote_identifier(scope_table)}))", read="duckdb")
+        alias = table.alias or table.name
+        table.replace(exp.Subquery(this=restricted.unnest(),
+                                   alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    return tree.sql(dialect="duckdb")
+
+
+def _last_change(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest change id, including ones already pruned (ids never go back)."""
+    last = con.execute("select greatest((select coalesce(max(change_id), 0) from "
+                       "osvi_state.changes), (select coalesce(max(change_id), 0) from "
+                       "osvi_state.models))").fetchall()
+    return int(last[0][0])

@@ -1,0 +1,68 @@
+"""Building one SQL model's table: in full, or only the keys changed since its last run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from osvi_pipeline.incremental import (
+    create_scope,
+    ensure_state,
+    fingerprint,
+    mark_done,
+    plan,
+    record_changes,
+    restrict_to_scope,
+)
+from osvi_pipeline.sql_models import SqlModel
+from osvi_pipeline.sql_names import quote_identifier
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    full: bool
+    rows: int
+    changed_keys: int | None  # keys rebuilt by an incremental run
+
+
+def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: set[str],
+                    settings_key: str) -> ModelBuild:
+    """Rebuild `model`'s table (one transaction); `settings_key` covers settings its SQL reads."""
+    ensure_state(con)
+    model_fingerprint = fingerprint(model.sql, settings_key)
+    planned = plan(con, model.name, sources, model_fingerprint)
+    table = quote_identifier(model.name)
+    key = model.incremental
+    full = planned.full or key is None
+    changed_keys = None
+    con.execute("begin transaction")
+    try:
+        if full:
+            con.execute(f"create or replace table {table} as {model.sql}")
+            if key is not None:  # downstream models must rebuild in full too
+                record_changes(con, model.name, key, None)
+        else:
+            assert key is not None
+            scope = create_scope(con, key, sources, planned)
+            changed_keys = int(con.execute(f"select count(*) from {scope}").fetchall()[0][0])
+            sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key), scope)
+            con.execute(f"delete from {table} where {quote_identifier(key)} in "
+                        f"(select key from {scope})")
+            con.execute(f"insert into {table} by name {sql}")
+        if key is not None:
+            mark_done(con, model.name, planned, model_fingerprint)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    rows = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
+    return ModelBuild(full, rows, changed_keys)
+
+
+def keyed_tables(con: duckdb.DuckDBPyConnection, tables: frozenset[str], key: str) -> set[str]:
+    """Which of `tables` have a `key` column (those reads are limited to the changed keys)."""
+    return {row[0] for row in con.execute(
+        "select table_name from information_schema.columns where table_catalog = "
+        "current_database() and column_name = $key and list_contains($tables, table_name)",
+        {"key": key, "tables": sorted(tables)}).fetchall()}

@@ -1,0 +1,174 @@
+"""Building the wide tables in DuckDB, incrementally while their column plan holds.
+
+Each section's leaves (not inside arrays) are kept per call in `osvi_state.wide_nodes__<section>`
+so a run only flattens the calls that changed (json_tree is the costly part). Column types are
+planned (wide.py) from every node kept, so they never depend on which calls changed. When the
+plan is the one the table already has, only the changed calls' rows are replaced; a new field
+or a widened type rebuilds the table from the kept nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from osvi_pipeline.incremental import (
+    create_scope,
+    ensure_state,
+    fingerprint,
+    mark_done,
+    plan,
+    record_changes,
+)
+from osvi_pipeline.sql_names import quote_identifier
+from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expression
+
+# The section names below are fixed by this module, never taken from data.
+NODES_SELECT = """
+select c.call_log_id, c.matched_condition, substr(t.fullkey, 3) as path, t.type, t.value
+from calls as c, json_tree(c.{section}) as t
+where c.{section} is not null
+  and t.parent is not null
+  -- not inside an array (quoted keys removed first, they may contain brackets)
+  and position('[' in regexp_replace(t.fullkey, '"(\\\\.|[^"\\\\])*"', '', 'g')) = 0
+  and (t.type <> 'OBJECT' or t.value::varchar = '{{}}')
+  and not ({is_output} and t.parent = 0 and t.key = '_matched_condition')
+  {only_changed}
+"""
+STATS_SQL = """
+select
+    path,
+    coalesce(list(distinct type) filter (where type <> 'NULL'), []) as types,
+    coalesce(bool_and(try_cast(value ->> '$' as date) is not null
+                      and regexp_full_match(value ->> '$', '\\d{{4}}-\\d{{2}}-\\d{{2}}'))
+             filter (where type = 'VARCHAR'), false) as all_dates,
+    coalesce(bool_and(try_cast(value ->> '$' as bigint) is not null)
+             filter (where type in ('UBIGINT', 'BIGINT')), true) as ints_fit,
+    coalesce(list(distinct matched_condition)
+             filter (where type <> 'NULL' and matched_condition is not null), []) as conditions
+from {nodes}
+group by path
+"""
+CATALOG_SQL = """
+create table if not exists field_catalog (
+    table_name varchar, column_name varchar, path varchar, column_type varchar,
+    observed_types varchar[], conflict boolean, conditions varchar[]
+)
+"""
+ONLY_CHANGED = "and c.call_log_id in (select key from _scope)"
+
+
+@dataclass(frozen=True)
+class WideBuild:
+    columns: list[WideColumn]
+    new_columns: list[str]
+    views: list[str]
+    rows: int
+    full: bool
+
+
+def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
+                     sources: set[str]) -> WideBuild:
+    """Bring one wide table, its field_catalog rows and (structured_output) its views up to
+    date, in one transaction."""
+    with_condition = section == "structured_output"
+    nodes = f"osvi_state.{quote_identifier('wide_nodes__' + section)}"
+    ensure_state(con)
+    con.execute(CATALOG_SQL)
+    model_fingerprint = fingerprint(NODES_SELECT, STATS_SQL, _pivot_sql("t", [], False))
+    planned = plan(con, section, sources, model_fingerprint)
+    nodes_exist = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() and "
+        "schema_name = 'osvi_state' and table_name = $t", {"t": f"wide_nodes__{section}"}
+    ).fetchall()[0][0]
+    full = planned.full or not nodes_exist
+    con.execute("begin transaction")
+    try:
+        before = {row for row in con.execute(
+            "select column_name, path, column_type from field_catalog where table_name = $t",
+            {"t": section}).fetchall()}
+        select = NODES_SELECT.format(section=section, is_output=str(with_condition),
+                                     only_changed="" if full else ONLY_CHANGED)
+        if full:
+            con.execute(f"create or replace table {nodes} as {select}")
+        else:
+            create_scope(con, "call_log_id", sources, planned)
+            con.execute(f"delete from {nodes} where call_log_id in (select key from _scope)")
+            con.execute(f"insert into {nodes} {select}")
+        stats_rows = con.execute(STATS_SQL.format(nodes=nodes)).fetchall()
+        conditions = {row[0]: row[4] for row in stats_rows}
+        reserved = ["call_log_id", "matched_condition"] if with_condition else ["call_log_id"]
+        columns = plan_columns([PathStats(path, frozenset(types), dates, fits)
+                                for path, types, dates, fits, _ in stats_rows], reserved)
+        mapping = pa.table({"path": [c.path for c in columns],
+                            "idx": list(range(len(columns)))})
+        con.register("wide_columns_arrow", mapping)
+        con.execute("create or replace temp table wide_columns as "
+                    "select * from wide_columns_arrow")
+        same_plan = before == {(c.name, c.path, c.sql_type) for c in columns}
+        table = quote_identifier(section)
+        if full or not same_plan:
+            pivot = _pivot_sql(nodes, columns, with_condition)
+            con.execute(f"create or replace table {table} as {pivot}")
+            record_changes(con, section, "call_log_id", None)
+        else:
+            pivot = _pivot_sql(nodes, columns, with_condition,
+                               where="where n.call_log_id in (select key from _scope)")
+            con.execute(f"delete from {table} where call_log_id in (select key from _scope)")
+            con.execute(f"insert into {table} by name {pivot}")
+        _write_catalog(con, section, columns, conditions)
+        views = _condition_views(con, columns, conditions) if with_condition else []
+        mark_done(con, section, planned, model_fingerprint)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    before_names = {name for name, _, _ in before}
+    return WideBuild(columns, [c.name for c in columns if c.name not in before_names], views,
+                     int(rows), full or not same_plan)
+
+
+def _pivot_sql(nodes: str, columns: list[WideColumn], with_condition: bool,
+               where: str = "") -> str:
+    keys = "n.call_log_id" + (", n.matched_condition" if with_condition else "")
+    selected = [
+        # CASE, not FILTER: the cast must only see this column's values.
+        f"any_value(case when m.idx = {index} then {value_expression(column.sql_type)} end) "
+        f"as {quote_identifier(column.name)}"
+        for index, column in enumerate(columns)
+    ]
+    return (f"select {', '.join([keys, *selected])} "
+            f"from {nodes} as n join wide_columns as m using (path) {where} group by all")
+
+
+def _write_catalog(con: duckdb.DuckDBPyConnection, section: str, columns: list[WideColumn],
+                   conditions: dict[str, list[str]]) -> None:
+    con.execute("delete from field_catalog where table_name = $t", {"t": section})
+    if columns:
+        con.executemany("insert into field_catalog values ($1, $2, $3, $4, $5, $6, $7)",
+                        [[section, c.name, c.path, c.sql_type, list(c.observed), c.conflict,
+                          conditions[c.path]] for c in columns])
+
+
+def _condition_views(con: duckdb.DuckDBPyConnection, columns: list[WideColumn],
+                     conditions: dict[str, list[str]]) -> list[str]:
+    """A view per matched condition with only the columns that condition produces."""
+    by_condition: dict[str, list[str]] = {}
+    for column in columns:
+        for condition in conditions[column.path]:
+            by_condition.setdefault(condition, []).append(column.name)
+    views = []
+    for condition, names in sorted(by_condition.items()):
+        view = f"structured_output__{condition}"
+        selected = ", ".join(quote_identifier(name) for name in
+                             ["call_log_id", "matched_condition", *names])
+        # A view cannot take parameters: the condition goes in as a properly quoted literal.
+        literal = exp.Literal.string(condition).sql(dialect="duckdb")
+        con.execute(f"create or replace view {quote_identifier(view)} as select {selected} "
+                    f"from structured_output where matched_condition = {literal}")
+        views.append(view)
+    return views
