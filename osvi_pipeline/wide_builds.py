@@ -28,27 +28,31 @@ from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expres
 
 # The section names below are fixed by this module, never taken from data.
 NODES_SELECT = """
-select c.call_log_id, c.matched_condition, substr(t.fullkey, 3) as path, t.type, t.value
-from calls as c, json_tree(c.{section}) as t
+select
+    c.call_log_id, c.matched_condition, substr(t.fullkey, 3) as path, t.type, t.value,
+    -- judged once per leaf when it is flattened, so the type statistics stay a cheap scan
+    case when t.type = 'VARCHAR'
+         then try_cast(t.value ->> '$' as date) is not null
+              and regexp_full_match(t.value ->> '$', '\\d{{4}}-\\d{{2}}-\\d{{2}}') end as is_date,
+    case when t.type in ('UBIGINT', 'BIGINT')
+         then try_cast(t.value ->> '$' as bigint) is not null end as fits_bigint
+from {calls} as c, json_tree(c.{section}) as t
 where c.{section} is not null
   and t.parent is not null
   -- not inside an array (quoted keys removed first, they may contain brackets)
   and position('[' in regexp_replace(t.fullkey, '"(\\\\.|[^"\\\\])*"', '', 'g')) = 0
   and (t.type <> 'OBJECT' or t.value::varchar = '{{}}')
   and not ({is_output} and t.parent = 0 and t.key = '_matched_condition')
-  {only_changed}
 """
 STATS_SQL = """
 select
     path,
-    coalesce(list(distinct type) filter (where type <> 'NULL'), []) as types,
-    coalesce(bool_and(try_cast(value ->> '$' as date) is not null
-                      and regexp_full_match(value ->> '$', '\\d{{4}}-\\d{{2}}-\\d{{2}}'))
-             filter (where type = 'VARCHAR'), false) as all_dates,
-    coalesce(bool_and(try_cast(value ->> '$' as bigint) is not null)
-             filter (where type in ('UBIGINT', 'BIGINT')), true) as ints_fit,
-    coalesce(list(distinct matched_condition)
-             filter (where type <> 'NULL' and matched_condition is not null), []) as conditions
+    coalesce(list_sort(list(distinct type) filter (where type <> 'NULL')), []) as types,
+    coalesce(bool_and(is_date) filter (where type = 'VARCHAR'), false) as all_dates,
+    coalesce(bool_and(fits_bigint) filter (where type in ('UBIGINT', 'BIGINT')), true)
+        as ints_fit,
+    coalesce(list_sort(list(distinct matched_condition)
+             filter (where type <> 'NULL' and matched_condition is not null)), []) as conditions
 from {nodes}
 group by path
 """
@@ -58,7 +62,8 @@ create table if not exists field_catalog (
     observed_types varchar[], conflict boolean, conditions varchar[]
 )
 """
-ONLY_CHANGED = "and c.call_log_id in (select key from _scope)"
+# Limited before json_tree runs (a filter after the lateral join would flatten every call).
+CHANGED_CALLS = "(select * from calls where call_log_id in (select key from _scope))"
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
             "select column_name, path, column_type from field_catalog where table_name = $t",
             {"t": section}).fetchall()}
         select = NODES_SELECT.format(section=section, is_output=str(with_condition),
-                                     only_changed="" if full else ONLY_CHANGED)
+                                     calls="calls" if full else CHANGED_CALLS)
         if full:
             con.execute(f"create or replace table {nodes} as {select}")
         else:
