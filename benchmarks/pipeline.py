@@ -4,7 +4,8 @@
    extraction fields, a conditional Output Schema, 5% manual retries) over `days` days, and
    land them through the real journal and landing writer.
 2. Time `materialize_days` over all days in a child process (peak RSS measured there).
-3. Time one more day landed afterwards and materialized alone (the daily incremental run).
+3. Time the daily incremental run: one more day after the whole history, the same size of day
+   after a one-day history (it must not cost more with more history), and a tenth of a day.
 4. Load the same payloads with dlt into DuckDB (merge on call_log_id, Parquet loader, its
    fastest setting) and flatten them with pandas.json_normalize, each in a child process.
 dlt and pandas run on a prefix of the payloads (`--peer-payloads`); rates are per payload.
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ingest_api.body import inspect_body
@@ -118,18 +119,26 @@ def run(deliveries: int = 1_000_000, days: int = 7, peer_payloads: int = 30_000
         data = work / "data"
         payloads = work / "payloads.ndjson"
         generate(data / "landing", payloads, deliveries, days)
-        env = {"OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC"}
         first = START.date()
-        last = first + timedelta(days=days - 1)
-        seconds, peak, _ = _child(_OURS.format(start=first, end=last), env)
-        results = [Measure(f"osvi-pipeline, all tables ({days} days)", deliveries, seconds,
-                           peak)]
         daily = max(deliveries // days, 1)
+        results = [_ours(f"osvi-pipeline, all tables ({days} days, first run)", data, first,
+                         days, deliveries)]
+        # The daily run: one more day after the full history...
         generate(data / "landing", work / "extra.ndjson", daily, 1, first_day=days)
-        day = last + timedelta(days=1)
-        seconds, peak, _ = _child(_OURS.format(start=day, end=day), env)
-        results.append(Measure("osvi-pipeline, one more day (incremental)", daily, seconds,
-                               peak))
+        results.append(_ours(f"one more day, incremental, after {days} days of history", data,
+                             first + timedelta(days=days), 1, daily))
+        # ...costs what the same day costs after a one-day history (not more with history)...
+        short = work / "short"
+        generate(short / "landing", work / "short.ndjson", daily, 1)
+        _ours("one day, first run", short, first, 1, daily)
+        generate(short / "landing", work / "short-extra.ndjson", daily, 1, first_day=1)
+        results.append(_ours("one more day, incremental, after 1 day of history", short,
+                             first + timedelta(days=1), 1, daily))
+        # ...and falls with the day's size (down to the fixed cost of two Dagster runs).
+        tenth = max(daily // 10, 1)
+        generate(data / "landing", work / "tenth.ndjson", tenth, 1, first_day=days + 1)
+        results.append(_ours(f"a tenth of a day, incremental, after {days + 1} days", data,
+                             first + timedelta(days=days + 1), 1, tenth))
         limit = min(peer_payloads, deliveries)
         for name, code in (("dlt 1.x, merge on call_log_id, parquet loader", _DLT),
                            ("pandas json_normalize -> DuckDB", _PANDAS)):
@@ -138,6 +147,14 @@ def run(deliveries: int = 1_000_000, days: int = 7, peer_payloads: int = 30_000
                                       {})
             results.append(Measure(name, limit, seconds, peak))
     return results
+
+
+def _ours(name: str, data: Path, first: date, days: int, payloads: int) -> Measure:
+    """Materialize `days` days from `first` on the data dir, in a child process."""
+    env = {"OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC"}
+    last = first + timedelta(days=days - 1)
+    seconds, peak, _ = _child(_OURS.format(start=first, end=last), env)
+    return Measure(name, payloads, seconds, peak)
 
 
 def markdown(results: list[Measure], deliveries: int) -> str:
