@@ -11,6 +11,7 @@ from osvi_pipeline.assets.sql import build_sql_asset
 from osvi_pipeline.assets.wide import build_wide_asset
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.jobs import build_warehouse_job
+from osvi_pipeline.masking import TableScope
 from osvi_pipeline.partitions import daily_partitions
 from osvi_pipeline.resources import build_resources
 from osvi_pipeline.schedules.daily import build_daily_schedule
@@ -25,13 +26,19 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     models = load_models()
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
     reads = {model.name: model.reads & known for model in models}
+    wide_sources = upstream("calls", reads) | {"calls"}
     tables = [
         build_deliveries_asset(daily_partitions(settings.timezone)),
         *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
-        *(build_wide_asset(section, upstream("calls", reads) | {"calls"})
-          for section in WIDE_TABLES),
+        *(build_wide_asset(section, wide_sources) for section in WIDE_TABLES),
     ]
-    snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys])
+    scopes = {"deliveries": TableScope("received_day", frozenset()),
+              **{model.name: TableScope(model.incremental,
+                                        frozenset(upstream(model.name, reads)))
+                 for model in models},
+              **{section: TableScope("call_log_id", frozenset(wide_sources))
+                 for section in WIDE_TABLES}}
+    snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys], scopes)
     return [*tables, snapshot, daily_report]
 
 

@@ -73,13 +73,17 @@ def record_changes(con: duckdb.DuckDBPyConnection, source: str, scope: ScopeKey,
 
 
 def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
-         model_fingerprint: str) -> Plan:
-    """Full or incremental, from the model's watermark and its upstream sources' changes."""
+         model_fingerprint: str, table: tuple[str, str] | None = None) -> Plan:
+    """Full or incremental, from the model's watermark and its upstream sources' changes.
+
+    `table` (schema, name) is the table the model writes, `main.<model>` unless given."""
     upto = _last_change(con)
     state = con.execute("select change_id, fingerprint from osvi_state.models where model = $m",
                         {"m": model}).fetchall()
+    schema, name = table or ("main", model)
     exists = con.execute("select count(*) from duckdb_tables() where database_name = "
-                         "current_database() and table_name = $m", {"m": model}).fetchall()
+                         "current_database() and schema_name = $s and table_name = $t",
+                         {"s": schema, "t": name}).fetchall()
     if not state or state[0][1] != model_fingerprint or not exists[0][0]:
         return Plan(True, 0, upto)
     after = int(state[0][0])

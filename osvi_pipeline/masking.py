@@ -12,6 +12,7 @@ Rules by column, so tables added later are covered without a list to keep up to 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,10 +20,20 @@ import duckdb
 import duckdb.func as duckdb_func
 import pyarrow as pa
 
+from osvi_pipeline.incremental import (
+    ScopeKey,
+    create_scope,
+    ensure_state,
+    fingerprint,
+    mark_done,
+    plan,
+)
 from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
 from osvi_pipeline.sql_names import quote_identifier
 
+MASKED_SCHEMA = "masked"
+MASKING_VERSION = 1  # bump when the masking rules in code change: masked copies are redone
 WIDE_TABLES = frozenset({"data_capture", "structured_output"})
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
 URL_PARTS = frozenset({"path", "query"})
@@ -139,19 +150,82 @@ def leaf_key(path: str) -> str:
     return keys[-1] if keys else ""
 
 
-def copy_masked(con: duckdb.DuckDBPyConnection, target: str, rules: PiiRules) -> list[str]:
-    """Write every table and view of the current database, masked, into the attached `target`.
+@dataclass(frozen=True)
+class TableScope:
+    """How a warehouse table changes: by `key` (None: rebuilt in full every run) and the tables
+    whose full rebuilds force a full one here."""
 
-    Returns the tables written."""
+    key: ScopeKey | None
+    sources: frozenset[str]
+
+
+def refresh_masked(con: duckdb.DuckDBPyConnection, rules: PiiRules,
+                   scopes: dict[str, TableScope]) -> dict[str, str]:
+    """Bring schema `masked` up to date: each `main` table masked, only its changed keys'
+    rows when it has a key (the Python masking is costly: a run pays for its day, not for
+    the history). Returns table -> 'full' or 'incremental'."""
     register_functions(con, rules)
+    ensure_state(con)
+    con.execute(f"create schema if not exists {MASKED_SCHEMA}")
+    main = _tables(con, "main")
+    for stale in set(_tables(con, MASKED_SCHEMA)) - set(main):
+        con.execute(f"drop table {MASKED_SCHEMA}.{quote_identifier(stale)}")
+    builds = {}
+    for table in main:
+        scope = scopes.get(table, TableScope(None, frozenset()))
+        builds[table] = _refresh_one(con, rules, table, scope)
+    return builds
+
+
+def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str,
+                 scope: TableScope) -> str:
+    state = f"{MASKED_SCHEMA}:{table}"
+    columns = con.execute("select column_name, data_type from information_schema.columns "
+                          "where table_catalog = current_database() and table_schema = 'main' "
+                          "and table_name = $t order by ordinal_position", {"t": table}).fetchall()
+    model_fingerprint = fingerprint(rules.phone_keys, rules.name_keys, MASKING_VERSION, columns)
+    sources = set(scope.sources) | {table}
+    planned = plan(con, state, sources, model_fingerprint, table=(MASKED_SCHEMA, table))
+    target = f"{MASKED_SCHEMA}.{quote_identifier(table)}"
+    select = masked_select(con, table, rules)
+    full = planned.full or scope.key is None
+    con.execute("begin transaction")
+    try:
+        if full:
+            con.execute(f"create or replace table {target} as {select}")
+        else:
+            assert scope.key is not None
+            create_scope(con, scope.key, sources, planned)
+            in_scope = f"{quote_identifier(scope.key)} in (select key from _scope)"
+            con.execute(f"delete from {target} where {in_scope}")
+            con.execute(f"insert into {target} by name {select} where {in_scope}")
+        if scope.key is not None:
+            mark_done(con, state, planned, model_fingerprint)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return "full" if full else "incremental"
+
+
+def drop_masked(con: duckdb.DuckDBPyConnection) -> None:
+    """Back to OSVI_PII=keep: the masked copies and their watermarks go (they would hold back
+    the pruning of change records)."""
+    ensure_state(con)
+    con.execute(f"drop schema if exists {MASKED_SCHEMA} cascade")
+    con.execute("delete from osvi_state.models where starts_with(model, $prefix)",
+                {"prefix": f"{MASKED_SCHEMA}:"})
+
+
+def copy_masked(con: duckdb.DuckDBPyConnection, target: str) -> list[str]:
+    """Write the `masked` tables and the views of `main` into the attached database `target`
+    (its `main`). Returns the tables written."""
     source = con.execute("select current_database()").fetchall()[0][0]
-    tables = [row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'main' order by table_name").fetchall()]
+    tables = _tables(con, MASKED_SCHEMA)
     for table in tables:
-        select = masked_select(con, table, rules, catalog=source)
-        con.execute(f"create table {quote_identifier(target)}.main.{quote_identifier(table)} "
-                    f"as {select}")
+        name = quote_identifier(table)
+        con.execute(f"create table {quote_identifier(target)}.main.{name} "
+                    f"as select * from {MASKED_SCHEMA}.{name}")
     views = con.execute("select sql from duckdb_views() where database_name = current_database()"
                         " and schema_name = 'main' and not internal").fetchall()
     con.execute(f"use {quote_identifier(target)}")
@@ -161,3 +235,9 @@ def copy_masked(con: duckdb.DuckDBPyConnection, target: str, rules: PiiRules) ->
     finally:
         con.execute(f"use {quote_identifier(source)}")
     return tables
+
+
+def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    return [row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() "
+        "and schema_name = $s order by table_name", {"s": schema}).fetchall()]

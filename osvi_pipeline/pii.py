@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
@@ -31,6 +31,8 @@ NAME_STARS = "***"
 COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 # `+` then 8-15 digits, possibly grouped by spaces or dashes; or 10-15 digits in a row.
 _PHONE_IN_TEXT = re.compile(r"\+\d(?:[ \-]?\d){7,14}(?![\d])|(?<![\w.+])\d{10,15}(?![\w.])")
+_DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"\w{2,}")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[\s\-]+")
 
@@ -73,11 +75,26 @@ def mask_name(value: str) -> str:
 
 def mask_text(text: str, known_names: Iterable[str | None] = ()) -> str:
     """Phone numbers in free text, and the words of names we know belong to this call."""
-    masked = _PHONE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
-    words = {word for name in known_names if name for word in re.findall(r"\w{2,}", name)}
-    for word in sorted(words, key=len, reverse=True):  # "Anand" before "An"
-        masked = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", mask_name(word), masked)
+    masked = _PHONE_IN_TEXT.sub(_masked_match, text) if _DIGIT.search(text) else text
+    words = [word for name in known_names if name for word in _WORD.findall(name)
+             if word in masked]  # most summaries name nobody: skip the regex
+    if words:
+        masked = _name_words(frozenset(words)).sub(_masked_match_name, masked)
     return masked
+
+
+def _masked_match(match: re.Match[str]) -> str:
+    return mask_phone(match.group())
+
+
+def _masked_match_name(match: re.Match[str]) -> str:
+    return mask_name(match.group())
+
+
+@lru_cache(maxsize=4096)
+def _name_words(words: frozenset[str]) -> re.Pattern[str]:
+    ordered = sorted(words, key=len, reverse=True)  # "Anand" before "An"
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,8 @@ class PiiRules:
 
     phone_keys: str = DEFAULT_PHONE_KEYS
     name_keys: str = DEFAULT_NAME_KEYS
+    _kinds: dict[str, str | None] = field(default_factory=dict, compare=False, hash=False,
+                                          repr=False)
 
     @cached_property
     def phone_regex(self) -> str:
@@ -97,12 +116,17 @@ class PiiRules:
 
     def kind_of(self, key: str) -> str | None:
         """'phone', 'name' or None for an object key or column name."""
+        if key in self._kinds:  # the same few keys come back on every row
+            return self._kinds[key]
         normalized = normalize_key(key)
+        kind = None
         if re.fullmatch(self.phone_regex, normalized):
-            return "phone"
-        if re.fullmatch(self.name_regex, normalized):
-            return "name"
-        return None
+            kind = "phone"
+        elif re.fullmatch(self.name_regex, normalized):
+            kind = "name"
+        if len(self._kinds) < 100_000:
+            self._kinds[key] = kind
+        return kind
 
     def mask_scalar(self, kind: str | None, value: Any) -> Any:
         if value is None or kind is None or isinstance(value, bool):

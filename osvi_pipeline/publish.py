@@ -18,7 +18,6 @@ import duckdb
 
 from ingest_api.landing import fsync_dir, process_alive
 from osvi_pipeline.masking import copy_masked, sql_text
-from osvi_pipeline.pii import PiiRules
 
 
 def publish_snapshot(working: Path, published: Path) -> int:
@@ -26,14 +25,13 @@ def publish_snapshot(working: Path, published: Path) -> int:
     return _publish(published, lambda temp: shutil.copyfile(working, temp))
 
 
-def publish_masked_snapshot(con: duckdb.DuckDBPyConnection, published: Path,
-                            rules: PiiRules) -> int:
-    """Write every table with its personal data masked (OSVI_PII=mask) into a new file and
-    publish it atomically; the working file keeps the raw values the marts are computed from."""
+def publish_masked_snapshot(con: duckdb.DuckDBPyConnection, published: Path) -> int:
+    """Write the masked copies (OSVI_PII=mask, see masking.refresh_masked) into a new file as
+    its tables and publish it atomically; the raw tables stay in the working file only."""
     def write(temp: Path) -> None:
         con.execute(f"attach {sql_text(str(temp))} as osvi_snapshot")
         try:
-            copy_masked(con, "osvi_snapshot", rules)
+            copy_masked(con, "osvi_snapshot")
         finally:
             con.execute("detach osvi_snapshot")
 

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -15,6 +16,7 @@ from ingest_api.settings import Settings
 from osvi_pipeline.preview import quote_identifier
 from tests.conftest import make_settings, sample_payload_bytes
 from tests.pipeline_helpers import delivery, land, query, run
+from tests.test_incremental import _integrations, differences, landings
 
 MORNING = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 # Raw personal data that must not appear anywhere an analyst looks.
@@ -124,3 +126,29 @@ def test_by_default_the_warehouse_keeps_what_osvi_sent(tmp_path: Path) -> None:
     run(settings, "2026-11-28")
     assert query(settings, "select phone_number, person_name from calls") == [
         ("+919876543210", "John Doe")]
+
+
+def test_masked_copies_refreshed_day_by_day_equal_a_masked_full_build(tmp_path: Path) -> None:
+    integrations = _integrations(tmp_path / "integrations.yaml")
+    daily = make_settings(tmp_path / "daily", integrations=integrations, pii="mask")
+    scratch = make_settings(tmp_path / "scratch", integrations=integrations, pii="mask")
+    copies = []
+    for rows, day in zip(landings(), ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"],
+                         strict=True):
+        land(daily, rows)
+        land(scratch, rows)
+        copies.append(masked_copies(run(daily, day)))
+    run(scratch, "2026-11-26", "2026-11-28")
+    assert differences(daily.warehouse_path, scratch.warehouse_path) == {}
+    for later in copies[1:]:  # the Python masking ran on the changed rows only
+        assert later["deliveries"] == later["calls"] == later["section_leaves"] == "incremental"
+    values = every_text_value(daily.warehouse_path)
+    assert not [value for _, _, value in values if "+919876543210" in value or "John" in value]
+
+
+def masked_copies(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
+    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+               if event.asset_key.path[-1] == "warehouse_snapshot"]
+    copies = event.materialization.metadata["masked copies"].value
+    assert isinstance(copies, dict)
+    return copies
