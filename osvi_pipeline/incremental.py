@@ -48,9 +48,15 @@ class Plan:
     upto: int
 
 
-def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_state(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
+    """The bookkeeping tables, in the current database or the attached `catalog`."""
+    prefix = f"{quote_identifier(catalog)}." if catalog else ""
     for statement in STATE_DDL:
-        con.execute(statement)
+        con.execute(statement.replace("osvi_state", f"{prefix}osvi_state"))
+
+
+def _models(catalog: str | None) -> str:
+    return f"{quote_identifier(catalog)}.osvi_state.models" if catalog else "osvi_state.models"
 
 
 def fingerprint(*parts: object) -> str:
@@ -73,17 +79,17 @@ def record_changes(con: duckdb.DuckDBPyConnection, source: str, scope: ScopeKey,
 
 
 def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
-         model_fingerprint: str, table: tuple[str, str] | None = None) -> Plan:
+         model_fingerprint: str, catalog: str | None = None) -> Plan:
     """Full or incremental, from the model's watermark and its upstream sources' changes.
 
-    `table` (schema, name) is the table the model writes, `main.<model>` unless given."""
+    The model writes `main.<model>` of the current database, or of the attached `catalog`
+    (which then also holds its watermark); changes are always the current database's."""
     upto = _last_change(con)
-    state = con.execute("select change_id, fingerprint from osvi_state.models where model = $m",
-                        {"m": model}).fetchall()
-    schema, name = table or ("main", model)
+    state = con.execute(f"select change_id, fingerprint from {_models(catalog)} "
+                        "where model = $m", {"m": model}).fetchall()
     exists = con.execute("select count(*) from duckdb_tables() where database_name = "
-                         "current_database() and schema_name = $s and table_name = $t",
-                         {"s": schema, "t": name}).fetchall()
+                         "coalesce($c, current_database()) and schema_name = 'main' "
+                         "and table_name = $t", {"c": catalog, "t": model}).fetchall()
     if not state or state[0][1] != model_fingerprint or not exists[0][0]:
         return Plan(True, 0, upto)
     after = int(state[0][0])
@@ -107,17 +113,19 @@ def create_scope(con: duckdb.DuckDBPyConnection, scope: ScopeKey, sources: set[s
 
 
 def mark_done(con: duckdb.DuckDBPyConnection, model: str, planned: Plan,
-              model_fingerprint: str) -> None:
-    con.execute("insert or replace into osvi_state.models values ($m, $id, $f)",
+              model_fingerprint: str, catalog: str | None = None) -> None:
+    con.execute(f"insert or replace into {_models(catalog)} values ($m, $id, $f)",
                 {"m": model, "id": planned.upto, "f": model_fingerprint})
 
 
-def prune_changes(con: duckdb.DuckDBPyConnection) -> int:
-    """Forget changes every model with a watermark has processed; returns rows removed.
-
-    A model without a watermark rebuilds in full, so it needs none of them."""
+def prune_changes(con: duckdb.DuckDBPyConnection, also: tuple[str, ...] = ()) -> int:
+    """Forget changes every model with a watermark has processed (here and in the attached
+    catalogs `also`); returns rows removed. A model without a watermark rebuilds in full, so
+    it needs none of them."""
+    minimum = " union all ".join(f"select min(change_id) as id from {_models(catalog)}"
+                                 for catalog in (None, *also))
     removed = con.execute("delete from osvi_state.changes where change_id <= "
-                          "(select min(change_id) from osvi_state.models)").fetchall()
+                          f"(select min(id) from ({minimum}))").fetchall()
     return int(removed[0][0]) if removed else 0
 
 

@@ -32,7 +32,6 @@ from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
 from osvi_pipeline.sql_names import quote_identifier
 
-MASKED_SCHEMA = "masked"
 MASKING_VERSION = 1  # bump when the masking rules in code change: masked copies are redone
 WIDE_TABLES = frozenset({"data_capture", "structured_output"})
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
@@ -160,33 +159,33 @@ class TableScope:
 
 
 def refresh_masked(con: duckdb.DuckDBPyConnection, rules: PiiRules,
-                   scopes: dict[str, TableScope]) -> dict[str, str]:
-    """Bring schema `masked` up to date: each `main` table masked, only its changed keys'
-    rows when it has a key (the Python masking is costly: a run pays for its day, not for
-    the history). Returns table -> 'full' or 'incremental'."""
+                   scopes: dict[str, TableScope], catalog: str) -> dict[str, str]:
+    """Bring the attached database `catalog` (the masked file) up to date: each `main` table
+    masked, only its changed keys' rows when it has a key (the Python masking is costly: a run
+    pays for its day, not for the history), and the views. Returns table -> 'full' or
+    'incremental'."""
     register_functions(con, rules)
-    ensure_state(con)
-    con.execute(f"create schema if not exists {MASKED_SCHEMA}")
-    main = _tables(con, "main")
-    for stale in set(_tables(con, MASKED_SCHEMA)) - set(main):
-        con.execute(f"drop table {MASKED_SCHEMA}.{quote_identifier(stale)}")
-    builds = {}
-    for table in main:
-        scope = scopes.get(table, TableScope(None, frozenset()))
-        builds[table] = _refresh_one(con, rules, table, scope)
+    ensure_state(con, catalog)
+    main = _tables(con, None)
+    target = quote_identifier(catalog)
+    for stale in set(_tables(con, catalog)) - set(main):
+        con.execute(f"drop table {target}.main.{quote_identifier(stale)}")
+    builds = {table: _refresh_one(con, rules, table, catalog,
+                                  scopes.get(table, TableScope(None, frozenset())))
+              for table in main}
+    _copy_views(con, catalog)
     return builds
 
 
-def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str,
+def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, catalog: str,
                  scope: TableScope) -> str:
-    state = f"{MASKED_SCHEMA}:{table}"
     columns = con.execute("select column_name, data_type from information_schema.columns "
                           "where table_catalog = current_database() and table_schema = 'main' "
                           "and table_name = $t order by ordinal_position", {"t": table}).fetchall()
     model_fingerprint = fingerprint(rules.phone_keys, rules.name_keys, MASKING_VERSION, columns)
     sources = set(scope.sources) | {table}
-    planned = plan(con, state, sources, model_fingerprint, table=(MASKED_SCHEMA, table))
-    target = f"{MASKED_SCHEMA}.{quote_identifier(table)}"
+    planned = plan(con, table, sources, model_fingerprint, catalog=catalog)
+    target = f"{quote_identifier(catalog)}.main.{quote_identifier(table)}"
     select = masked_select(con, table, rules)
     full = planned.full or scope.key is None
     con.execute("begin transaction")
@@ -200,7 +199,7 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str,
             con.execute(f"delete from {target} where {in_scope}")
             con.execute(f"insert into {target} by name {select} where {in_scope}")
         if scope.key is not None:
-            mark_done(con, state, planned, model_fingerprint)
+            mark_done(con, table, planned, model_fingerprint, catalog=catalog)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -208,36 +207,26 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str,
     return "full" if full else "incremental"
 
 
-def drop_masked(con: duckdb.DuckDBPyConnection) -> None:
-    """Back to OSVI_PII=keep: the masked copies and their watermarks go (they would hold back
-    the pruning of change records)."""
-    ensure_state(con)
-    con.execute(f"drop schema if exists {MASKED_SCHEMA} cascade")
-    con.execute("delete from osvi_state.models where starts_with(model, $prefix)",
-                {"prefix": f"{MASKED_SCHEMA}:"})
-
-
-def copy_masked(con: duckdb.DuckDBPyConnection, target: str) -> list[str]:
-    """Write the `masked` tables and the views of `main` into the attached database `target`
-    (its `main`). Returns the tables written."""
+def _copy_views(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """The views of `main` (they name their tables unqualified: the masked ones there)."""
     source = con.execute("select current_database()").fetchall()[0][0]
-    tables = _tables(con, MASKED_SCHEMA)
-    for table in tables:
-        name = quote_identifier(table)
-        con.execute(f"create table {quote_identifier(target)}.main.{name} "
-                    f"as select * from {MASKED_SCHEMA}.{name}")
-    views = con.execute("select sql from duckdb_views() where database_name = current_database()"
-                        " and schema_name = 'main' and not internal").fetchall()
-    con.execute(f"use {quote_identifier(target)}")
+    views = con.execute("select view_name, sql from duckdb_views() where database_name = "
+                        "current_database() and schema_name = 'main' and not internal").fetchall()
+    stale = con.execute("select view_name from duckdb_views() where database_name = $c and "
+                        "schema_name = 'main' and not internal", {"c": catalog}).fetchall()
+    con.execute(f"use {quote_identifier(catalog)}")
     try:
-        for (sql,) in views:  # they name their tables unqualified: now the target's
+        for (name,) in stale:
+            con.execute(f"drop view {quote_identifier(name)}")
+        for _, sql in views:
             con.execute(sql)
     finally:
         con.execute(f"use {quote_identifier(source)}")
-    return tables
 
 
-def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str | None) -> list[str]:
+    """The `main` tables of the current database or of the attached `catalog`."""
     return [row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() "
-        "and schema_name = $s order by table_name", {"s": schema}).fetchall()]
+        "select table_name from duckdb_tables() where database_name = "
+        "coalesce($c, current_database()) and schema_name = 'main' order by table_name",
+        {"c": catalog}).fetchall()]

@@ -14,28 +14,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
-
 from ingest_api.landing import fsync_dir, process_alive
-from osvi_pipeline.masking import copy_masked, sql_text
 
 
 def publish_snapshot(working: Path, published: Path) -> int:
     """Copy the (checkpointed) working file over `published` atomically; return bytes."""
     return _publish(published, lambda temp: shutil.copyfile(working, temp))
-
-
-def publish_masked_snapshot(con: duckdb.DuckDBPyConnection, published: Path) -> int:
-    """Write the masked copies (OSVI_PII=mask, see masking.refresh_masked) into a new file as
-    its tables and publish it atomically; the raw tables stay in the working file only."""
-    def write(temp: Path) -> None:
-        con.execute(f"attach {sql_text(str(temp))} as osvi_snapshot")
-        try:
-            copy_masked(con, "osvi_snapshot")
-        finally:
-            con.execute("detach osvi_snapshot")
-
-    return _publish(published, write)
 
 
 def _publish(published: Path, write: Callable[[Path], object]) -> int:

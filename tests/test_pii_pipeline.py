@@ -51,9 +51,11 @@ def every_text_value(database: Path) -> list[tuple[str, str, str]]:
     """(table or view, column, value) for every non-null value, cast to text."""
     found = []
     with duckdb.connect(str(database), read_only=True) as con:
-        relations = con.execute("select table_name from information_schema.tables").fetchall()
-        for (relation,) in relations:
-            cursor = con.execute(f"select * from {quote_identifier(relation)}")
+        relations = con.execute("select table_schema, table_name "
+                                "from information_schema.tables").fetchall()
+        for schema, relation in relations:
+            cursor = con.execute(f"select * from {quote_identifier(schema)}."
+                                 f"{quote_identifier(relation)}")
             names = [description[0] for description in cursor.description or []]
             for row in cursor.fetchall():
                 found += [(relation, name, str(value)) for name, value in zip(names, row,

@@ -6,9 +6,19 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from osvi_pipeline.incremental import ensure_state, prune_changes
-from osvi_pipeline.masking import TableScope, drop_masked, refresh_masked
-from osvi_pipeline.publish import publish_masked_snapshot, publish_snapshot
+from osvi_pipeline.masking import TableScope, refresh_masked, sql_text
+from osvi_pipeline.publish import publish_snapshot
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
+
+# OSVI_PII=mask: the masked copy of every table, kept up to date run by run and published by a
+# plain file copy like the working file.
+MASKED_FILE = "masked.duckdb"
+MASKED_CATALOG = "osvi_masked"
+
+
+def _remove(database: Path) -> None:
+    database.unlink(missing_ok=True)
+    Path(f"{database}.wal").unlink(missing_ok=True)
 
 
 def build_snapshot_asset(upstream: list[dg.AssetKey],
@@ -23,21 +33,25 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
     def warehouse_snapshot(duckdb: DuckDBResource, osvi: OsviOptions
                            ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         published = Path(osvi.published_warehouse)
+        working = Path(duckdb.database)
+        masked_file = working.with_name(MASKED_FILE)  # private, next to the working file
         rules = osvi.pii_rules
         masked: dict[str, str] = {}
         with duckdb.get_connection() as con:
             ensure_state(con)
             if rules is None:
-                drop_masked(con)
-            else:
-                masked = refresh_masked(con, rules, scopes)
-            pruned = prune_changes(con)  # every model is past them
-            if rules is None:
+                _remove(masked_file)  # back to OSVI_PII=keep: its watermarks must not linger
+                pruned = prune_changes(con)
                 con.execute("checkpoint")  # everything in the main file, nothing in the WAL
             else:
-                size = publish_masked_snapshot(con, published)
-        if rules is None:
-            size = publish_snapshot(Path(duckdb.database), published)
+                con.execute(f"attach {sql_text(str(masked_file))} as {MASKED_CATALOG}")
+                try:
+                    masked = refresh_masked(con, rules, scopes, MASKED_CATALOG)
+                    pruned = prune_changes(con, also=(MASKED_CATALOG,))
+                    con.execute(f"checkpoint {MASKED_CATALOG}")
+                finally:
+                    con.execute(f"detach {MASKED_CATALOG}")
+        size = publish_snapshot(working if rules is None else masked_file, published)
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(osvi.published_warehouse),
             "bytes": dg.MetadataValue.int(size),
