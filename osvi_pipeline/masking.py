@@ -64,7 +64,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
         "pii_mask": (binary(lambda value, kind: rules.mask_scalar(kind, value)), 2),
         "pii_json": (binary(lambda text, kind: rules.mask_json_text(text, kind)), 2),
         "pii_text": (binary(lambda text, name: mask_text(text, [name])), 2),
-        "pii_url": (unary(lambda text: mask_text(unquote(text))), 1),
+        "pii_url": (unary(_mask_url_part), 1),
     }
     for name, (mask, arity) in functions.items():
         con.create_function(name, mask, ["VARCHAR"] * arity, "VARCHAR",
@@ -72,16 +72,21 @@ def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
                             side_effects=False)
 
 
-def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules,
-                  catalog: str | None = None) -> str:
-    """`select * replace (...)` giving the table with its personal data masked."""
-    qualified = quote_identifier(table) if catalog is None else (
-        f"{quote_identifier(catalog)}.main.{quote_identifier(table)}")
+def _mask_url_part(text: str) -> str:
+    """Numbers in a URL path or query, also when percent-encoded (`%2B91...`); a part with
+    nothing to mask is kept exactly as received."""
+    decoded = unquote(text)
+    masked = mask_text(decoded)
+    return text if masked == decoded else masked
+
+
+def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules) -> str:
+    """`select * replace (...)` giving the `main` table with its personal data masked."""
+    qualified = quote_identifier(table)
     columns = dict(con.execute(
         "select column_name, data_type from information_schema.columns "
-        "where table_name = $table and table_catalog = coalesce($catalog, current_database()) "
-        "and table_schema = 'main' order by ordinal_position",
-        {"table": table, "catalog": catalog}).fetchall())
+        "where table_name = $table and table_catalog = current_database() "
+        "and table_schema = 'main' order by ordinal_position", {"table": table}).fetchall())
     replaced = {name: expression for name, expression in (
         (name, _column_expression(con, qualified, table, name, sql_type, columns, rules))
         for name, sql_type in columns.items()) if expression is not None}

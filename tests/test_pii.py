@@ -96,3 +96,11 @@ def test_free_text_in_json_loses_the_names_found_elsewhere_in_the_document() -> 
     body = {"call_summary": "Ananya Iyer will pay on Friday.",
             "call_trigger_data": {"person_name": "Ananya Iyer"}}
     assert RULES.mask_json(body)["call_summary"] == "A*** I*** will pay on Friday."
+
+
+def test_url_parts_are_masked_even_percent_encoded_and_else_kept_as_received() -> None:
+    from osvi_pipeline.masking import _mask_url_part
+
+    assert _mask_url_part("phone=%2B919876543210&x=1") == "phone=+91********10&x=1"
+    assert _mask_url_part("/webhooks/crm/leads/919876543210") == "/webhooks/crm/leads/********10"
+    assert _mask_url_part("/webhooks/a%2Fb") == "/webhooks/a%2Fb"
