@@ -93,6 +93,8 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
     if not state or state[0][1] != model_fingerprint or not exists[0][0]:
         return Plan(True, 0, upto)
     after = int(state[0][0])
+    if after > upto:  # a watermark from another change log (the working file was replaced)
+        return Plan(True, 0, upto)
     everything = con.execute(
         "select count(*) from osvi_state.changes where change_id > $after "
         "and change_id <= $upto and key is null and list_contains($sources, source)",

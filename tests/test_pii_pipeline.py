@@ -154,3 +154,15 @@ def masked_copies(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
     copies = event.materialization.metadata["masked copies"].value
     assert isinstance(copies, dict)
     return copies
+
+
+def test_a_replaced_working_file_rebuilds_the_masked_copies_in_full(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, pii="mask")
+    land(settings, [delivery(MORNING, json.loads(sample_payload_bytes()))])
+    run(settings, "2026-11-28")
+    land(settings, [delivery(MORNING + timedelta(days=1), second_call())])
+    run(settings, "2026-11-29")
+    settings.pipeline_warehouse_path.unlink()  # the masked file keeps its watermarks
+    copies = masked_copies(run(settings, "2026-11-28", "2026-11-29"))
+    assert set(copies.values()) == {"full"}
+    assert query(settings, "select count(*) from calls") == [(2,)]
