@@ -67,7 +67,7 @@ def run(minutes: float = 10, connections: int = 32, delay_ms: int = 12) -> SoakR
                 capture_output=True, text=True, check=True).stdout
         finally:
             stop.set()
-            up.send_signal(signal.SIGINT)  # Ctrl-C: osvi up stops both servers
+            up.send_signal(signal.SIGTERM)  # a service stop: osvi up stops both servers
             up.wait(120)
         for label, attribute in (("50", "p50_ms"), ("99", "p99_ms")):
             match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)

@@ -1,0 +1,38 @@
+"""`osvi up`'s supervisor stops its children gracefully on SIGTERM, even when started with
+SIGINT ignored (a background job, nohup, some service managers)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = """
+import sys, time
+try:
+    while True:
+        time.sleep(0.1)
+except KeyboardInterrupt:  # what Ctrl-C gives; the ingest API flushes here
+    open(sys.argv[1], "w").write("stopped gracefully")
+"""
+
+SUPERVISOR = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+from osvi_cli.supervise import run_together
+children = {name: [sys.executable, "-c", sys.argv[1], f"{sys.argv[2]}/{name}"]
+            for name in ("ingest", "dagster")}
+sys.exit(run_together(children, {}))
+"""
+
+
+def test_sigterm_stops_every_child_gracefully(tmp_path: Path) -> None:
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, CHILD, str(tmp_path)])
+    time.sleep(3)  # the children are running
+    assert supervisor.poll() is None
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(30) == 0
+    for name in ("ingest", "dagster"):
+        assert (tmp_path / name).read_text() == "stopped gracefully", name
