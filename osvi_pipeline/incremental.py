@@ -16,6 +16,8 @@ new watermark (`osvi_state.models`) are one transaction: a run killed half-way c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +48,18 @@ class Plan:
     full: bool
     after: int
     upto: int
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: a table's rows and its watermark change together or not at all."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def ensure_state(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:

@@ -27,6 +27,7 @@ from osvi_pipeline.incremental import (
     fingerprint,
     mark_done,
     plan,
+    transaction,
 )
 from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
@@ -193,8 +194,7 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, ca
     target = f"{quote_identifier(catalog)}.main.{quote_identifier(table)}"
     select = masked_select(con, table, rules)
     full = planned.full or scope.key is None
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if full:
             con.execute(f"create or replace table {target} as {select}")
         else:
@@ -205,10 +205,6 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, ca
             con.execute(f"insert into {target} by name {select} where {in_scope}")
         if scope.key is not None:
             mark_done(con, table, planned, model_fingerprint, catalog=catalog)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return "full" if full else "incremental"
 
 

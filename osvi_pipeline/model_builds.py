@@ -14,6 +14,7 @@ from osvi_pipeline.incremental import (
     plan,
     record_changes,
     restrict_to_scope,
+    transaction,
 )
 from osvi_pipeline.sql_models import SqlModel
 from osvi_pipeline.sql_names import quote_identifier
@@ -36,8 +37,7 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
     key = model.incremental
     full = planned.full or key is None
     changed_keys = None
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if full:
             con.execute(f"create or replace table {table} as {model.sql}")
             if key is not None:  # downstream models must rebuild in full too
@@ -52,10 +52,6 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
             con.execute(f"insert into {table} by name {sql}")
         if key is not None:
             mark_done(con, model.name, planned, model_fingerprint)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     rows = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
     return ModelBuild(full, rows, changed_keys)
 

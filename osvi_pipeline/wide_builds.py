@@ -22,6 +22,7 @@ from osvi_pipeline.incremental import (
     mark_done,
     plan,
     record_changes,
+    transaction,
 )
 from osvi_pipeline.sql_names import quote_identifier
 from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expression
@@ -90,8 +91,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
         "schema_name = 'osvi_state' and table_name = $t", {"t": f"wide_nodes__{section}"}
     ).fetchall()[0][0]
     full = planned.full or not nodes_exist
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         before = {row for row in con.execute(
             "select column_name, path, column_type from field_catalog where table_name = $t",
             {"t": section}).fetchall()}
@@ -127,10 +127,6 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
         _write_catalog(con, section, columns, conditions)
         views = _condition_views(con, columns, conditions) if with_condition else []
         mark_done(con, section, planned, model_fingerprint)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     before_names = {name for name, _, _ in before}
     return WideBuild(columns, [c.name for c in columns if c.name not in before_names], views,
