@@ -88,8 +88,12 @@ def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules) -
         "select column_name, data_type from information_schema.columns "
         "where table_name = $table and table_catalog = current_database() "
         "and table_schema = 'main' order by ordinal_position", {"table": table}).fetchall())
+    long_table = "value_type" in columns and ("path" in columns or "field" in columns)
+    # One scan of the table's paths serves its three value columns.
+    leaf_kind = (_leaf_kind(con, qualified, "path" if "path" in columns else "field", rules)
+                 if long_table else None)
     replaced = {name: expression for name, expression in (
-        (name, _column_expression(con, qualified, table, name, sql_type, columns, rules))
+        (name, _column_expression(table, name, sql_type, columns, rules, leaf_kind))
         for name, sql_type in columns.items()) if expression is not None}
     if not replaced:
         return f"select * from {qualified}"
@@ -98,12 +102,12 @@ def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules) -
     return f"select * replace ({replacements}) from {qualified}"
 
 
-def _column_expression(con: duckdb.DuckDBPyConnection, qualified: str, table: str, name: str,
-                       sql_type: str, columns: dict[str, str], rules: PiiRules) -> str | None:
+def _column_expression(table: str, name: str, sql_type: str, columns: dict[str, str],
+                       rules: PiiRules, leaf_kind: str | None) -> str | None:
+    """`leaf_kind`: for a long table, the SQL giving each row's 'phone', 'name' or null."""
     column = quote_identifier(name)
-    long_table = "value_type" in columns and ("path" in columns or "field" in columns)
-    if long_table and name in {"value", "value_text", "value_number"}:
-        return _long_value(con, qualified, name, "path" if "path" in columns else "field", rules)
+    if leaf_kind is not None and name in {"value", "value_text", "value_number"}:
+        return _long_value(name, leaf_kind)
     kind = rules.kind_of(name.rsplit("__", 1)[-1])
     if name in UNINSPECTABLE and "method" in columns:
         return "null::varchar"
@@ -124,18 +128,21 @@ def _column_expression(con: duckdb.DuckDBPyConnection, qualified: str, table: st
     return None
 
 
-def _long_value(con: duckdb.DuckDBPyConnection, qualified: str, name: str, path_column: str,
-                rules: PiiRules) -> str:
-    """One value column of a long table: masked by its row's leaf key, else free-text rule."""
+def _leaf_kind(con: duckdb.DuckDBPyConnection, qualified: str, path_column: str,
+               rules: PiiRules) -> str:
+    """SQL giving a long-table row's kind from its leaf key, decided once per distinct path."""
     kinds: dict[str, list[str]] = {"phone": [], "name": []}
     for (path,) in con.execute(f"select distinct {path_column} from {qualified}").fetchall():
         kind = rules.kind_of(leaf_key(path)) if path else None
         if kind:
             kinds[kind].append(sql_text(path))
-    kind = ("(case " + "".join(f"when {path_column} in ({', '.join(paths)}) then '{kind}' "
-                               for kind, paths in kinds.items() if paths) + "end)")
-    if kind == "(case end)":
-        kind = "null::varchar"
+    branches = "".join(f"when {path_column} in ({', '.join(paths)}) then '{kind}' "
+                       for kind, paths in kinds.items() if paths)
+    return f"(case {branches}end)" if branches else "null::varchar"
+
+
+def _long_value(name: str, kind: str) -> str:
+    """One value column of a long table: masked by its row's leaf key, else free-text rule."""
     text = "coalesce(value_text, value::varchar)"
     masked = f"pii_mask({text}, {kind})"
     free_text = ("(value_type = 'VARCHAR' and value_text like '% %' "
