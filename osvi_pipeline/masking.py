@@ -33,7 +33,7 @@ from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
 from osvi_pipeline.sql_names import quote_identifier
 
-MASKING_VERSION = 1  # bump when the masking rules in code change: masked copies are redone
+MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
 WIDE_TABLES = frozenset({"data_capture", "structured_output"})
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
 URL_PARTS = frozenset({"path", "query"})
@@ -145,7 +145,7 @@ def _long_value(name: str, kind: str) -> str:
     """One value column of a long table: masked by its row's leaf key, else free-text rule."""
     text = "coalesce(value_text, value::varchar)"
     masked = f"pii_mask({text}, {kind})"
-    free_text = ("(value_type = 'VARCHAR' and value_text like '% %' "
+    free_text = ("(value_type = 'string' and value_text like '% %' "
                  f"and regexp_matches(value_text, '{_MAY_HOLD_NUMBER}'))")
     if name == "value_number":
         return f"case when {kind} is null then value_number end"

@@ -30,6 +30,8 @@ def second_call() -> dict[str, object]:
                 call_summary="Ananya Iyer asked for a call back on +919812345610 tomorrow.")
     body["call_trigger_data"].update(phone_number="+919812345610", person_name="Ananya Iyer")
     body["data_capture"]["customer_name"] = "Ananya Iyer"
+    # free text in an extracted field: its number must go from the wide and the long tables
+    body["data_capture"]["notes"] = "call back on +919812345610 after 5"
     return body
 
 
