@@ -73,6 +73,15 @@ def _models(catalog: str | None) -> str:
     return f"{quote_identifier(catalog)}.osvi_state.models" if catalog else "osvi_state.models"
 
 
+def retire_table(con: duckdb.DuckDBPyConnection, table: str,
+                 catalog: str | None = None) -> None:
+    """Drop a table no model builds any more, and its watermark (which would otherwise hold
+    back `prune_changes` for ever)."""
+    prefix = f"{quote_identifier(catalog)}." if catalog else ""
+    con.execute(f"drop table if exists {prefix}main.{quote_identifier(table)}")
+    con.execute(f"delete from {_models(catalog)} where model = $m", {"m": table})
+
+
 def fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 

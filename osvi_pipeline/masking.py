@@ -27,6 +27,7 @@ from osvi_pipeline.incremental import (
     fingerprint,
     mark_done,
     plan,
+    retire_table,
     transaction,
 )
 from osvi_pipeline.paths import parse_path
@@ -180,9 +181,8 @@ def refresh_masked(con: duckdb.DuckDBPyConnection, rules: PiiRules,
     register_functions(con, rules)
     ensure_state(con, catalog)
     main = _tables(con, None)
-    target = quote_identifier(catalog)
     for stale in set(_tables(con, catalog)) - set(main):
-        con.execute(f"drop table {target}.main.{quote_identifier(stale)}")
+        retire_table(con, stale, catalog)
     builds = {table: _refresh_one(con, rules, table, catalog,
                                   scopes.get(table, TableScope(None, frozenset())))
               for table in main}

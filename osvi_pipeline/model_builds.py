@@ -16,7 +16,7 @@ from osvi_pipeline.incremental import (
     restrict_to_scope,
     transaction,
 )
-from osvi_pipeline.sql_models import SqlModel
+from osvi_pipeline.sql_models import SqlModel, create_macros
 from osvi_pipeline.sql_names import quote_identifier
 
 
@@ -31,7 +31,8 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
                     settings_key: str) -> ModelBuild:
     """Rebuild `model`'s table (one transaction); `settings_key` covers settings its SQL reads."""
     ensure_state(con)
-    model_fingerprint = fingerprint(model.sql, settings_key)
+    macros = create_macros(con)  # a changed macro rebuilds the models in full
+    model_fingerprint = fingerprint(model.sql, macros, settings_key)
     planned = plan(con, model.name, sources, model_fingerprint)
     table = quote_identifier(model.name)
     key = model.incremental

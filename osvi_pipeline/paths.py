@@ -1,11 +1,11 @@
 """Leaf paths of the long field tables, and rebuilding a JSON object from its leaves.
 
 A path is DuckDB's `json_tree` full key without the leading `$.`:
-- object keys made of ASCII letters and digits (starting with a letter) are written bare and
-  joined with `.`: `appointment.date`;
-- any other key (dots, spaces, quotes, `_`, digits first, non-Latin letters, empty) is written
-  in double quotes, with `\\` and `"` escaped by a backslash: `"customer name"`, `"a.b"`,
-  `"नाम"`, `"say \\"hi\\""`;
+- object keys made of ASCII letters, digits and `_`, starting with a letter, are written bare
+  and joined with `.`: `appointment.date`, `crm_id`;
+- any other key (dots, spaces, quotes, a leading `_` or digit, non-Latin letters, empty) is
+  written in double quotes, with `\\` and `"` escaped by a backslash: `"customer name"`,
+  `"a.b"`, `"_matched_condition"`, `"नाम"`, `"say \\"hi\\""`;
 - array elements are `[i]`: `reminders[0].channel`.
 So every path names exactly one position, and `rebuild` inverts the flattening exactly.
 """

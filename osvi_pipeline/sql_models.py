@@ -5,6 +5,9 @@ and its grain. Dependencies are the tables the SELECT reads, found with sqlglot,
 never listed twice. A header line `-- incremental: <key>` (`received_day` or `call_log_id`)
 makes runs rebuild only the changed keys' rows (see incremental.py); without it the table is
 rebuilt in full every run (the small marts, whose rows span days).
+
+`dbt_like_sql/macros/*.sql` hold DuckDB macros the models share (like dbt's macros); each file is
+one `create or replace temp macro`, run on the connection before a model is built.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
 from osvi_pipeline.incremental import SCOPE_KEYS, ScopeKey
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+MACRO_DIR = SQL_DIR / "macros"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,19 @@ def load_models(directory: Path = SQL_DIR) -> list[SqlModel]:
         models.append(SqlModel(path.stem, sql, header(sql), read_tables(sql),
                                incremental_key(sql, path.stem)))
     return models
+
+
+def load_macros(directory: Path = MACRO_DIR) -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in sorted(directory.glob("*.sql"))]
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The shared macros, as temp macros of this connection (never stored in the warehouse);
+    returns their text (a model's fingerprint includes it)."""
+    macros = load_macros()
+    for macro in macros:
+        con.execute(macro)
+    return macros
 
 
 def upstream(name: str, reads: dict[str, frozenset[str]]) -> set[str]:

@@ -45,7 +45,6 @@ query Status($id: String!) {
 }
 """
 ASSETS = ["deliveries", "call_attempts", "call_deliveries", "rejected_deliveries", "calls",
-          "section_leaves",
           "data_capture_fields", "structured_output_fields", "call_trigger_fields",
           "data_capture", "structured_output", "campaign_daily", "campaign_outcomes",
           "campaign_field_rates", "daily_summary", "warehouse_snapshot", "daily_report"]

@@ -1,5 +1,5 @@
-"""Flattening of sections into leaf rows (the real section_leaves.sql on DuckDB), and the exact
-rebuild of each section from its rows (osvi_pipeline/paths.py)."""
+"""Flattening of sections into leaf rows (the real field-table models and their json_leaves
+macro on DuckDB), and the exact rebuild of each section from its rows (osvi_pipeline/paths.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osvi_pipeline.paths import parse_path, rebuild
-from osvi_pipeline.sql_models import SQL_DIR
+from osvi_pipeline.sql_models import SQL_DIR, create_macros
 from tests.conftest import sample_payload_bytes
 
-SECTION_LEAVES = (SQL_DIR / "section_leaves.sql").read_text(encoding="utf-8")
+# section -> (its long table's model, the column holding the path)
+FIELD_MODELS = {section: ((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"), path_column)
+                for section, table, path_column in (
+                    ("data_capture", "data_capture_fields", "field"),
+                    ("structured_output", "structured_output_fields", "path"),
+                    ("call_trigger_data", "call_trigger_fields", "path"))}
 CON = duckdb.connect()
 
 
@@ -25,15 +30,17 @@ def leaves(section: str, doc: dict[str, Any] | None,
     columns = {"data_capture": None, "structured_output": None, "call_trigger_data": None}
     columns[section] = json.dumps(doc) if doc is not None else None
     cursor = CON.cursor()
+    create_macros(cursor)
     cursor.execute(
         "create or replace temp table calls as select 'c1' as call_log_id, "
         "$m::varchar as matched_condition, $dc::json as data_capture, "
         "$so::json as structured_output, $tr::json as call_trigger_data",
         {"m": matched, "dc": columns["data_capture"], "so": columns["structured_output"],
          "tr": columns["call_trigger_data"]})
+    model, path_column = FIELD_MODELS[section]
     rows = cursor.execute(
-        f"select path, value::varchar, value_type, value_text, value_number, value_bool "
-        f"from ({SECTION_LEAVES}) where section = $s order by path", {"s": section}).fetchall()
+        f"select {path_column}, value::varchar, value_type, value_text, value_number, "
+        f"value_bool from ({model}) order by 1").fetchall()
     cursor.close()
     return rows
 
@@ -76,8 +83,10 @@ def test_nesting_arrays_nulls_and_empty_containers() -> None:
 def test_matched_condition_is_a_column_not_a_field() -> None:
     doc = {"_matched_condition": "confirmed", "intent": "yes"}
     assert [row[0] for row in leaves("structured_output", doc, matched="confirmed")] == ["intent"]
-    # In data_capture a key of that name is an ordinary field.
+    # In data_capture, or nested, a key of that name is an ordinary field.
     assert [row[0] for row in leaves("data_capture", doc)] == ['"_matched_condition"', "intent"]
+    assert [row[0] for row in leaves("structured_output", {"a": doc})] == [
+        'a."_matched_condition"', "a.intent"]
 
 
 def test_missing_and_empty_sections_yield_no_rows() -> None:
@@ -88,7 +97,8 @@ def test_missing_and_empty_sections_yield_no_rows() -> None:
 @pytest.mark.parametrize(
     ("key", "path"),
     [("customer name", '"customer name"'), ("a.b", '"a.b"'), ('say "hi"', '"say \\"hi\\""'),
-     ("नाम", '"नाम"'), ("", '""'), ("back\\slash", '"back\\\\slash"'), ("[0]", '"[0]"')],
+     ("नाम", '"नाम"'), ("", '""'), ("back\\slash", '"back\\\\slash"'), ("[0]", '"[0]"'),
+     ("crm_id", "crm_id"), ("_private", '"_private"'), ("2nd_try", '"2nd_try"')],
 )
 def test_odd_keys_are_escaped_unambiguously(key: str, path: str) -> None:
     [row] = leaves("data_capture", {key: 1})

@@ -111,7 +111,7 @@ def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> No
     assert differences(daily.warehouse_path, scratch.warehouse_path) == {}
     # The later runs really took the incremental path (else this test proves nothing).
     for later in per_run[1:]:
-        for model in ("call_deliveries", "calls", "section_leaves", "data_capture_fields",
+        for model in ("call_deliveries", "calls", "data_capture_fields", "call_trigger_fields",
                       "structured_output"):
             assert later[model] == "incremental", (model, later)
     # A type conflict that keeps the column VARCHAR is a catalog change only; a new field
@@ -129,7 +129,7 @@ def test_a_setting_the_sql_reads_rebuilds_downstream_in_full(tmp_path: Path) -> 
     run(settings, "2026-11-26", "2026-11-27")
     changed = Settings(**{**settings.model_dump(), "campaign_keys": "team"})
     reran = builds(run(changed, "2026-11-27"))
-    assert reran["call_deliveries"] == reran["calls"] == reran["section_leaves"] == "full"
+    assert reran["call_deliveries"] == reran["calls"] == reran["call_trigger_fields"] == "full"
     with duckdb.connect(str(changed.warehouse_path), read_only=True) as con:
         assert con.execute("select call_log_id, campaign from calls order by 1").fetchall() == [
             ("c1", "blue"), ("c2", "red")]
@@ -148,3 +148,23 @@ def test_restricting_a_query_to_the_changed_keys_keeps_aliases_and_ctes() -> Non
     assert con.execute(restricted).fetchall() == [("b",)]
     assert restricted.count("_scope") == 3  # the CTE's read, `c` and call_attempts
     assert '"deliveries" AS "d"' in restricted or "deliveries AS d" in restricted
+
+
+def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    land(settings, [delivery(DAY1, seed_call())])
+    run(settings, "2026-11-26")
+    # What a version that still built `section_leaves` left in the working file.
+    with duckdb.connect(str(settings.pipeline_warehouse_path)) as con:
+        con.execute("create table section_leaves as select 1 as stale")
+        con.execute("insert into osvi_state.models values ('section_leaves', 0, 'old')")
+    run(settings, "2026-11-26")
+    for database in (settings.pipeline_warehouse_path, settings.warehouse_path):
+        with duckdb.connect(str(database), read_only=True) as con:
+            tables = {row[0] for row in con.execute("select table_name from duckdb_tables()")
+                      .fetchall()}
+            models = {row[0] for row in con.execute("select model from osvi_state.models")
+                      .fetchall()}
+        assert "section_leaves" not in tables | models
+        assert "data_capture_fields" in tables

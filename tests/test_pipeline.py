@@ -147,7 +147,8 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
     ])
     runs = run(kolkata, "2026-11-28")
     assert query(kolkata, "select call_log_id, campaign from calls") == [("bare", "(none)")]
-    assert query(kolkata, "select count(*) from section_leaves") == [(0,)]
+    for table in ("data_capture_fields", "structured_output_fields", "call_trigger_fields"):
+        assert query(kolkata, f"select count(*) from {table}") == [(0,)]
     reasons = sorted(r[0] for r in query(kolkata, "select reason from rejected_deliveries"))
     assert reasons == ["GET delivery without a body, and no url_template field in its URL",
                        "body is not a JSON object: expected a JSON object, got a list",

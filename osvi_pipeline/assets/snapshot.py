@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.incremental import ensure_state, prune_changes
+from osvi_pipeline.incremental import ensure_state, prune_changes, retire_table
 from osvi_pipeline.masking import TableScope, refresh_masked, sql_text
 from osvi_pipeline.publish import publish_snapshot
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
@@ -14,6 +14,9 @@ from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 # plain file copy like the working file.
 MASKED_FILE = "masked.duckdb"
 MASKED_CATALOG = "osvi_masked"
+# Tables earlier versions built and this one does not: dropped before publishing, so analysts
+# never read them stale. (section_leaves: the field tables now flatten their section directly.)
+RETIRED_TABLES = ("section_leaves",)
 
 
 def _remove(database: Path) -> None:
@@ -39,6 +42,8 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
         masked: dict[str, str] = {}
         with duckdb.get_connection() as con:
             ensure_state(con)
+            for table in RETIRED_TABLES:
+                retire_table(con, table)
             if rules is None:
                 _remove(masked_file)  # back to OSVI_PII=keep: its watermarks must not linger
                 pruned = prune_changes(con)
