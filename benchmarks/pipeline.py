@@ -6,7 +6,8 @@
 2. Time `materialize_days` over all days in a child process (peak RSS measured there).
 3. Time the daily incremental run: one more day after the whole history, the same size of day
    after a one-day history (it must not cost more with more history), and a tenth of a day.
-4. Load the same payloads with dlt into DuckDB (merge on call_log_id, Parquet loader, its
+4. The first run again at a quarter and at twice N: peak memory must not grow with N.
+5. Load the same payloads with dlt into DuckDB (merge on call_log_id, Parquet loader, its
    fastest setting) and flatten them with pandas.json_normalize, each in a child process.
 dlt and pandas run on a prefix of the payloads (`--peer-payloads`); rates are per payload.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import resource  # noqa: F401  (used by the child code)
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +163,13 @@ def run(deliveries: int = 1_000_000, days: int = 7, peer_payloads: int = 30_000
         generate(data / "landing", work / "tenth.ndjson", tenth, 1, first_day=days + 1)
         results.append(_ours(f"a tenth of a day, incremental, after {days + 1} days", data,
                              first + timedelta(days=days + 1), 1, tenth))
+        # Peak memory must not grow with N: the same first run at a quarter and at twice N.
+        for scale, label in ((deliveries // 4, "a quarter of"), (deliveries * 2, "twice")):
+            scaled = work / f"scaled-{scale}"
+            generate(scaled / "landing", work / f"scaled-{scale}.ndjson", scale, days)
+            results.append(_ours(f"first run again, {label} N (peak memory by N)", scaled, first,
+                                 days, scale))
+            shutil.rmtree(scaled)
         limit = min(peer_payloads, deliveries)
         for name, code in (("dlt 1.x, merge on call_log_id, parquet loader", _DLT),
                            ("pandas json_normalize -> DuckDB", _PANDAS)):
