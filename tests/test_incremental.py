@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import orjson
+import pytest
 
 from ingest_api.landing import LandingRow
 from ingest_api.settings import Settings
@@ -150,21 +151,26 @@ def test_restricting_a_query_to_the_changed_keys_keeps_aliases_and_ctes() -> Non
     assert '"deliveries" AS "d"' in restricted or "deliveries AS d" in restricted
 
 
+@pytest.mark.parametrize("pii", ["keep", "mask"])
 def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
-        tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+        tmp_path: Path, pii: str) -> None:
+    settings = make_settings(tmp_path, pii=pii)
     land(settings, [delivery(DAY1, seed_call())])
     run(settings, "2026-11-26")
-    # What a version that still built `section_leaves` left in the working file.
-    with duckdb.connect(str(settings.pipeline_warehouse_path)) as con:
-        con.execute("create table section_leaves as select 1 as stale")
-        con.execute("insert into osvi_state.models values ('section_leaves', 0, 'old')")
+    # What a version that still built `section_leaves` left in its files (the working file,
+    # and with OSVI_PII=mask the masked copy, whose watermarks are its own).
+    masked = settings.pipeline_warehouse_path.with_name("masked.duckdb")
+    files = [settings.pipeline_warehouse_path, *([masked] if pii == "mask" else [])]
+    for database in files:
+        with duckdb.connect(str(database)) as con:
+            con.execute("create table section_leaves as select 1 as stale")
+            con.execute("insert into osvi_state.models values ('section_leaves', 0, 'old')")
     run(settings, "2026-11-26")
-    for database in (settings.pipeline_warehouse_path, settings.warehouse_path):
+    for database in (*files, settings.warehouse_path):
         with duckdb.connect(str(database), read_only=True) as con:
             tables = {row[0] for row in con.execute("select table_name from duckdb_tables()")
                       .fetchall()}
             models = {row[0] for row in con.execute("select model from osvi_state.models")
                       .fetchall()}
-        assert "section_leaves" not in tables | models
+        assert "section_leaves" not in tables | models, database
         assert "data_capture_fields" in tables
