@@ -11,15 +11,29 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from ingest_api.landing import fsync_dir, process_alive
 
 
 def publish_snapshot(working: Path, published: Path) -> int:
-    """Copy the (checkpointed) working file over `published` atomically; return bytes."""
-    return _publish(published, lambda temp: copy_file(working, temp))
+    """Copy the (checkpointed) working file to a temp file, fsync it, rename it over
+    `published`; return bytes."""
+    published.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published.parent.glob(f".{published.name}.*.tmp"):  # from killed runs
+        pid = stale.name.removeprefix(f".{published.name}.").removesuffix(".tmp")
+        if pid.isdigit() and not process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    temp = published.with_name(f".{published.name}.{os.getpid()}.tmp")
+    try:
+        copy_file(working, temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, published)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(published.parent)
+    return published.stat().st_size
 
 
 def copy_file(source: Path, target: Path) -> None:
@@ -38,23 +52,3 @@ def copy_file(source: Path, target: Path) -> None:
     except (OSError, AttributeError):
         shutil.copyfile(source, target)
 
-
-def _publish(published: Path, write: Callable[[Path], object]) -> int:
-    """Have `write` fill a temp file, fsync it, rename it over `published`; return bytes."""
-    published.parent.mkdir(parents=True, exist_ok=True)
-    for stale in published.parent.glob(f".{published.name}.*.tmp"):  # from killed runs
-        pid = stale.name.removeprefix(f".{published.name}.").removesuffix(".tmp")
-        if pid.isdigit() and not process_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-    temp = published.with_name(f".{published.name}.{os.getpid()}.tmp")
-    try:
-        temp.unlink(missing_ok=True)
-        write(temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, published)
-    finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
-    fsync_dir(published.parent)
-    return published.stat().st_size
