@@ -182,14 +182,15 @@ def _peers(work: Path, payloads: Path, limit: int, repeats: int = 3) -> list[Mea
     measures = []
     for name, code in (("dlt 1.x, merge on call_log_id, parquet loader", _DLT),
                        ("pandas json_normalize -> DuckDB", _PANDAS)):
-        runs = []
+        seconds_and_peaks = []
         for attempt in range(repeats):
             fresh = work / f"{name[:4]}-{attempt}"
             fresh.mkdir()
-            runs.append(_child(code.format(payloads=payloads, limit=limit,
-                                           db=fresh / "peer.duckdb", work=fresh), {}))
-        seconds = statistics.median(run[0] for run in runs)
-        peak = max(run[1] for run in runs)
+            seconds, peak, _ = _child(code.format(payloads=payloads, limit=limit,
+                                                  db=fresh / "peer.duckdb", work=fresh), {})
+            seconds_and_peaks.append((seconds, peak))
+        seconds = statistics.median(seconds for seconds, _ in seconds_and_peaks)
+        peak = max(peak for _, peak in seconds_and_peaks)
         measures.append(Measure(f"{name} (median of {repeats})", limit, seconds, peak))
     return measures
 
