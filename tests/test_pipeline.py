@@ -47,6 +47,16 @@ def test_the_seed_sample_becomes_a_call_with_typed_fields(kolkata: Settings) -> 
         (date(2026, 6, 12), "10:00", "appointment_confirmation")]
 
 
+def test_delivery_bodies_are_stored_zstd_compressed(kolkata: Settings) -> None:
+    land(kolkata, [delivery(DAY1 + timedelta(minutes=i), call(f"c{i}")) for i in range(3)])
+    run(kolkata, "2026-11-28")
+    encodings = dict(query(kolkata, "select column_name, list(distinct compression) "
+                                    "from pragma_storage_info('deliveries') "
+                                    "where segment_type = 'VARCHAR' group by all"))
+    assert encodings["body"] == ["ZSTD"]
+    assert "ZSTD" not in encodings["delivery_id"]  # only the bodies: short keys stay as they were
+
+
 def test_rerunning_a_day_leaves_the_same_rows(kolkata: Settings) -> None:
     land(kolkata, [delivery(DAY1 + timedelta(minutes=i), call(f"c{i}")) for i in range(5)])
     run(kolkata, "2026-11-28")
