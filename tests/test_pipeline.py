@@ -130,9 +130,12 @@ def test_conditional_schemas_get_a_column_and_a_view_per_condition(kolkata: Sett
             "_matched_condition": "confirmed", "intent": "yes",
             "appointment": {"date": "2026-12-01"}, "reminders": [{"channel": "sms"}]})),
         delivery(DAY1, call("c2", structured_output={
-            "_matched_condition": "not interested", "intent": "no", "reason": "price"})),
+            "_matched_condition": "not interested", "intent": "no", "reason": "price"},
+            data_capture={"nps": 3})),
     ])
     run(kolkata, "2026-11-28")
+    assert query(kolkata, "select call_log_id, matched_condition, field "
+                          "from data_capture_fields") == [("c2", "not interested", "nps")]
     assert query(kolkata, "select call_log_id, matched_condition from calls order by 1") == [
         ("c1", "confirmed"), ("c2", "not interested")]
     assert query(kolkata, "select distinct matched_condition, path from structured_output_fields"
