@@ -18,25 +18,29 @@ from osvi_pipeline.schedules.daily import build_daily_schedule
 from osvi_pipeline.sensors.landing import build_landing_sensor
 from osvi_pipeline.settings import Settings, load_settings
 from osvi_pipeline.sql_models import load_models, upstream
+from osvi_pipeline.wide_builds import LONG_TABLES
 
-WIDE_TABLES = ("data_capture", "structured_output")
+WIDE_TABLES = tuple(LONG_TABLES)
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     models = load_models()
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
     reads = {model.name: model.reads & known for model in models}
-    wide_sources = upstream("calls", reads) | {"calls"}
+    # A wide table reads its long table (LONG_TABLES) and, through it, everything upstream.
+    wide_sources = {section: upstream(LONG_TABLES[section][0], reads) | {LONG_TABLES[section][0]}
+                    for section in WIDE_TABLES}
     tables = [
         build_deliveries_asset(daily_partitions(settings.timezone)),
         *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
-        *(build_wide_asset(section, wide_sources) for section in WIDE_TABLES),
+        *(build_wide_asset(section, LONG_TABLES[section][0], wide_sources[section])
+          for section in WIDE_TABLES),
     ]
     scopes = {"deliveries": TableScope("received_day", frozenset()),
               **{model.name: TableScope(model.incremental,
                                         frozenset(upstream(model.name, reads)))
                  for model in models},
-              **{section: TableScope("call_log_id", frozenset(wide_sources))
+              **{section: TableScope("call_log_id", frozenset(wide_sources[section]))
                  for section in WIDE_TABLES}}
     snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys], scopes)
     return [*tables, snapshot, daily_report]

@@ -1,10 +1,12 @@
 """Building the wide tables in DuckDB, incrementally while their column plan holds.
 
-Each section's leaves (not inside arrays) are kept per call in `osvi_state.wide_nodes__<section>`
-so a run only flattens the calls that changed (json_tree is the costly part). Column types are
-planned (wide.py) from every node kept, so they never depend on which calls changed. When the
-plan is the one the table already has, only the changed calls' rows are replaced; a new field
-or a widened type rebuilds the table from the kept nodes.
+Each section's nodes (its leaves outside arrays, and arrays whole) are kept per call in
+`osvi_state.wide_nodes__<section>`, taken from the section's long table (data_capture_fields,
+structured_output_fields), which has flattened the calls already: json_tree runs once per
+section, not twice. A run refreshes only the changed calls' nodes. Column types are planned
+(wide.py) from every node kept, so they never depend on which calls changed. When the plan is
+the one the table already has, only the changed calls' rows are replaced; a new field or a
+widened type rebuilds the table from the kept nodes.
 """
 
 from __future__ import annotations
@@ -24,33 +26,70 @@ from osvi_pipeline.incremental import (
     record_changes,
     transaction,
 )
+from osvi_pipeline.sql_models import create_macros
 from osvi_pipeline.sql_names import quote_identifier
 from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expression
 
-# The section names below are fixed by this module, never taken from data.
-NODES_SELECT = """
+# Each wide table's leaves come from its long table, which has already flattened every call.
+LONG_TABLES = {"data_capture": ("data_capture_fields", "field"),
+               "structured_output": ("structured_output_fields", "path")}
+# A wide table's nodes: the long table's leaves outside arrays, plus each array whole (a wide
+# column holds an array as JSON), found again in the call's section through its JSON Pointer.
+# Table and column names below are fixed by this module, never taken from data.
+NODES_SELECT = r"""
+with leaves as (
+    select
+        l.call_log_id,
+        l.matched_condition,
+        l.{path} as path,
+        l.value,
+        l.value_type,
+        l.value_text,
+        -- the keys before the first array index ('' outside arrays; quoted keys may hold `[`)
+        regexp_extract(l.{path}, '^((?:"(?:\\["\\]|[^"\\])*"|[^"\[])*)\[', 1) as array_root
+    from {fields} as l
+),
+
+arrays as (
+    select distinct call_log_id, matched_condition, array_root from leaves
+    where array_root <> ''
+)
+
 select
-    c.call_log_id, c.matched_condition, substr(t.fullkey, 3) as path, t.type, t.value,
-    -- judged once per leaf when it is flattened, so the type statistics stay a cheap scan
-    case when t.type = 'VARCHAR'
-         then try_cast(t.value ->> '$' as date) is not null
-              and regexp_full_match(t.value ->> '$', '\\d{{4}}-\\d{{2}}-\\d{{2}}') end as is_date,
-    case when t.type in ('UBIGINT', 'BIGINT')
-         then try_cast(t.value ->> '$' as bigint) is not null end as fits_bigint
-from {calls} as c, json_tree(c.{section}) as t
-where c.{section} is not null
-  and t.parent is not null
-  -- not inside an array (quoted keys removed first, they may contain brackets)
-  and position('[' in regexp_replace(t.fullkey, '"(\\\\.|[^"\\\\])*"', '', 'g')) = 0
-  and (t.type <> 'OBJECT' or t.value::varchar = '{{}}')
-  and not ({is_output} and t.parent = 0 and t.key = '_matched_condition')
+    call_log_id,
+    matched_condition,
+    path,
+    -- json_tree's type names, which wide.py plans from
+    case value_type
+        when 'string' then 'VARCHAR' when 'number' then 'DOUBLE' when 'integer' then 'BIGINT'
+        when 'boolean' then 'BOOLEAN' when 'null' then 'NULL' when 'object' then 'OBJECT'
+        when 'array' then 'ARRAY'
+    end as type,
+    value,
+    -- judged once per leaf when it is kept, so the type statistics stay a cheap scan
+    case when value_type = 'string'
+         then try_cast(value_text as date) is not null
+              and regexp_full_match(value_text, '\d{{4}}-\d{{2}}-\d{{2}}') end as is_date,
+    case when value_type = 'integer'
+         then try_cast(value ->> '$' as bigint) is not null end as fits_bigint
+from leaves
+where array_root = ''
+
+union all
+
+select
+    a.call_log_id, a.matched_condition, a.array_root as path, 'ARRAY' as type,
+    json_extract(c.{section}, json_pointer(a.array_root)) as value,
+    null as is_date, null as fits_bigint
+from arrays as a
+join {calls} as c using (call_log_id)
 """
 STATS_SQL = """
 select
     path,
     coalesce(list_sort(list(distinct type) filter (where type <> 'NULL')), []) as types,
     coalesce(bool_and(is_date) filter (where type = 'VARCHAR'), false) as all_dates,
-    coalesce(bool_and(fits_bigint) filter (where type in ('UBIGINT', 'BIGINT')), true)
+    coalesce(bool_and(fits_bigint) filter (where type = 'BIGINT'), true)
         as ints_fit,
     coalesce(list_sort(list(distinct matched_condition)
              filter (where type <> 'NULL' and matched_condition is not null)), []) as conditions
@@ -63,8 +102,7 @@ create table if not exists field_catalog (
     observed_types varchar[], conflict boolean, conditions varchar[]
 )
 """
-# Limited before json_tree runs (a filter after the lateral join would flatten every call).
-CHANGED_CALLS = "(select * from calls where call_log_id in (select key from _scope))"
+CHANGED = "(select * from {table} where call_log_id in (select key from _scope))"
 
 
 @dataclass(frozen=True)
@@ -84,7 +122,9 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
     nodes = f"osvi_state.{quote_identifier('wide_nodes__' + section)}"
     ensure_state(con)
     con.execute(CATALOG_SQL)
-    model_fingerprint = fingerprint(NODES_SELECT, STATS_SQL, _pivot_sql("t", [], False))
+    macros = create_macros(con)
+    model_fingerprint = fingerprint(NODES_SELECT, STATS_SQL, _pivot_sql("t", [], False),
+                                    *macros)
     planned = plan(con, section, sources, model_fingerprint)
     nodes_exist = con.execute(
         "select count(*) from duckdb_tables() where database_name = current_database() and "
@@ -95,8 +135,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
         before = {row for row in con.execute(
             "select column_name, path, column_type from field_catalog where table_name = $t",
             {"t": section}).fetchall()}
-        select = NODES_SELECT.format(section=section, is_output=str(with_condition),
-                                     calls="calls" if full else CHANGED_CALLS)
+        select = nodes_select(section, changed_only=not full)
         if full:
             con.execute(f"create or replace table {nodes} as {select}")
         else:
@@ -131,6 +170,15 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
     before_names = {name for name, _, _ in before}
     return WideBuild(columns, [c.name for c in columns if c.name not in before_names], views,
                      int(rows), full or not same_plan)
+
+
+def nodes_select(section: str, changed_only: bool = False) -> str:
+    """The query of a section's wide nodes: of every call, or of the calls in `_scope`."""
+    fields, path = LONG_TABLES[section]
+    calls = "calls"
+    if changed_only:  # limited before the joins and the JSON work, not after
+        fields, calls = CHANGED.format(table=fields), CHANGED.format(table=calls)
+    return NODES_SELECT.format(section=section, path=path, fields=fields, calls=calls)
 
 
 def _pivot_sql(nodes: str, columns: list[WideColumn], with_condition: bool,

@@ -38,5 +38,6 @@ def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
     deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
             for asset in assets for key in asset.keys}
     assert deps["calls"] == ["call_attempts", "call_deliveries"]
-    assert deps["structured_output"] == ["calls"]
+    assert deps["structured_output"] == ["structured_output_fields"]  # its leaves
+    assert deps["data_capture"] == ["data_capture_fields"]
     assert deps["deliveries"] == []

@@ -9,8 +9,8 @@ from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.wide_builds import build_wide_table
 
 
-def build_wide_asset(section: str, sources: set[str]) -> dg.AssetsDefinition:
-    @dg.asset(name=section, deps=["calls"], kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+def build_wide_asset(section: str, long_table: str, sources: set[str]) -> dg.AssetsDefinition:
+    @dg.asset(name=section, deps=[long_table], kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               group_name="warehouse",
               description=f"One row per call that has {section}, one typed column per field "
                           "or leaf path (nested keys joined by __). Grain: call_log_id.")
