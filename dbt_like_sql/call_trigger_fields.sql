@@ -2,13 +2,18 @@
 -- row's columns).
 -- incremental: call_log_id
 -- Grain: one row per call x leaf path (see macros/json_leaves.sql).
+with docs as (
+    select call_log_id, call_trigger_data as doc
+    from calls
+    where call_trigger_data is not null
+)
+
 select
-    c.call_log_id,
-    l.path,
-    l.value,
-    l.value_type,
-    l.value_text,
-    l.value_number,
-    l.value_bool
-from calls as c, json_leaves(c.call_trigger_data) as l
-where c.call_trigger_data is not null
+    call_log_id,
+    path,
+    value,
+    value_type,
+    value_text,
+    value_number,
+    value_bool
+from json_leaves(docs)

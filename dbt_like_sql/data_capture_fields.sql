@@ -3,14 +3,19 @@
 -- Grain: one row per call x captured field (nested values: one row per leaf path; see
 -- macros/json_leaves.sql for the path syntax and the typed value columns). matched_condition
 -- (the call's, as in calls) lets captured values be read by outcome without a join.
+with docs as (
+    select call_log_id, matched_condition, data_capture as doc
+    from calls
+    where data_capture is not null
+)
+
 select
-    c.call_log_id,
-    c.matched_condition,
-    l.path as field,
-    l.value,
-    l.value_type,
-    l.value_text,
-    l.value_number,
-    l.value_bool
-from calls as c, json_leaves(c.data_capture) as l
-where c.data_capture is not null
+    call_log_id,
+    matched_condition,
+    path as field,
+    value,
+    value_type,
+    value_text,
+    value_number,
+    value_bool
+from json_leaves(docs)

@@ -3,17 +3,22 @@
 -- incremental: call_log_id
 -- Grain: one row per call x leaf path (dotted, arrays as [i]: reminders[0].channel; see
 -- macros/json_leaves.sql).
+with docs as (
+    select call_log_id, matched_condition, structured_output as doc
+    from calls
+    where structured_output is not null
+)
+
 select
-    c.call_log_id,
-    c.matched_condition,
-    l.path,
-    l.value,
-    l.value_type,
-    l.value_text,
-    l.value_number,
-    l.value_bool
-from calls as c, json_leaves(c.structured_output) as l
-where c.structured_output is not null
-  -- A conditional schema's label is the matched_condition column, not a field (the top-level
-  -- key `_matched_condition`, quoted in a path because it starts with `_`).
-  and l.path <> '"_matched_condition"'
+    call_log_id,
+    matched_condition,
+    path,
+    value,
+    value_type,
+    value_text,
+    value_number,
+    value_bool
+from json_leaves(docs)
+-- A conditional schema's label is the matched_condition column, not a field (the top-level
+-- key `_matched_condition`, quoted in a path because it starts with `_`).
+where path <> '"_matched_condition"'

@@ -104,6 +104,10 @@ def test_odd_keys_are_escaped_unambiguously(key: str, path: str) -> None:
     [row] = leaves("data_capture", {key: 1})
     assert row[0] == path
     assert parse_path(path) == [key]
+    # Nested keys are spelled by json_tree, top-level ones by the macro: the same way.
+    [nested] = leaves("data_capture", {"n": {key: [1]}})
+    assert nested[0] == f"n.{path}[0]"
+    assert parse_path(nested[0]) == ["n", key, 0]
 
 
 def test_unicode_values_survive() -> None:
@@ -119,6 +123,39 @@ json_values = st.recursive(
                                                                  max_size=4),
     max_leaves=20,
 )
+
+
+# What a leaf is, said with json_tree alone: the macro must give exactly these rows.
+JSON_TREE_LEAVES = """
+select substr(fullkey, 3), value::varchar, type from json_tree($doc::json)
+where parent is not null and (type not in ('OBJECT', 'ARRAY') or value::varchar in ('{}', '[]'))
+"""
+VALUE_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "DOUBLE": "number", "NULL": "null",
+               "OBJECT": "object", "ARRAY": "array", "UBIGINT": "integer", "BIGINT": "integer"}
+
+
+def json_tree_leaves(doc_text: str) -> list[tuple[str, str, str]]:
+    rows = CON.cursor().execute(JSON_TREE_LEAVES, {"doc": doc_text}).fetchall()
+    return sorted((path, value, VALUE_TYPES[type_]) for path, value, type_ in rows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_the_leaves_are_json_trees_leaves(doc: dict[str, Any]) -> None:
+    rows = leaves("call_trigger_data", doc)
+    assert sorted(row[:3] for row in rows) == json_tree_leaves(json.dumps(doc))
+
+
+def test_duplicate_keys_keep_every_value_as_json_tree_does() -> None:
+    text = '{"a": 1, "b": {"x": 1, "x": [2]}, "a": "again"}'
+    cursor = CON.cursor()
+    create_macros(cursor)
+    rows = cursor.execute(
+        "with docs as (select $doc::json as doc) select path, value::varchar, value_type "
+        "from json_leaves(docs) order by all", {"doc": text}).fetchall()
+    assert rows == json_tree_leaves(text) == [
+        ("a", '"again"', "string"), ("a", "1", "integer"), ("b.x", "1", "integer"),
+        ("b.x[0]", "2", "integer")]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
