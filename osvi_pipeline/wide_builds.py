@@ -2,8 +2,8 @@
 
 Each section's nodes (its leaves outside arrays, and arrays whole) are kept per call in
 `osvi_state.wide_nodes__<section>`, taken from the section's long table (data_capture_fields,
-structured_output_fields), which has flattened the calls already: json_tree runs once per
-section, not twice. A run refreshes only the changed calls' nodes. Column types are planned
+structured_output_fields), which has flattened the calls already: each section is flattened
+once, not twice. A run refreshes only the changed calls' nodes. Column types are planned
 (wide.py) from every node kept, so they never depend on which calls changed. When the plan is
 the one the table already has, only the changed calls' rows are replaced; a new field or a
 widened type rebuilds the table from the kept nodes.
