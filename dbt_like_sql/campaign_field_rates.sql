@@ -48,7 +48,9 @@ rates as (
         count(*) filter (where value_bool) as true_count,
         count(*) filter (where not value_bool) as false_count,
         count(value_number) as value_count,
-        avg(value_number) as avg_value,
+        -- fsum (compensated) instead of avg: avg's last bits follow the order DuckDB's threads
+        -- add the values in, so a rerun or an incremental run could shift them; fsum's do not.
+        fsum(value_number) / count(value_number) as avg_value,
         min(value_number) as min_value,
         max(value_number) as max_value
     from captured
