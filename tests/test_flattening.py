@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from osvi_pipeline.paths import parse_path, rebuild
 from osvi_pipeline.sql_models import SQL_DIR, create_macros
 from tests.conftest import sample_payload_bytes
+from tests.json_strategies import json_values
 
 # section -> (its long table's model, the column holding the path)
 FIELD_MODELS = {section: ((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"), path_column)
@@ -114,15 +115,6 @@ def test_unicode_values_survive() -> None:
     [row] = leaves("data_capture", {"city": "Zürich, 東京, दिल्ली"})
     assert row[3] == "Zürich, 東京, दिल्ली"
 
-
-json_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=4),
-    max_leaves=20,
-)
 
 
 # What a leaf is, said with json_tree alone: the macro must give exactly these rows.

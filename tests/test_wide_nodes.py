@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from osvi_pipeline.paths import parse_path
 from osvi_pipeline.sql_models import SQL_DIR, create_macros
 from osvi_pipeline.wide_builds import LONG_TABLES, nodes_select
-from tests.test_flattening import json_values
+from tests.json_strategies import json_values
 
 Node = tuple[tuple[str, ...], str, Any, bool | None]  # key path, type, value, fits_bigint
 
