@@ -203,7 +203,10 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, ca
     select = masked_select(con, table, rules)
     full = planned.full or scope.key is None
     with transaction(con):
-        if full:
+        if full and table not in WIDE_TABLES:
+            _create_like(con, table, catalog)
+            con.execute(f"insert into {target} by name {select}")
+        elif full:  # masking may turn a wide column into VARCHAR: its type comes from the data
             con.execute(f"create or replace table {target} as {select}")
         else:
             assert scope.key is not None
@@ -216,21 +219,35 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, ca
     return "full" if full else "incremental"
 
 
+def _create_like(con: duckdb.DuckDBPyConnection, table: str, catalog: str) -> None:
+    """An empty `table` in `catalog` made by the working table's own DDL, so the masked copy
+    keeps its column types, constraints and compression (the ZSTD bodies of `deliveries`),
+    which `create table ... as` would not."""
+    ddl = con.execute("select sql from duckdb_tables() where database_name = current_database() "
+                      "and schema_name = 'main' and table_name = $t", {"t": table}
+                      ).fetchall()[0][0]
+    _in_catalog(con, catalog, [f"drop table if exists {quote_identifier(table)}", ddl])
+
+
+def _in_catalog(con: duckdb.DuckDBPyConnection, catalog: str, statements: list[str]) -> None:
+    """Run statements that name their relations unqualified in `catalog`'s `main` schema."""
+    source = con.execute("select current_database()").fetchall()[0][0]
+    con.execute(f"use {quote_identifier(catalog)}.main")
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.execute(f"use {quote_identifier(source)}.main")
+
+
 def _copy_views(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     """The views of `main` (they name their tables unqualified: the masked ones there)."""
-    source = con.execute("select current_database()").fetchall()[0][0]
     views = con.execute("select view_name, sql from duckdb_views() where database_name = "
                         "current_database() and schema_name = 'main' and not internal").fetchall()
     stale = con.execute("select view_name from duckdb_views() where database_name = $c and "
                         "schema_name = 'main' and not internal", {"c": catalog}).fetchall()
-    con.execute(f"use {quote_identifier(catalog)}")
-    try:
-        for (name,) in stale:
-            con.execute(f"drop view {quote_identifier(name)}")
-        for _, sql in views:
-            con.execute(sql)
-    finally:
-        con.execute(f"use {quote_identifier(source)}")
+    _in_catalog(con, catalog, [f"drop view {quote_identifier(name)}" for (name,) in stale]
+                + [sql for _, sql in views])
 
 
 def _tables(con: duckdb.DuckDBPyConnection, catalog: str | None) -> list[str]:

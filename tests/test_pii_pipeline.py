@@ -114,6 +114,24 @@ def test_landing_and_the_working_file_keep_the_raw_data(
             ("+919812345610", "Ananya Iyer")]
 
 
+def test_masked_copies_keep_the_working_tables_column_definitions(
+        masked: tuple[Settings, list[object]]) -> None:
+    settings, _ = masked
+
+    def columns(database: Path, table: str) -> list[tuple[str, str, bool]]:
+        with duckdb.connect(str(database), read_only=True) as con:
+            return con.execute("select column_name, data_type, is_nullable from "
+                               "duckdb_columns() where table_name = $t order by column_index",
+                               {"t": table}).fetchall()
+
+    for table in ("deliveries", "calls", "structured_output_fields"):
+        assert columns(settings.warehouse_path, table) == columns(
+            settings.pipeline_warehouse_path, table)
+    assert query(settings, "select list(distinct compression) from pragma_storage_info("
+                           "'deliveries') where column_name = 'body' "
+                           "and segment_type = 'VARCHAR'") == [(["ZSTD"],)]
+
+
 def test_previews_in_the_dagster_ui_are_masked_too(
         masked: tuple[Settings, list[object]]) -> None:
     _, runs = masked
