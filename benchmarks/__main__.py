@@ -29,8 +29,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
     parser.add_argument("--deliveries", type=int, default=1_000_000,
                         help="generated deliveries for the pipeline benchmark")
-    parser.add_argument("--peer-payloads", type=int, default=30_000,
-                        help="payloads loaded with dlt and pandas (their rate is per payload)")
+    parser.add_argument("--peer-payloads", type=int, default=None,
+                        help="payloads loaded once with dlt and pandas (default: --deliveries, "
+                             "so rates compare at equal N)")
+    parser.add_argument("--peer-small", type=int, default=30_000,
+                        help="a small prefix loaded three times with each peer (start-up cost)")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -38,7 +41,8 @@ def main() -> None:
         print(table)
         _publish("ingest", table)
     if args.only in (None, "pipeline"):
-        found = pipeline.run(args.deliveries, peer_payloads=args.peer_payloads)
+        found = pipeline.run(args.deliveries, peer_payloads=args.peer_payloads,
+                             peer_small=args.peer_small)
         table = pipeline.markdown(found, args.deliveries)
         print(table)
         _publish("pipeline", table)

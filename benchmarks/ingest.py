@@ -111,7 +111,7 @@ def _count_rows(directory: Path) -> int:
 
 def run(duration: int = 15, connections: int = 32) -> list[Result]:
     wrk = _ensure_wrk()
-    results = []
+    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="osvi-bench-") as tmp:
         work = Path(tmp)
         script = _lua_script(work)
