@@ -10,7 +10,7 @@
 5. Load the same payloads with dlt into DuckDB (merge on call_log_id, Parquet loader, its
    fastest setting, payloads streamed from a generator) and flatten them with
    pandas.json_normalize, each in a child process: once at the same N as ours (rates compared
-   at unequal N flatter whoever ran larger: dlt's fixed ~5 s start-up is most of its time at
+   at unequal N flatter whoever ran larger: dlt's fixed ~3.5 s start-up is half its time at
    30,000 payloads), and on a small prefix, the median of three (`--peer-small`), to show it.
 "vs dlt" is against dlt's best rate in the run.
 """
