@@ -173,6 +173,26 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
     assert not checks["no_rejected_deliveries"].passed  # a warning, not a failure
 
 
+def test_sections_that_are_not_objects_count_as_omitted(kolkata: Settings) -> None:
+    land(kolkata, [
+        delivery(DAY1, call("odd", data_capture=[], structured_output="{not an object}",
+                            call_trigger_data=None)),
+        delivery(DAY1, call("scalar", data_capture=7, structured_output=True,
+                            call_trigger_data="{}")),
+        delivery(DAY1, call("objects", data_capture={}, structured_output={"intent": "buy"},
+                            call_trigger_data={"campaign": "c1", "crm_id": "42"})),
+    ])
+    run(kolkata, "2026-11-28")
+    assert query(kolkata, "select call_log_id, campaign, crm_id, intent, data_capture, "
+                          "structured_output, call_trigger_data from calls order by 1") == [
+        ("objects", "c1", "42", "buy", "{}", '{"intent":"buy"}', '{"campaign":"c1","crm_id":"42"}'),
+        ("odd", "(none)", None, None, None, None, None),
+        ("scalar", "(none)", None, None, None, None, None)]
+    assert query(kolkata, "select call_log_id, path from structured_output_fields") == [
+        ("objects", "intent")]
+    assert query(kolkata, "select count(*) from data_capture_fields") == [(0,)]
+
+
 def test_campaign_keys_follow_the_configured_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, campaign_keys="meta.campaign_id,campaign")
     land(settings, [
