@@ -28,45 +28,55 @@ with parsed as (
 ),
 
 sections as (
+    -- A section counts only when it is an object: OSVI omits disabled or empty ones. from_json
+    -- hands a JSON value back minified (a JSON null as NULL), so an object is the text that
+    -- starts with `{`, known without parsing the section again as json_type did.
     select
         *,
-        -- A section counts only when it is an object: OSVI omits disabled or empty ones.
-        case when json_type(doc.data_capture) = 'OBJECT' then doc.data_capture end
+        case when starts_with(doc.data_capture::varchar, '{') then doc.data_capture end
             as data_capture,
-        case when json_type(doc.structured_output) = 'OBJECT' then doc.structured_output end
+        case when starts_with(doc.structured_output::varchar, '{') then doc.structured_output end
             as structured_output,
-        case when json_type(doc.call_trigger_data) = 'OBJECT' then doc.call_trigger_data end
+        case when starts_with(doc.call_trigger_data::varchar, '{') then doc.call_trigger_data end
             as call_trigger_data
     from parsed
+),
+
+extracted as (
+    -- Every key read from a section in one json_extract_string each (a list of paths parses
+    -- the section once; a call per key parsed it once per key). The campaign keys come last,
+    -- in OSVI_CAMPAIGN_KEYS order.
+    select
+        *,
+        json_extract_string(
+            call_trigger_data,
+            ['$.phone_number', '$.crm_id', '$.person_name']
+                || list_transform(getvariable('campaign_keys'), lambda key: '$.' || key)
+        ) as trigger_values,
+        json_extract_string(structured_output, ['$._matched_condition', '$.intent'])
+            as output_values
+    from sections
 )
 
 select
-    s.delivery_id,
-    s.received_at,
-    s.received_day,
-    s.integration,
-    s.call_log_id,
-    s.synthetic_id,
-    s.doc.agent_name,
-    coalesce(s.doc.phone_number,
-             json_extract_string(s.call_trigger_data, '$.phone_number')) as phone_number,
-    s.doc.call_status,
-    s.doc.call_type,
-    s.doc.call_summary,
-    -- The first campaign key (in OSVI_CAMPAIGN_KEYS order) with a non-empty value, all keys
-    -- read by one json_extract_string (a join with the key list cost twice as much).
-    list_filter(
-        json_extract_string(
-            s.call_trigger_data,
-            list_transform(getvariable('campaign_keys'), lambda key: '$.' || key)
-        ),
-        lambda value: coalesce(value, '') <> ''
-    )[1] as campaign,
-    json_extract_string(s.call_trigger_data, '$.crm_id') as crm_id,
-    json_extract_string(s.call_trigger_data, '$.person_name') as person_name,
-    json_extract_string(s.structured_output, '$._matched_condition') as matched_condition,
-    json_extract_string(s.structured_output, '$.intent') as intent,
-    s.data_capture,
-    s.structured_output,
-    s.call_trigger_data
-from sections as s
+    e.delivery_id,
+    e.received_at,
+    e.received_day,
+    e.integration,
+    e.call_log_id,
+    e.synthetic_id,
+    e.doc.agent_name,
+    coalesce(e.doc.phone_number, e.trigger_values[1]) as phone_number,
+    e.doc.call_status,
+    e.doc.call_type,
+    e.doc.call_summary,
+    -- the first campaign key with a non-empty value
+    list_filter(e.trigger_values[4:], lambda value: coalesce(value, '') <> '')[1] as campaign,
+    e.trigger_values[2] as crm_id,
+    e.trigger_values[3] as person_name,
+    e.output_values[1] as matched_condition,
+    e.output_values[2] as intent,
+    e.data_capture,
+    e.structured_output,
+    e.call_trigger_data
+from extracted as e
