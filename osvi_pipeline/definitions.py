@@ -18,9 +18,7 @@ from osvi_pipeline.schedules.daily import build_daily_schedule
 from osvi_pipeline.sensors.landing import build_landing_sensor
 from osvi_pipeline.settings import Settings, load_settings
 from osvi_pipeline.sql_models import load_models, upstream
-from osvi_pipeline.wide_builds import LONG_TABLES
-
-WIDE_TABLES = tuple(LONG_TABLES)
+from osvi_pipeline.wide_builds import LONG_TABLES, WIDE_TABLES
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -28,13 +26,14 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
     reads = {model.name: model.reads & known for model in models}
     # A wide table reads its long table (LONG_TABLES) and, through it, everything upstream.
-    wide_sources = {section: upstream(LONG_TABLES[section][0], reads) | {LONG_TABLES[section][0]}
-                    for section in WIDE_TABLES}
+    long_tables = {section: LONG_TABLES[section][0] for section in WIDE_TABLES}
+    wide_sources = {section: upstream(table, reads) | {table}
+                    for section, table in long_tables.items()}
     tables = [
         build_deliveries_asset(daily_partitions(settings.timezone)),
         *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
-        *(build_wide_asset(section, LONG_TABLES[section][0], wide_sources[section])
-          for section in WIDE_TABLES),
+        *(build_wide_asset(section, table, wide_sources[section])
+          for section, table in long_tables.items()),
     ]
     scopes = {"deliveries": TableScope("received_day", frozenset()),
               **{model.name: TableScope(model.incremental,

@@ -33,10 +33,9 @@ from osvi_pipeline.incremental import (
 from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
 from osvi_pipeline.sql_names import quote_identifier
-from osvi_pipeline.wide_builds import LONG_TABLES
+from osvi_pipeline.wide_builds import WIDE_TABLES
 
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
-WIDE_TABLES = frozenset(LONG_TABLES)  # the wide tables, named where they are built
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
 URL_PARTS = frozenset({"path", "query"})
 # Raw bytes cannot be inspected; the raw body's hash would confirm a guessed phone number.

@@ -51,4 +51,3 @@ def copy_file(source: Path, target: Path) -> None:
                 remaining -= copied
     except (OSError, AttributeError):
         shutil.copyfile(source, target)
-

@@ -33,6 +33,7 @@ from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expres
 # Each wide table's leaves come from its long table, which has already flattened every call.
 LONG_TABLES = {"data_capture": ("data_capture_fields", "field"),
                "structured_output": ("structured_output_fields", "path")}
+WIDE_TABLES = tuple(LONG_TABLES)
 # A wide table's nodes: the long table's leaves outside arrays, plus each array whole (a wide
 # column holds an array as JSON), found again in the call's section through its JSON Pointer.
 # Table and column names below are fixed by this module, never taken from data.
