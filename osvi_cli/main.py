@@ -119,8 +119,18 @@ def up(
         "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", host, "-p",
                     str(dagster_port)],
     }
-    raise typer.Exit(run_together(commands, {**os.environ, "DAGSTER_HOME": str(home)},
+    env = {**os.environ, "DAGSTER_HOME": str(home),
+           "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
+    raise typer.Exit(run_together(commands, env,
                                   cwd=workspace.parent if workspace.exists() else None))
+
+
+def _with_quiet_dagster_dev(filters: str) -> str:
+    """Dagster 1.13 warns on every start that `dagster dev` is superseded by `dg dev` (a
+    separate CLI and project layout); the contract names `dagster dev`, so the warning is
+    ours to heed, not the user's to read. Other warnings stay as the user set them."""
+    quiet = "ignore:Function `dev_command` is superseded"
+    return f"{filters},{quiet}" if filters else quiet
 
 
 @app.command()
