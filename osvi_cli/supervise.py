@@ -4,8 +4,10 @@ SIGTERM (a service manager's stop)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,12 +48,21 @@ def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
             time.sleep(0.5)
         status = next(p.returncode for p in processes.values() if p.returncode is not None)
     except _Stop as stop:
-        interrupted = stop.signum == signal.SIGINT
+        interrupted = stop.signum == signal.SIGINT and _children_saw_ctrl_c()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_all(list(processes.values()), interrupted)
     return status
+
+
+def _children_saw_ctrl_c() -> bool:
+    """Ctrl-C in a terminal signals its whole foreground process group, which the children
+    share; a SIGINT sent to this process alone (`kill -INT`, no terminal) must be passed on."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):  # no terminal (closed or redirected stdin)
+        return False
 
 
 def _stop_all(processes: list[subprocess.Popen[bytes]], interrupted: bool) -> None:

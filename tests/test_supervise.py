@@ -1,5 +1,6 @@
 """`osvi up`'s supervisor stops its children gracefully on SIGTERM, even when started with
-SIGINT ignored (a background job, nohup, some service managers)."""
+SIGINT ignored (a background job, nohup, some service managers), and on a SIGINT sent to it
+alone."""
 
 from __future__ import annotations
 
@@ -34,5 +35,18 @@ def test_sigterm_stops_every_child_gracefully(tmp_path: Path) -> None:
     assert supervisor.poll() is None
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(30) == 0
+    for name in ("ingest", "dagster"):
+        assert (tmp_path / name).read_text() == "stopped gracefully", name
+
+
+def test_sigint_to_the_supervisor_alone_reaches_the_children(tmp_path: Path) -> None:
+    """`kill -INT` (no terminal): the children did not get the signal, so it is passed on
+    rather than left to the 30 s grace period and a SIGTERM they would not flush on."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, CHILD, str(tmp_path)],
+                                  stdin=subprocess.DEVNULL)
+    time.sleep(3)
+    assert supervisor.poll() is None
+    supervisor.send_signal(signal.SIGINT)
+    assert supervisor.wait(20) == 0
     for name in ("ingest", "dagster"):
         assert (tmp_path / name).read_text() == "stopped gracefully", name
