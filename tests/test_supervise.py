@@ -40,8 +40,9 @@ def test_sigterm_stops_every_child_gracefully(tmp_path: Path) -> None:
 
 
 def test_sigint_to_the_supervisor_alone_reaches_the_children(tmp_path: Path) -> None:
-    """`kill -INT` (no terminal): the children did not get the signal, so it is passed on
-    rather than left to the 30 s grace period and a SIGTERM they would not flush on."""
+    """`kill -INT` (no terminal): the children did not get the signal, so it is passed on at
+    once (before, they ran on for the 30 s grace period; this child, which stops gracefully
+    only on Ctrl-C, then died on the SIGTERM that followed)."""
     supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, CHILD, str(tmp_path)],
                                   stdin=subprocess.DEVNULL)
     time.sleep(3)
