@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from ingest_api.settings import Settings
 from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.landing_days import local_days_of_utc_day
 from tests.conftest import make_settings
@@ -22,12 +24,9 @@ def test_a_utc_folder_maps_to_the_local_days_it_overlaps() -> None:
     assert local_days_of_utc_day(day, "America/New_York") == [date(2026, 11, 27), day]
 
 
-def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, timezone="UTC")
-    defs = build_definitions(settings)
+def _landing_sensor(defs: dg.Definitions, instance: dg.DagsterInstance
+                    ) -> Callable[[str | None], tuple[list[dg.RunRequest], str | None]]:
     sensor = defs.resolve_sensor_def("landing_sensor")
-    instance = dg.DagsterInstance.ephemeral()
-    now = datetime.now(UTC).replace(microsecond=0)
 
     def evaluate(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
         context = dg.build_sensor_context(cursor=cursor, instance=instance,
@@ -35,6 +34,20 @@ def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
         result = sensor(context)
         assert isinstance(result, dg.SensorResult)
         return list(result.run_requests or []), result.cursor
+
+    return evaluate
+
+
+def _touch_newest_landing_file(settings: Settings) -> None:
+    os.utime(max(settings.landing_dir.glob("*/*.parquet"), key=lambda p: p.stat().st_mtime_ns),
+             ns=(10**19, 10**19))  # clearly newer than the cursor on any clock resolution
+
+
+def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, timezone="UTC")
+    defs = build_definitions(settings)
+    evaluate = _landing_sensor(defs, dg.DagsterInstance.ephemeral())
+    now = datetime.now(UTC).replace(microsecond=0)
 
     assert evaluate(None)[0] == []
     land(settings, [delivery(now - timedelta(days=1), {"call_log_id": "old"}),
@@ -46,10 +59,34 @@ def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
     assert len({r.run_key for r in requests}) == 2
     assert evaluate(cursor)[0] == [], "nothing new, no run"
     land(settings, [delivery(now, {"call_log_id": "newer"})])
-    os.utime(max(settings.landing_dir.glob("*/*.parquet"), key=lambda p: p.stat().st_mtime_ns),
-             ns=(10**19, 10**19))  # clearly newer than the cursor on any clock resolution
+    _touch_newest_landing_file(settings)
     again, _ = evaluate(cursor)
     assert [r.partition_key for r in again] == [today.isoformat()]
+
+
+def test_sensor_adds_no_run_for_a_day_whose_run_is_still_queued(tmp_path: Path) -> None:
+    """A queued run loads its whole day when it starts, new files included: a second one
+    would only repeat it (and runs slower than the sensor's minute would pile up)."""
+    settings = make_settings(tmp_path, timezone="UTC")
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    evaluate = _landing_sensor(defs, instance)
+    now = datetime.now(UTC).replace(microsecond=0)
+    today, yesterday = now.date().isoformat(), (now.date() - timedelta(days=1)).isoformat()
+    # Created, not yet launched (a QUEUED run can only be made through a code server; both
+    # are runs that have not read landing yet).
+    queued = instance.create_run_for_job(defs.resolve_job_def("warehouse_job"),
+                                         status=dg.DagsterRunStatus.NOT_STARTED,
+                                         tags={"dagster/partition": today})
+    land(settings, [delivery(now - timedelta(days=1), {"call_log_id": "old"}),
+                    delivery(now, {"call_log_id": "new"})])
+    requests, cursor = evaluate(None)
+    assert [r.partition_key for r in requests] == [yesterday], "today's run is waiting"
+
+    instance.report_run_canceled(queued)  # no longer waiting: new files get a run again
+    land(settings, [delivery(now, {"call_log_id": "newer"})])
+    _touch_newest_landing_file(settings)
+    assert [r.partition_key for r in evaluate(cursor)[0]] == [today]
 
 
 def test_schedule_materializes_the_day_that_just_closed(tmp_path: Path) -> None:

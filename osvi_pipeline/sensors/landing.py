@@ -12,6 +12,11 @@ from ingest_api.landing import PARTITION_PREFIX
 from osvi_pipeline.landing_days import local_days_of_utc_day
 from osvi_pipeline.resources import OsviOptions
 
+PARTITION_TAG = "dagster/partition"
+# Statuses of a run that has not begun its first step (the one that reads landing).
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+           dg.DagsterRunStatus.STARTING]
+
 
 def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=60,
@@ -31,11 +36,20 @@ def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefiniti
                     newest = max(newest, modified)
                     touched.update(local_days_of_utc_day(utc_day, osvi.timezone))
         today = datetime.now(ZoneInfo(osvi.timezone)).date()
+        waiting = _days_with_a_waiting_run(context.instance, job.name)
         requests = [
             # run_key: the same day and the same newest file never launch a second run.
             dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{newest}")
-            for day in sorted(touched) if day <= today
+            for day in sorted(touched) if day <= today and day.isoformat() not in waiting
         ]
         return dg.SensorResult(run_requests=requests, cursor=str(newest))
 
     return landing_sensor
+
+
+def _days_with_a_waiting_run(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+    """Days whose run is queued but has not read landing yet: it loads the whole day when it
+    starts, new files included, so another run would only repeat it. Without this, a warehouse
+    whose runs take longer than the sensor's minute would grow its queue without end."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=WAITING))
+    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
