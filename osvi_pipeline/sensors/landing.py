@@ -36,7 +36,7 @@ def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefiniti
                     newest = max(newest, modified)
                     touched.update(local_days_of_utc_day(utc_day, osvi.timezone))
         today = datetime.now(ZoneInfo(osvi.timezone)).date()
-        waiting = _days_with_a_waiting_run(context.instance, job.name)
+        waiting = _days_with_a_waiting_run(context.instance, job.name) if touched else set()
         requests = [
             # run_key: the same day and the same newest file never launch a second run.
             dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{newest}")
