@@ -1,7 +1,8 @@
 -- daily_summary: the day at a glance, for the daily report.
 -- Grain: one row per OSVI_TIMEZONE day from the first to the last day with calls (days
 -- without calls included, with 0). The top outcome is the most frequent matched_condition
--- (or intent when the schema is not conditional; ties broken alphabetically). Changes compare
+-- (or intent when the schema is not conditional; ties broken alphabetically) among the calls
+-- that have one; '(none)' only on a day when no call has one. Changes compare
 -- with the previous day and with the mean of the 7 days before (fewer at the start). Test
 -- calls (executionMode 'test') are not counted in calls but in test_calls.
 with day_range as (
@@ -27,7 +28,8 @@ outcomes as (
         count(*) as calls,
         row_number() over (
             partition by call_date
-            order by count(*) desc, coalesce(matched_condition, intent, '(none)')
+            -- calls with no outcome (agents without an Output Schema) are not a headline
+            order by outcome = '(none)', count(*) desc, outcome
         ) as rank
     from calls
     where not is_test

@@ -60,6 +60,12 @@ def _change(now: int, before: float | None) -> str:
     return f"{delta:+.1f}{percent}" if isinstance(before, float) else f"{delta:+d}{percent}"
 
 
+def _top_outcome(s: Summary) -> str:
+    n = s.top_outcome_calls
+    calls = f" ({n} call{'' if n == 1 else 's'})" if n else ""
+    return f"{s.top_outcome or 'n/a'}{calls}"
+
+
 def render_markdown(report: DailyReport) -> str:
     s = report.summary
     lines = [
@@ -68,8 +74,7 @@ def render_markdown(report: DailyReport) -> str:
         f"- **{s.calls}** calls across **{s.campaigns}** campaigns",
         f"- change vs the previous day: {_change(s.calls, s.previous_day_calls)}",
         f"- change vs the trailing 7-day mean: {_change(s.calls, s.trailing_7_day_mean)}",
-        f"- top outcome: {s.top_outcome or 'n/a'}"
-        + (f" ({s.top_outcome_calls} calls)" if s.top_outcome_calls else ""),
+        f"- top outcome: {_top_outcome(s)}",
         "",
         "## Campaigns",
         "",
@@ -100,7 +105,7 @@ def render_html(report: DailyReport) -> str:
         f"<li><b>{s.calls}</b> calls across <b>{s.campaigns}</b> campaigns</li>",
         f"<li>vs the previous day: {_change(s.calls, s.previous_day_calls)}</li>",
         f"<li>vs the trailing 7-day mean: {_change(s.calls, s.trailing_7_day_mean)}</li>",
-        f"<li>top outcome: {html.escape(s.top_outcome or 'n/a')}</li>",
+        f"<li>top outcome: {html.escape(_top_outcome(s))}</li>",
         "</ul>",
         "<h2>Calls per campaign</h2>",
         bar_chart([(c.campaign, c.calls) for c in report.campaigns]),

@@ -132,3 +132,23 @@ def test_daily_report_files_are_complete_and_self_contained(warehouse: Settings)
     outside = [ref for ref in ("<script src", "<link", "@import", "url(") if ref in page]
     assert not outside, "the page must open offline"
     assert "2026-11-28: 4" in page and "2026-11-29: 1" in page  # the trend's two days
+
+
+def test_top_outcome_is_a_real_outcome_when_any_call_has_one(tmp_path: Path) -> None:
+    """Calls from agents without an Output Schema have no outcome; they may be the most
+    frequent, but the day's headline is the most frequent outcome that exists."""
+    settings = make_settings(tmp_path)
+    land(settings, [
+        delivery(DAY28, call("n1", "+1", "a1", "outbound", "c")),
+        delivery(DAY28, call("n2", "+2", "a1", "outbound", "c")),
+        delivery(DAY28, call("s1", "+3", "a2", "outbound", "c", intent="support")),
+        delivery(DAY29, call("n3", "+4", "a1", "outbound", "c")),
+    ])
+    run(settings, "2026-11-28", "2026-11-29")
+    assert query(settings, "select call_date, top_outcome, top_outcome_calls "
+                           "from daily_summary order by call_date") == [
+        (date(2026, 11, 28), "support", 1),
+        (date(2026, 11, 29), "(none)", 1),  # no call of the day has an outcome
+    ]
+    page = (settings.data_dir / "reports" / "daily" / "2026-11-29.html").read_text("utf-8")
+    assert "<li>top outcome: (none) (1 call)</li>" in page
