@@ -75,9 +75,13 @@ def test_sensor_adds_no_run_for_a_day_whose_run_is_still_queued(tmp_path: Path) 
     today, yesterday = now.date().isoformat(), (now.date() - timedelta(days=1)).isoformat()
     # Created, not yet launched (a QUEUED run can only be made through a code server; both
     # are runs that have not read landing yet).
-    queued = instance.create_run_for_job(defs.resolve_job_def("warehouse_job"),
-                                         status=dg.DagsterRunStatus.NOT_STARTED,
+    job = defs.resolve_job_def("warehouse_job")
+    queued = instance.create_run_for_job(job, status=dg.DagsterRunStatus.NOT_STARTED,
                                          tags={"dagster/partition": today})
+    # A re-execution from a later step does not load the day: it does not count.
+    instance.create_run_for_job(job, status=dg.DagsterRunStatus.NOT_STARTED,
+                                asset_selection={dg.AssetKey("calls")},
+                                tags={"dagster/partition": yesterday})
     land(settings, [delivery(now - timedelta(days=1), {"call_log_id": "old"}),
                     delivery(now, {"call_log_id": "new"})])
     requests, cursor = evaluate(None)

@@ -13,6 +13,7 @@ from osvi_pipeline.landing_days import local_days_of_utc_day
 from osvi_pipeline.resources import OsviOptions
 
 PARTITION_TAG = "dagster/partition"
+LOAD_STEP = "deliveries"  # the step that reads the day's landing files
 # Statuses of a run that has not begun its first step (the one that reads landing).
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
            dg.DagsterRunStatus.STARTING]
@@ -48,8 +49,11 @@ def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefiniti
 
 
 def _days_with_a_waiting_run(instance: dg.DagsterInstance, job_name: str) -> set[str]:
-    """Days whose run is queued but has not read landing yet: it loads the whole day when it
-    starts, new files included, so another run would only repeat it. Without this, a warehouse
-    whose runs take longer than the sensor's minute would grow its queue without end."""
+    """Days whose run is queued and will load the day's deliveries when it starts, new files
+    included, so another run would only repeat it. Without this, a warehouse whose runs take
+    longer than the sensor's minute would grow its queue without end. A re-execution from a
+    later step (a retry, or chosen in the UI) does not load them, so it does not count."""
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=WAITING))
-    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
+    return {run.tags[PARTITION_TAG] for run in runs
+            if PARTITION_TAG in run.tags
+            and (run.step_keys_to_execute is None or LOAD_STEP in run.step_keys_to_execute)}
