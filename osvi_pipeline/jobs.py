@@ -11,4 +11,7 @@ def build_warehouse_job() -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         "warehouse_job", selection=dg.AssetSelection.all(),
         description="Loads one OSVI_TIMEZONE day of deliveries, rebuilds every table and "
-                    "publishes the snapshot analysts read.")
+                    "publishes the snapshot analysts read.",
+        # With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so
+        # re-running from the failed one is safe.
+        tags={"dagster/max_retries": "2"})

@@ -1,7 +1,7 @@
 """`osvi up` (what `make run` starts) as a user runs it: the ingest API and `dagster dev` come
 up together, a delivery posted to the webhook reaches the published warehouse through the
-landing sensor with nobody clicking anything, and SIGTERM (a service manager's stop) stops
-both servers cleanly."""
+landing sensor with nobody clicking anything (even when that run fails once: Dagster runs it
+again), and SIGTERM (a service manager's stop) stops both servers cleanly."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -21,6 +22,7 @@ from tests.serving import OSVI, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "up-token-abcdefgh"
 SAMPLE = Path(__file__).with_name("osvi_sample.json")
+RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 
 
 def _wait_for(what: str, probe: Callable[[], bool], process: subprocess.Popen[bytes],
@@ -66,12 +68,23 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
         f"http://127.0.0.1:{dagster_port}/graphql", json={"query": "{ version }"},
         timeout=5).status_code == 200, process, log, 180)
 
+    warehouse = data / "warehouse.duckdb"
+    warehouse.mkdir()  # a fault that passes: publishing the snapshot fails while it stands
     stored = httpx.post(f"http://127.0.0.1:{port}/webhooks/crm", content=SAMPLE.read_bytes(),
                         headers={"Authorization": f"Bearer {TOKEN}",
                                  "Content-Type": "application/json"}, timeout=10)
     assert stored.status_code == 200, stored.text
 
-    warehouse = data / "warehouse.duckdb"
+    graphql = f"http://127.0.0.1:{dagster_port}/graphql"
+
+    def runs() -> list[dict[str, Any]]:
+        answer = httpx.post(graphql, json={"query": RUNS}, timeout=10).json()
+        return list(answer["data"]["runsOrError"]["results"])
+
+    # The sensor looks at landing once a minute; its run then needs a few seconds.
+    _wait_for("the sensor's run to fail", lambda: any(
+        run["status"] == "FAILURE" for run in runs()), process, log, 240)
+    warehouse.rmdir()
 
     def call_published() -> bool:
         if not warehouse.exists():
@@ -82,14 +95,18 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
                                ).fetchall()
         return rows == [("june-renewals", 1)]
 
-    # The sensor looks at landing once a minute; its run then needs a few seconds.
-    _wait_for("call in the published warehouse", call_published, process, log, 240)
+    # No new file, so no new sensor run: only Dagster's retry of the failed run publishes it.
+    _wait_for("call in the published warehouse", call_published, process, log, 180)
+    failed = {run["runId"] for run in runs() if run["status"] == "FAILURE"}
+    assert any(run["status"] == "SUCCESS" and {"key": "dagster/parent_run_id", "value": parent}
+               in run["tags"] for run in runs() for parent in failed)
 
+    before_stop = len(log.read_text())
     process.send_signal(signal.SIGTERM)
     assert process.wait(120) == 0
     output = log.read_text()
     for port_in_use in (port, dagster_port):  # both servers are gone, not just the parent
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port_in_use}/", timeout=2)
-    assert "Traceback" not in output, output[-3000:]
+    assert "Traceback" not in output[before_stop:], output[before_stop:][-3000:]
     assert "SupersessionWarning" not in output, "dagster dev's start-up warning reached the user"
