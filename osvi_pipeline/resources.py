@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
+from typing import IO
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
 from osvi_pipeline.pii import PiiRules
@@ -14,6 +17,35 @@ from osvi_pipeline.settings import Settings
 # Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
 # one run at a time because a DuckDB file has a single writer.
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class WarehouseDuckDB(DuckDBResource):
+    """The DuckDB resource of the working warehouse, holding its run lock while a run lasts.
+
+    The pool in dagster.yaml serializes the runs Dagster's daemon launches; `osvi materialize`
+    runs in-process, outside it. Without the lock, two such runs interleave step by step and
+    one fails when a step outlasts DuckDB's ~100 s of connection retries. Runs execute in one
+    process, so the resource is set up once per run: the lock spans the run, and a run killed
+    -9 releases it with its process.
+    """
+
+    run_lock: str
+    _held: IO[bytes] | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        handle = open(self.run_lock, "ab")  # noqa: SIM115 - held until teardown
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if context.log:
+                context.log.info("another run is writing the warehouse: waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        self._held = handle
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held is not None:
+            self._held.close()  # releases the lock
+            self._held = None
 
 
 class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -43,8 +75,9 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
 def build_resources(settings: Settings) -> dict[str, object]:
     settings.pipeline_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "duckdb": DuckDBResource(
+        "duckdb": WarehouseDuckDB(
             database=str(settings.pipeline_warehouse_path),  # private: see publish.py
+            run_lock=str(settings.pipeline_warehouse_path.with_name("run.lock")),
             # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
             connection_config={"memory_limit": settings.duckdb_memory_limit,
                                "preserve_insertion_order": False,

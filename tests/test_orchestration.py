@@ -29,8 +29,11 @@ def _landing_sensor(defs: dg.Definitions, instance: dg.DagsterInstance
     sensor = defs.resolve_sensor_def("landing_sensor")
 
     def evaluate(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+        # Only the resources the sensor asks for, as the daemon builds them (not the
+        # warehouse's, whose setup takes the run lock).
+        resources = {key: (defs.resources or {})[key] for key in sensor.required_resource_keys}
         context = dg.build_sensor_context(cursor=cursor, instance=instance,
-                                          resources=defs.resources, definitions=defs)
+                                          resources=resources, definitions=defs)
         result = sensor(context)
         assert isinstance(result, dg.SensorResult)
         return list(result.run_requests or []), result.cursor
