@@ -33,7 +33,9 @@ class WarehouseDuckDB(DuckDBResource):
     _held: IO[bytes] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        handle = open(self.run_lock, "ab")  # noqa: SIM115 - held until teardown
+        lock = Path(self.run_lock)
+        lock.parent.mkdir(parents=True, exist_ok=True)  # data/pipeline/ deleted for a rebuild
+        handle = open(lock, "ab")  # noqa: SIM115 - held until teardown
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

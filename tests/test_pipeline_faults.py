@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from osvi_pipeline.definitions import build_definitions
 from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query, run
 from tests.serving import OSVI
@@ -127,3 +129,19 @@ def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) 
                      "received_date=2026-11-20-truncated.parquet"]
     metadata = runs[0].asset_materializations_for_node("deliveries")[0].metadata
     assert len(metadata["quarantined_files"].value) == 2  # type: ignore[arg-type]
+
+
+def test_deleting_the_working_files_while_definitions_are_loaded_rebuilds(tmp_path: Path) -> None:
+    """README: delete data/pipeline/ to force a full rebuild. `osvi up` loaded its definitions
+    long before; its next run must rebuild from landing, not fail on the missing folder."""
+    settings = make_settings(tmp_path)
+    day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    land(settings, [delivery(day + timedelta(seconds=i), {"call_log_id": f"c{i}"})
+                    for i in range(5)])
+    job = build_definitions(settings).resolve_job_def("warehouse_job")
+    assert job.execute_in_process(partition_key="2026-11-20",
+                                  instance=dg.DagsterInstance.ephemeral()).success
+    shutil.rmtree(settings.data_dir / "pipeline")
+    assert job.execute_in_process(partition_key="2026-11-20",
+                                  instance=dg.DagsterInstance.ephemeral()).success
+    assert _calls(settings.warehouse_path) == 5
