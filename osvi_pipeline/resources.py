@@ -39,8 +39,8 @@ class WarehouseDuckDB(DuckDBResource):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if context.log:
-                context.log.info("another run is writing the warehouse: waiting for it")
+            if context.log:  # a warning, so that `osvi materialize` shows it too
+                context.log.warning("another run is writing the warehouse: waiting for it")
             fcntl.flock(handle, fcntl.LOCK_EX)
         self._held = handle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -145,3 +146,20 @@ def test_deleting_the_working_files_while_definitions_are_loaded_rebuilds(tmp_pa
     assert job.execute_in_process(partition_key="2026-11-20",
                                   instance=dg.DagsterInstance.ephemeral()).success
     assert _calls(settings.warehouse_path) == 5
+
+
+@pytest.mark.slow
+def test_materialize_waits_for_a_run_holding_the_warehouse_and_says_so(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    land(settings, [delivery(datetime(2026, 11, 20, 8, tzinfo=UTC), {"call_log_id": "c1"})])
+    lock = settings.pipeline_warehouse_path.with_name("run.lock")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "ab") as held:  # another run, e.g. one the sensor launched
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = _materialize(settings.data_dir, "--date", "2026-11-20")
+        time.sleep(5)
+        assert waiting.poll() is None, "it must wait, not fail"
+    _, errors = waiting.communicate(timeout=300)
+    assert waiting.returncode == 0, errors
+    assert "another run is writing the warehouse: waiting for it" in errors
+    assert _calls(settings.warehouse_path) == 1
