@@ -77,12 +77,14 @@ def serve(
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    announce: Annotated[bool, typer.Option(hidden=True)] = True,  # `osvi up` announced it
 ) -> None:
     """Run the ingest API alone."""
     import uvicorn
 
     settings = settings_or_exit()
-    _announce_ingest(settings, host, port)
+    if announce:
+        _announce_ingest(settings, host, port)
     if workers > 1:
         metrics_dir = settings.data_dir / "run" / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -115,7 +117,8 @@ def up(
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "osvi_pipeline.definitions"]
     bin_dir = Path(sys.executable).parent
     commands = {
-        "ingest": [str(bin_dir / "osvi"), "serve", "--host", host, "--port", str(port)],
+        "ingest": [str(bin_dir / "osvi"), "serve", "--host", host, "--port", str(port),
+                   "--no-announce"],
         "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", host, "-p",
                     str(dagster_port)],
     }

@@ -110,3 +110,4 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
             httpx.get(f"http://127.0.0.1:{port_in_use}/", timeout=2)
     assert "Traceback" not in output[before_stop:], output[before_stop:][-3000:]
     assert "SupersessionWarning" not in output, "dagster dev's start-up warning reached the user"
+    assert output.count("OSVI header to paste") == 1, "the token is announced once"
