@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         return self.data_dir / "pipeline" / "warehouse.duckdb"
 
     @property
+    def pipeline_run_lock_path(self) -> Path:
+        """Held (flock) by the run writing the working file, whatever process runs it."""
+        return self.pipeline_warehouse_path.with_name("run.lock")
+
+    @property
     def token_file(self) -> Path:
         return self.data_dir / "ingest-token"
 

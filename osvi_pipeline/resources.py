@@ -75,11 +75,10 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    settings.pipeline_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return {
         "duckdb": WarehouseDuckDB(
             database=str(settings.pipeline_warehouse_path),  # private: see publish.py
-            run_lock=str(settings.pipeline_warehouse_path.with_name("run.lock")),
+            run_lock=str(settings.pipeline_run_lock_path),  # its folder made per run
             # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
             connection_config={"memory_limit": settings.duckdb_memory_limit,
                                "preserve_insertion_order": False,

@@ -152,7 +152,7 @@ def test_deleting_the_working_files_while_definitions_are_loaded_rebuilds(tmp_pa
 def test_materialize_waits_for_a_run_holding_the_warehouse_and_says_so(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     land(settings, [delivery(datetime(2026, 11, 20, 8, tzinfo=UTC), {"call_log_id": "c1"})])
-    lock = settings.pipeline_warehouse_path.with_name("run.lock")
+    lock = settings.pipeline_run_lock_path
     lock.parent.mkdir(parents=True)
     with open(lock, "ab") as held:  # another run, e.g. one the sensor launched
         fcntl.flock(held, fcntl.LOCK_EX)
