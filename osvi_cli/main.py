@@ -248,7 +248,15 @@ def report_campaigns(
     elif output is ReportFormat.json:
         sys.stdout.write(as_json(columns, rows) + "\n")
     else:
-        console.print(as_table(columns, rows))
+        table = as_table(columns, rows)
+        if console.is_terminal:
+            console.print(table)
+        else:
+            # Rich assumes 80 columns when stdout is not a terminal, which crops the headers of
+            # a report redirected to a file or a pipe; there no screen limits the width.
+            unbounded = console.options.update(max_width=sys.maxsize)
+            width = max(console.width, console.measure(table, options=unbounded).maximum)
+            Console(width=width).print(table)
 
 
 @integrations_app.command("check")

@@ -90,13 +90,16 @@ def test_daily_summary(warehouse: Settings) -> None:
     ]
 
 
-def _report(settings: Settings, *args: str) -> Any:
+def _report(settings: Settings, *args: str, columns: str | None = "160") -> Any:
     import os
     import subprocess
 
     from tests.serving import OSVI
 
-    env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir), "COLUMNS": "160"}
+    env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir)}
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = columns
     return subprocess.run([str(OSVI), "report", "campaigns", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -117,6 +120,17 @@ def test_report_campaigns_formats_and_filters(warehouse: Settings) -> None:
     assert DIWALI in table.stdout and "(none)" in table.stdout and "2026-11-29" not in table.stdout
     bad = _report(warehouse, "--start", "yesterday")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_report_table_redirected_to_a_file_is_not_cropped(warehouse: Settings) -> None:
+    """Without a terminal (a pipe, `> report.txt`, cron mail) Rich assumes 80 columns, which
+    cropped the headers to "u…"; the table keeps its natural width there."""
+    table = _report(warehouse, columns=None)
+    assert table.returncode == 0, table.stderr
+    header = next(line for line in table.stdout.splitlines() if "call date" in line)
+    for label in ("unique phones", "extra deliveries", "reach rate"):
+        assert label in header
+    assert "…" not in table.stdout and "\x1b[" not in table.stdout
 
 
 def test_daily_report_files_are_complete_and_self_contained(warehouse: Settings) -> None:
