@@ -77,6 +77,8 @@ def test_a_backfill_loads_several_days_in_one_run(kolkata: Settings) -> None:
     assert load.dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-28"
     assert load.dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-30"
     assert len(instance.get_runs()) == 2, "one run loads every day, one rebuilds the rest"
+    messages = [entry.user_message for entry in instance.all_logs(load.run_id)]
+    assert "9 deliveries for 2026-11-28..2026-11-30" in messages  # the days, both inclusive
     assert query(kolkata, "select received_day, count(*) from deliveries group by all "
                           "order by 1") == [(date(2026, 11, 28), 2), (date(2026, 11, 29), 3),
                                             (date(2026, 11, 30), 4)]
@@ -85,7 +87,10 @@ def test_a_backfill_loads_several_days_in_one_run(kolkata: Settings) -> None:
 def test_days_follow_osvi_timezone_not_utc(kolkata: Settings) -> None:
     late_utc_evening = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # 00:30 on the 29th in Kolkata
     land(kolkata, [delivery(late_utc_evening, call("late"))])
-    run(kolkata, "2026-11-28")
+    instance = dg.DagsterInstance.ephemeral()
+    [load, _] = run(kolkata, "2026-11-28", instance=instance)
+    assert "0 deliveries for 2026-11-28" in [entry.user_message
+                                             for entry in instance.all_logs(load.run_id)]
     assert query(kolkata, "select count(*) from deliveries") == [(0,)]
     run(kolkata, "2026-11-29")
     assert query(kolkata, "select call_date from calls") == [(date(2026, 11, 29),)]

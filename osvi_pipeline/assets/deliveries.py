@@ -109,7 +109,9 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             loaded = con.execute(COUNT_WINDOW, params).fetchone()[0]
             landed = (con.execute(COUNT_LANDING, {**params, "files": files}).fetchone()[0]
                       if files else 0)
-        context.log.info(f"{loaded} deliveries for {window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}")
+        days = context.partition_key_range  # inclusive, unlike the window's end
+        context.log.info(f"{loaded} deliveries for {days.start}"
+                         + ("" if days.start == days.end else f"..{days.end}"))
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(loaded),
                       "landing_files": dg.MetadataValue.int(len(files)),
