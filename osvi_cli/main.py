@@ -146,13 +146,19 @@ def materialize(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from osvi_pipeline.instance import persistent_instance
-    from osvi_pipeline.materialize import landed_day_range, materialize_days
+    from osvi_pipeline.materialize import (
+        days_outside_partitions,
+        landed_day_range,
+        materialize_days,
+    )
 
     settings = settings_or_exit()
     days = _day_range(date, start, end) or landed_day_range(settings)
     if days is None:
         console.print(f"nothing has landed in {settings.landing_dir} yet")
         return
+    if (problem := days_outside_partitions(settings, *days)) is not None:
+        _fail(problem)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("starting", total=None)

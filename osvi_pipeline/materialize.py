@@ -30,6 +30,20 @@ def landed_day_range(settings: Settings) -> tuple[date, date] | None:
     return max(first, FIRST_PARTITION_DAY), min(last, today)
 
 
+def days_outside_partitions(settings: Settings, start: date, end: date) -> str | None:
+    """Why [start, end] is not a range of the daily partitions, or None when it is.
+
+    Dagster's in-process run would fail on a day before the first partition with a stack
+    trace, and record a day that has not begun as materialized in the instance the UI shows.
+    """
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    if start < FIRST_PARTITION_DAY:
+        return f"{start} is before {FIRST_PARTITION_DAY}, the first day the pipeline has"
+    if end > today:
+        return f"{end} has not begun in OSVI_TIMEZONE ({settings.timezone}: today is {today})"
+    return None
+
+
 def materialize_days(settings: Settings, start: date, end: date,
                      on_step: Callable[[str], None] = lambda step: None,
                      instance: dg.DagsterInstance | None = None

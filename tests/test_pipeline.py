@@ -233,3 +233,12 @@ def test_osvi_materialize_command(tmp_path: Path) -> None:
     assert (settings.data_dir / "dagster" / "dagster.yaml").exists()
     wrong = osvi("--start", "2026-11-29", "--end", "2026-11-28")
     assert wrong.returncode == 2 and "before --start" in wrong.stderr
+    # Days outside the partitions: a clear error, not Dagster's stack trace (before the first
+    # day) or a recorded materialization of a day that has not begun.
+    too_early = osvi("--date", "2023-12-31")
+    assert too_early.returncode == 2, too_early.stderr
+    assert "2023-12-31 is before 2024-01-01" in too_early.stderr
+    assert "Traceback" not in too_early.stderr + too_early.stdout
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    future = osvi("--start", "2026-11-28", "--end", tomorrow.isoformat())
+    assert future.returncode == 2 and f"{tomorrow} has not begun" in future.stderr
