@@ -32,7 +32,7 @@ from osvi_pipeline.incremental import (
 )
 from osvi_pipeline.paths import parse_path
 from osvi_pipeline.pii import PiiRules, mask_text
-from osvi_pipeline.sql_names import quote_identifier
+from osvi_pipeline.sql_names import quote_identifier, sql_text
 from osvi_pipeline.wide_builds import WIDE_TABLES
 
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
@@ -42,11 +42,6 @@ URL_PARTS = frozenset({"path", "query"})
 UNINSPECTABLE = frozenset({"body_base64", "body_sha256"})
 # Cheap SQL pre-check: only text with `+digit` or 10 digits in a row can hold a number to mask.
 _MAY_HOLD_NUMBER = r"\+\d|\d{10}"
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal (configured patterns may hold quotes)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
