@@ -22,6 +22,12 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@ $(VENV)/.installed-run $(VENV)/.installed-test
 
+# An older DuckDB beside the project's (its own folder, never imported by the project): the
+# tests open the published warehouse with it, as analysts' CLIs and BI drivers do.
+$(VENV)/duckdb-1.4/.installed: | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps --target $(VENV)/duckdb-1.4 'duckdb==1.4.4'
+	touch $@
+
 run: $(VENV)/.installed-run
 	$(BIN)/osvi up
 
@@ -29,7 +35,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy ingest_api osvi_pipeline osvi_cli
 
-test: lint
+test: lint $(VENV)/duckdb-1.4/.installed
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.installed-bench

@@ -102,12 +102,15 @@ assert all(r.success for r in runs)
 
 # The write floor: the same tables copied from the finished warehouse into a new file, each
 # created from its own DDL (so column compression is the same) and filled with INSERT ... SELECT *
-# (no parsing, no flattening, no Dagster). No pipeline writing these tables can be faster on
-# this machine, whatever it computes.
+# (no parsing, no flattening, no Dagster), in the same storage format. No pipeline writing these
+# tables can be faster on this machine, whatever it computes.
 _FLOOR = """
 import duckdb
+from ingest_api.settings import load_settings
 con = duckdb.connect("{floor}", config={{"memory_limit": "1GB",
-                                        "preserve_insertion_order": False}})
+                                        "preserve_insertion_order": False,
+                                        "storage_compatibility_version":
+                                            load_settings().duckdb_storage_version}})
 con.execute("attach '{working}' as finished (read_only)")
 tables = con.execute("select schema_name, table_name, sql from duckdb_tables() "
                      "where database_name = 'finished'").fetchall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     journal_segment_rows: int = Field(default=20_000, gt=0)
     # The pipeline's DuckDB memory limit (it spills to disk beyond it).
     duckdb_memory_limit: str = "1GB"
+    # The DuckDB storage format of the warehouse files: the oldest DuckDB release that can open
+    # them. Analysts' CLIs, drivers and BI tools often lag the DuckDB the pipeline runs.
+    duckdb_storage_version: str = "v1.4.0"
     # Personal data in the analysts' warehouse: `keep` as received, or `mask` phone numbers and
     # person names (landing and the pipeline's private working file always keep the raw data).
     pii: Literal["keep", "mask"] = "keep"
@@ -73,6 +77,13 @@ class Settings(BaseSettings):
         if value is not None and len(value.strip()) < 8:
             raise ValueError("must be at least 8 characters (or unset it to get a generated one)")
         return value.strip() if value else None
+
+    @field_validator("duckdb_storage_version")
+    @classmethod
+    def _storage_version(cls, value: str) -> str:
+        if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", value):
+            raise ValueError("a DuckDB release written vX.Y.Z (e.g. v1.4.0), or 'latest'")
+        return value
 
     @field_validator("campaign_keys")
     @classmethod

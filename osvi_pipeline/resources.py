@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
 from osvi_pipeline.pii import PiiRules
 from osvi_pipeline.settings import Settings
+from osvi_pipeline.storage import STORAGE_SETTING, convert_if_newer
 
 # Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
 # one run at a time because a DuckDB file has a single writer.
@@ -43,6 +44,10 @@ class WarehouseDuckDB(DuckDBResource):
                 context.log.warning("another run is writing the warehouse: waiting for it")
             fcntl.flock(handle, fcntl.LOCK_EX)
         self._held = handle
+        wanted = self.connection_config.get(STORAGE_SETTING, "latest")
+        was = convert_if_newer(Path(self.database), wanted, self.connection_config)
+        if was and context.log:
+            context.log.info(f"converted the warehouse from DuckDB storage {was} to {wanted}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._held is not None:
@@ -81,6 +86,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             run_lock=str(settings.pipeline_run_lock_path),  # its folder made per run
             # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
             connection_config={"memory_limit": settings.duckdb_memory_limit,
+                               # Readable by the analysts' older DuckDB (see storage.py).
+                               STORAGE_SETTING: settings.duckdb_storage_version,
                                "preserve_insertion_order": False,
                                "temp_directory": str(settings.data_dir / "duckdb-tmp")},
         ),

@@ -23,11 +23,13 @@ from tests.serving import OSVI
 def test_bad_environment_is_reported_by_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OSVI_TIMEZONE", "Mars/Olympus")
     monkeypatch.setenv("OSVI_MAX_BODY_BYTES", "-5")
+    monkeypatch.setenv("OSVI_DUCKDB_STORAGE_VERSION", "1.4")
     with pytest.raises(ConfigError) as error:
         load_settings()
     message = str(error.value)
     assert "OSVI_TIMEZONE: unknown IANA time zone 'Mars/Olympus'" in message
     assert "OSVI_MAX_BODY_BYTES" in message
+    assert "OSVI_DUCKDB_STORAGE_VERSION: a DuckDB release written vX.Y.Z" in message
 
 
 def test_serve_refuses_bad_configuration_with_a_clear_message(tmp_path: Path) -> None:
