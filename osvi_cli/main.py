@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import os
 import shutil
+import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -110,6 +112,10 @@ def up(
     from osvi_pipeline.instance import dagster_home
 
     settings = settings_or_exit()
+    for taken, option in ((port, "--port"), (dagster_port, "--dagster-port")):
+        if _port_in_use(host, taken):  # before announcing URLs that would not be ours
+            _fail(f"{host}:{taken} is already in use (another `osvi up`?): stop it, or choose "
+                  f"another port with {option}")
     _announce_ingest(settings, host, port)
     home = dagster_home(settings)
     console.print(f"[bold]Dagster UI[/] on http://{host}:{dagster_port}  (DAGSTER_HOME={home})")
@@ -126,6 +132,17 @@ def up(
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
     raise typer.Exit(run_together(commands, env,
                                   cwd=workspace.parent if workspace.exists() else None))
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether the servers could not listen there (binding as uvicorn does, SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:  # anything else (a bad host) is the servers' to report
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _with_quiet_dagster_dev(filters: str) -> str:

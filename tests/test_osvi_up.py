@@ -111,3 +111,24 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
     assert "Traceback" not in output[before_stop:], output[before_stop:][-3000:]
     assert "SupersessionWarning" not in output, "dagster dev's start-up warning reached the user"
     assert output.count("OSVI header to paste") == 1, "the token is announced once"
+
+
+def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
+    """A second `make run` (or anything on 8000/3000) used to announce both URLs, start the
+    ingest server, fail to bind and stop with "Aborted!"; now it says which port and how out."""
+    import socket
+
+    env = {**os.environ, "OSVI_DATA_DIR": str(tmp_path / "data"), "OSVI_INGEST_TOKEN": TOKEN}
+    for taken_option in ("--port", "--dagster-port"):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            taken = holder.getsockname()[1]
+            ports = {"--port": str(free_port()), "--dagster-port": str(free_port()),
+                     taken_option: str(taken)}
+            done = subprocess.run([str(OSVI), "up", *(x for kv in ports.items() for x in kv)],
+                                  env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"127.0.0.1:{taken} is already in use" in done.stderr
+        assert f"another port with {taken_option}" in done.stderr
+        assert "OSVI header to paste" not in done.stdout, "no URL or token announced"
