@@ -128,10 +128,19 @@ def up(
         "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", host, "-p",
                     str(dagster_port)],
     }
-    env = {**os.environ, "DAGSTER_HOME": str(home),
+    env = {**os.environ, **_absolute_paths(settings), "DAGSTER_HOME": str(home),
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
     raise typer.Exit(run_together(commands, env,
                                   cwd=workspace.parent if workspace.exists() else None))
+
+
+def _absolute_paths(settings: Settings) -> dict[str, str]:
+    """The OSVI_* paths for the children, resolved against the user's working directory: the
+    children run in the project folder (workspace.yaml's paths are relative to it), where a
+    relative OSVI_DATA_DIR would be another folder, with another token than the one announced."""
+    paths = {"OSVI_DATA_DIR": settings.data_dir, "OSVI_WAREHOUSE": settings.warehouse,
+             "OSVI_INTEGRATIONS": settings.integrations}
+    return {name: str(path.resolve()) for name, path in paths.items() if path is not None}
 
 
 def _port_in_use(host: str, port: int) -> bool:

@@ -6,6 +6,7 @@ again), and SIGTERM (a service manager's stop) stops both servers cleanly."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -132,3 +133,37 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
         assert f"127.0.0.1:{taken} is already in use" in done.stderr
         assert f"another port with {taken_option}" in done.stderr
         assert "OSVI header to paste" not in done.stdout, "no URL or token announced"
+
+
+def test_a_relative_data_dir_is_the_users_not_the_projects(tmp_path: Path) -> None:
+    """`cd /srv/osvi && OSVI_DATA_DIR=./data osvi up`: the servers run in the project folder,
+    so they used to take ./data from there, with another token than the one announced (every
+    delivery got 401) and landing in the wrong place."""
+    project = Path(__file__).resolve().parents[1]
+    assert not (project / "rel-data").exists()
+    env = {key: value for key, value in os.environ.items() if key != "OSVI_INGEST_TOKEN"}
+    env["OSVI_DATA_DIR"] = "rel-data"
+    port, dagster_port = free_port(), free_port()
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(OSVI), "up", "--port", str(port), "--dagster-port", str(dagster_port)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for("the ingest API", lambda: httpx.get(f"{base}/readyz").status_code == 200,
+                  process, log, 60)
+        token = (tmp_path / "rel-data" / "ingest-token").read_text().strip()
+        assert token in log.read_text(), "the announced token is the one in the user's folder"
+        answer = httpx.post(f"{base}/webhooks/crm", content=SAMPLE.read_bytes(),
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        assert list((tmp_path / "rel-data" / "landing").rglob("*.parquet"))
+        assert not (project / "rel-data").exists()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(project / "rel-data", ignore_errors=True)
