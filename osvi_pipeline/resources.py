@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
 from osvi_pipeline.pii import PiiRules
 from osvi_pipeline.settings import Settings
-from osvi_pipeline.storage import STORAGE_SETTING, convert_if_newer
+from osvi_pipeline.storage import STORAGE_SETTING, convert_if_newer, wanted_version
 
 # Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
 # one run at a time because a DuckDB file has a single writer.
@@ -44,10 +44,10 @@ class WarehouseDuckDB(DuckDBResource):
                 context.log.warning("another run is writing the warehouse: waiting for it")
             fcntl.flock(handle, fcntl.LOCK_EX)
         self._held = handle
-        wanted = self.connection_config.get(STORAGE_SETTING, "latest")
-        was = convert_if_newer(Path(self.database), wanted, self.connection_config)
+        was = convert_if_newer(Path(self.database), self.connection_config)
         if was and context.log:
-            context.log.info(f"converted the warehouse from DuckDB storage {was} to {wanted}")
+            context.log.info(f"converted the warehouse from DuckDB storage {was} to "
+                             f"{wanted_version(self.connection_config)}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._held is not None:

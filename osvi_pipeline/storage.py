@@ -51,10 +51,17 @@ def storage_version_of(database: Path) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def convert_if_newer(database: Path, wanted: str, config: dict[str, Any]) -> str | None:
-    """Rewrite `database` in the `wanted` format when it is in a newer one; return the format
-    it was in when converted, else None. The caller must hold the file's only writer (the run
-    lock). Crash-safe: the old file stays until the converted one is complete and renamed."""
+def wanted_version(config: dict[str, Any]) -> str:
+    """The format a connection with this config creates files in."""
+    return str(config.get(STORAGE_SETTING, "latest"))
+
+
+def convert_if_newer(database: Path, config: dict[str, Any]) -> str | None:
+    """Rewrite `database` in the format the connection config asks for when it is in a newer
+    one; return the format it was in when converted, else None. The caller must hold the file's
+    only writer (the run lock). Crash-safe: the old file stays until the converted one is
+    complete and renamed over it."""
+    wanted = wanted_version(config)
     found = storage_version_of(database)
     if found is None or not is_newer_than_wanted(found, wanted):
         return None

@@ -10,7 +10,7 @@ from osvi_pipeline.masking import TableScope, refresh_masked
 from osvi_pipeline.publish import publish_snapshot
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.sql_names import sql_text
-from osvi_pipeline.storage import STORAGE_SETTING, convert_if_newer
+from osvi_pipeline.storage import convert_if_newer
 
 # OSVI_PII=mask: the masked copy of every table, kept up to date run by run and published by a
 # plain file copy like the working file.
@@ -51,8 +51,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
                 pruned = prune_changes(con)
                 con.execute("checkpoint")  # everything in the main file, nothing in the WAL
             else:
-                wanted = duckdb.connection_config.get(STORAGE_SETTING, "latest")
-                convert_if_newer(masked_file, wanted, duckdb.connection_config)
+                convert_if_newer(masked_file, duckdb.connection_config)
                 con.execute(f"attach {sql_text(str(masked_file))} as {MASKED_CATALOG}")
                 try:
                     masked = refresh_masked(con, rules, scopes, MASKED_CATALOG)
