@@ -96,6 +96,33 @@ def test_days_follow_osvi_timezone_not_utc(kolkata: Settings) -> None:
     assert query(kolkata, "select call_date from calls") == [(date(2026, 11, 29),)]
 
 
+def test_changing_osvi_timezone_moves_every_loaded_delivery_to_its_new_day(
+        tmp_path: Path) -> None:
+    """Started on the default UTC, then set to the team's zone: the next run (here one for an
+    empty day, as a sensor or schedule run for another day would be) re-days the history."""
+    utc = make_settings(tmp_path, timezone="UTC")
+    land(utc, [delivery(datetime(2026, 11, 28, 10, 0, tzinfo=UTC), call("day")),
+               delivery(datetime(2026, 11, 28, 20, 0, tzinfo=UTC), call("night")),
+               delivery(datetime(2026, 11, 29, 10, 0, tzinfo=UTC), call("next"))])
+    run(utc, "2026-11-28", "2026-11-29")
+    by_call = "select call_log_id, call_date from calls order by 1"
+    assert query(utc, by_call) == [("day", date(2026, 11, 28)), ("next", date(2026, 11, 29)),
+                                   ("night", date(2026, 11, 28))]
+
+    kolkata = make_settings(tmp_path, timezone="Asia/Kolkata")
+    instance = dg.DagsterInstance.ephemeral()
+    [load, _] = run(kolkata, "2026-11-27", instance=instance)
+    assert query(kolkata, by_call) == [("day", date(2026, 11, 28)),
+                                       ("next", date(2026, 11, 29)),
+                                       ("night", date(2026, 11, 29))]  # 01:30 in Kolkata
+    assert query(kolkata, "select call_date, calls from campaign_daily order by 1") == [
+        (date(2026, 11, 28), 1), (date(2026, 11, 29), 2)]
+    assert load.asset_materializations_for_node("deliveries")[0].metadata[
+        "relabeled_for_timezone"].value == 1
+    assert any("1 deliveries loaded under another zone" in (entry.user_message or "")
+               for entry in instance.all_logs(load.run_id))
+
+
 def test_a_call_delivered_on_two_days_is_one_call(kolkata: Settings) -> None:
     first = call("same", structured_output={"intent": "callback"},
                  call_trigger_data={"campaign": "renewals"})
