@@ -49,7 +49,9 @@ class DailyReport:
     summary: Summary
     campaigns: list[CampaignDay]
     outcomes: list[Outcome]
-    trend: list[tuple[date, int]]  # up to 14 days ending on the report's day
+    trend: list[tuple[date, int]]  # up to 14 days ending on the report's day (0 when quiet)
+
+TREND_DAYS = 14
 
 
 def _change(now: int, before: float | None) -> str:
@@ -175,7 +177,7 @@ def trend_chart(trend: list[tuple[date, int]], width: int = 800, height: int = 2
     if not trend:
         return "<p>No calls.</p>"
     top = max(calls for _, calls in trend) or 1
-    step = (width - 60) / max(len(trend), 1)
+    step = (width - 60) / TREND_DAYS  # a day is as wide on the first day as on the 14th
     parts = []
     for index, (day, calls) in enumerate(trend):
         bar = (height - 50) * calls / top
