@@ -51,7 +51,8 @@ class DailyReport:
     outcomes: list[Outcome]
     trend: list[tuple[date, int]]  # up to 14 days ending on the report's day (0 when quiet)
 
-TREND_DAYS = 14
+
+TREND_DAYS = 14  # the trend chart has a slot per day
 
 
 def _change(now: int, before: float | None) -> str:
