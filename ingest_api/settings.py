@@ -81,8 +81,12 @@ class Settings(BaseSettings):
     @field_validator("duckdb_storage_version")
     @classmethod
     def _storage_version(cls, value: str) -> str:
-        if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", value):
+        release = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", value)
+        if value != "latest" and not release:
             raise ValueError("a DuckDB release written vX.Y.Z (e.g. v1.4.0), or 'latest'")
+        if release and tuple(int(part) for part in release.groups()) < (1, 2, 0):
+            raise ValueError("v1.2.0 or later: the warehouse compresses bodies with ZSTD, "
+                             "which older DuckDB files cannot hold")
         return value
 
     @field_validator("campaign_keys")

@@ -30,6 +30,14 @@ def test_bad_environment_is_reported_by_variable_name(monkeypatch: pytest.Monkey
     assert "OSVI_TIMEZONE: unknown IANA time zone 'Mars/Olympus'" in message
     assert "OSVI_MAX_BODY_BYTES" in message
     assert "OSVI_DUCKDB_STORAGE_VERSION: a DuckDB release written vX.Y.Z" in message
+    monkeypatch.setenv("OSVI_DUCKDB_STORAGE_VERSION", "v1.1.3")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "OSVI_DUCKDB_STORAGE_VERSION: v1.2.0 or later" in str(error.value)
+    monkeypatch.setenv("OSVI_DUCKDB_STORAGE_VERSION", "v1.10.0")  # compared as numbers
+    monkeypatch.delenv("OSVI_TIMEZONE")
+    monkeypatch.delenv("OSVI_MAX_BODY_BYTES")
+    assert load_settings().duckdb_storage_version == "v1.10.0"
 
 
 def test_serve_refuses_bad_configuration_with_a_clear_message(tmp_path: Path) -> None:
