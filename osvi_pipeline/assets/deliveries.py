@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
-from osvi_pipeline.incremental import ensure_state, record_changes
+from osvi_pipeline.incremental import ScopeKey, ensure_state, record_changes
 from osvi_pipeline.landing_reader import files_for_window, quarantine_unreadable
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.templates_load import normalize_template_deliveries
@@ -59,7 +59,7 @@ from read_parquet($files)
 where received_at >= $start and received_at < $end
 """
 # Rows loaded while OSVI_TIMEZONE was another zone (a scan of one column: ~25 ms at 300,000).
-MISLABELED = f"from deliveries where received_day <> {LOCAL_DAY}"
+MISLABELED = f"received_day <> {LOCAL_DAY}"
 COUNT_WINDOW = "select count(*) from deliveries where received_at >= $start and received_at < $end"
 COUNT_LANDING = """
 select count(*) from read_parquet($files) where received_at >= $start and received_at < $end
@@ -78,15 +78,17 @@ def relabel_days(con: DuckDBPyConnection, timezone: str) -> int:
     many moved. Without it, a changed zone applied only to the days loaded again afterwards:
     older days kept the old zone's boundaries, and calls near midnight their old call_date."""
     params: dict[str, object] = {"tz": timezone}
-    moved = int(con.execute(f"select count(*) {MISLABELED}", params).fetchall()[0][0])
+    moved = int(con.execute(f"select count(*) from deliveries where {MISLABELED}",
+                            params).fetchall()[0][0])
     if moved:  # the old days, the new days and the calls all feed the models downstream
-        for keys in ("received_day", LOCAL_DAY):
-            record_changes(con, "deliveries", "received_day", f"select {keys} {MISLABELED}",
-                           params)
-        record_changes(con, "deliveries", "call_log_id", f"select call_log_id {MISLABELED}",
-                       params)
-        con.execute(f"update deliveries set received_day = {LOCAL_DAY} where received_day "
-                    f"<> {LOCAL_DAY}", params)
+        changed: list[tuple[ScopeKey, str]] = [("received_day", "received_day"),
+                                               ("received_day", LOCAL_DAY),
+                                               ("call_log_id", "call_log_id")]
+        for scope, keys in changed:
+            record_changes(con, "deliveries", scope,
+                           f"select {keys} from deliveries where {MISLABELED}", params)
+        con.execute(f"update deliveries set received_day = {LOCAL_DAY} where {MISLABELED}",
+                    params)
     return moved
 
 
