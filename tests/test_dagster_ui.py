@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from osvi_pipeline.instance import dagster_home
+from tests.browser import chromium
 from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query
 from tests.serving import free_port
@@ -122,18 +123,9 @@ def test_a_partition_backfill_from_the_graphql_api(dagster_dev: tuple[str, Any])
 
 
 def test_screenshot_of_the_asset_graph(dagster_dev: tuple[str, Any], tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); "
-                    "no screenshot of the asset graph taken")
-    from playwright.sync_api import sync_playwright
-
     url, _ = dagster_dev
     target = tmp_path / "asset-graph.png"
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+    with chromium("no screenshot of the asset graph taken") as browser:
         page = browser.new_page(viewport={"width": 1800, "height": 1100})
         page.goto(f"{url}/assets/calls?view=lineage&lineageScope=neighbors&lineageDepth=4",
                   wait_until="networkidle")
@@ -143,7 +135,6 @@ def test_screenshot_of_the_asset_graph(dagster_dev: tuple[str, Any], tmp_path: P
         for asset in ("deliveries", "calls", "daily_report"):
             page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
         page.screenshot(path=str(target))
-        browser.close()
     assert target.stat().st_size > 50_000, "an empty page, not the graph"
     if os.environ.get("OSVI_UPDATE_DOCS_SCREENSHOT"):
         shutil.copyfile(target, Path(__file__).resolve().parents[1] / "docs" / "asset-graph.png")

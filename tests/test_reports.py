@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import date
 from pathlib import Path
-
-import pytest
 
 from osvi_pipeline.reports import (
     CampaignDay,
@@ -18,6 +15,7 @@ from osvi_pipeline.reports import (
     render_markdown,
     trend_chart,
 )
+from tests.browser import chromium
 
 DAY = date(2026, 11, 29)
 
@@ -45,35 +43,24 @@ def test_markdown_has_the_campaigns_and_every_day_of_the_trend() -> None:
 
 
 def test_the_page_renders_offline_in_a_browser(tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     page_file = tmp_path / "2026-11-29.html"
     page_file.write_text(render_html(_report()), encoding="utf-8")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        try:
-            page = browser.new_page()
-            requested: list[str] = []
-            problems: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: problems.append(message.text)
-                    if message.type in ("error", "warning") else None)
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(page_file.as_uri())
-            charts = page.locator("svg")
-            assert charts.count() == 3
-            for index in range(3):
-                box = charts.nth(index).bounding_box()
-                assert box is not None and box["width"] > 0 and box["height"] > 0
-            assert page.locator("svg rect").count() >= 2 + 3 + 3  # bars, segments, days
-            assert "support <vip> & co" in page.inner_text("body")  # escaped, shown as text
-            assert page.title() == "OSVI calls on 2026-11-29"
-        finally:
-            browser.close()
+    requested: list[str] = []
+    problems: list[str] = []
+    with chromium("the report page was not opened in a browser") as browser:
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: problems.append(message.text)
+                if message.type in ("error", "warning") else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(page_file.as_uri())
+        charts = page.locator("svg")
+        assert charts.count() == 3
+        for index in range(3):
+            box = charts.nth(index).bounding_box()
+            assert box is not None and box["width"] > 0 and box["height"] > 0
+        assert page.locator("svg rect").count() >= 2 + 3 + 3  # bars, segments, days
+        assert "support <vip> & co" in page.inner_text("body")  # escaped, shown as text
+        assert page.title() == "OSVI calls on 2026-11-29"
     assert requested == [page_file.as_uri()], "the page fetched something besides itself"
     assert problems == []

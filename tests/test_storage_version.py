@@ -20,6 +20,8 @@ from tests.pipeline_helpers import delivery, land, query, run
 # An older DuckDB, installed beside the project's by `make test` (pip install --target).
 OLDER_DUCKDB = Path(__file__).resolve().parents[1] / ".venv" / "duckdb-1.4"
 CONFIG = {"storage_compatibility_version": "v1.4.0"}
+RELATIONS = ("select schema_name, table_name from duckdb_tables() union all "
+             "select schema_name, view_name from duckdb_views() where not internal")
 
 
 @pytest.mark.parametrize(("file_version", "wanted", "convert"), [
@@ -76,9 +78,7 @@ def _read_with_older_duckdb(database: Path) -> dict[str, int]:
 import duckdb, json
 assert duckdb.__version__.startswith("1.4"), duckdb.__version__
 con = duckdb.connect({str(database)!r}, read_only=True)
-names = con.execute("select schema_name, table_name from duckdb_tables() union all "
-                    "select schema_name, view_name from duckdb_views() where not internal"
-                    ).fetchall()
+names = con.execute({RELATIONS!r}).fetchall()
 counts = {{}}
 for schema, name in names:
     relation = f'"{{schema}}"."{{name}}"'
@@ -95,9 +95,7 @@ print(json.dumps(counts))
 
 
 def _counts(settings: Settings) -> dict[str, int]:
-    tables = query(settings, "select schema_name, table_name from duckdb_tables() union all "
-                             "select schema_name, view_name from duckdb_views() "
-                             "where not internal")
+    tables = query(settings, RELATIONS)
     return {f"{schema}.{name}": query(settings, f'select count(*) from "{schema}"."{name}"')[0][0]
             for schema, name in tables}
 
