@@ -43,6 +43,12 @@ LANDING_SCHEMA = pa.schema(
     ]
 )
 
+# Readers require only the contract's columns (CONTRACT.md, "Landing"); the ones beyond it are
+# optional (missing = null), so files of other producers and of earlier versions load. A column
+# added to LANDING_SCHEMA later belongs here.
+OPTIONAL_COLUMNS = ("body_base64",)
+REQUIRED_COLUMNS = tuple(name for name in LANDING_SCHEMA.names if name not in OPTIONAL_COLUMNS)
+
 PARTITION_PREFIX = "received_date="
 _STATISTICS_COLUMNS = ["delivery_id", "received_at", "integration", "call_log_id"]
 _DICTIONARY_COLUMNS = ["integration", "method", "path"]
@@ -141,13 +147,20 @@ def quarantine_abandoned_temp_files(landing_dir: Path, quarantine_dir: Path) -> 
         match = _TEMP_RE.match(temp.name)
         if match and process_alive(int(match["pid"])) and int(match["pid"]) != os.getpid():
             continue
-        target_dir = quarantine_dir / "landing-temp"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{temp.parent.name}-{temp.name.lstrip('.')}"
-        shutil.move(temp, target)
-        moved.append(target)
-        log.warning("moved abandoned temp file %s to %s (never acknowledged)", temp, target)
+        moved.append(quarantine_file(temp, quarantine_dir / "landing-temp",
+                                     "abandoned temp file (never acknowledged)"))
     return moved
+
+
+def quarantine_file(source: Path, target_dir: Path, reason: str) -> Path:
+    """Move a landing file out of the way, named after its day folder, with its reason beside
+    it (`<name>.reason.txt`) for whoever looks at the quarantine folder."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{source.parent.name}-{source.name.lstrip('.')}"
+    shutil.move(source, target)
+    target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    log.warning("quarantined %s -> %s: %s", source, target, reason)
+    return target
 
 
 def process_alive(pid: int) -> bool:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingest_api.landing import PARTITION_PREFIX
-
-log = logging.getLogger("osvi.pipeline")
+from ingest_api.landing import (
+    LANDING_SCHEMA,
+    OPTIONAL_COLUMNS,
+    PARTITION_PREFIX,
+    REQUIRED_COLUMNS,
+    quarantine_file,
+)
 
 
 def files_for_window(landing_dir: Path, start: datetime, end: datetime) -> list[str]:
@@ -34,24 +37,48 @@ def landed_days(landing_dir: Path) -> list[str]:
                   if any(path.glob("*.parquet")))
 
 
-def quarantine_unreadable(files: list[str], quarantine_dir: Path) -> tuple[list[str], list[str]]:
-    """Split files into readable ones and unreadable ones, moved out of landing.
+@dataclass
+class LandingInventory:
+    """The window's landing files after checking their footers."""
 
-    A truncated or corrupt file (a disk fault, a bad manual copy) must not fail the whole day:
-    it is moved to `quarantine/landing-corrupt/` for someone to look at.
+    readable: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    optional_present: set[str] = field(default_factory=set)  # optional columns some file has
+    ignored_columns: dict[str, int] = field(default_factory=dict)  # unknown column -> files
+
+    def select_list(self) -> str:
+        """The landing columns by name: an optional column no file has is null."""
+        return ", ".join(name if name in REQUIRED_COLUMNS or name in self.optional_present
+                         else f"null::varchar as {name}" for name in LANDING_SCHEMA.names)
+
+
+def inspect_landing_files(files: list[str], quarantine_dir: Path) -> LandingInventory:
+    """Check each file's footer; move out of landing the ones the day cannot load.
+
+    A truncated or corrupt file (a disk fault, a bad manual copy) or one without a column the
+    contract requires must not fail the whole day: it goes to `quarantine/landing-corrupt/` or
+    `quarantine/landing-incompatible/` with its reason beside it, for someone to look at.
     """
-    readable, moved = [], []
+    inventory = LandingInventory()
     for name in files:
         try:
-            pq.read_metadata(name)
+            columns = pq.read_schema(name).names
         except (OSError, pa.ArrowException) as exc:
-            source = Path(name)
-            target_dir = quarantine_dir / "landing-corrupt"
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target = target_dir / f"{source.parent.name}-{source.name}"
-            shutil.move(source, target)
-            log.warning("quarantined unreadable landing file %s -> %s (%s)", source, target, exc)
-            moved.append(str(target))
-        else:
-            readable.append(name)
-    return readable, moved
+            _quarantine(inventory, name, quarantine_dir / "landing-corrupt",
+                        f"unreadable Parquet: {exc}")
+            continue
+        missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+        if missing:
+            _quarantine(inventory, name, quarantine_dir / "landing-incompatible",
+                        f"missing required column(s): {', '.join(missing)}")
+            continue
+        inventory.readable.append(name)
+        inventory.optional_present.update(set(columns) & set(OPTIONAL_COLUMNS))
+        for column in set(columns) - set(LANDING_SCHEMA.names):
+            inventory.ignored_columns[column] = inventory.ignored_columns.get(column, 0) + 1
+    return inventory
+
+
+def _quarantine(inventory: LandingInventory, name: str, target_dir: Path, reason: str) -> None:
+    moved = quarantine_file(Path(name), target_dir, reason)
+    inventory.quarantined.append({"file": str(moved), "reason": reason})

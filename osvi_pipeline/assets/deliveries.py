@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
 from osvi_pipeline.incremental import ScopeKey, ensure_state, record_changes
-from osvi_pipeline.landing_reader import files_for_window, quarantine_unreadable
+from osvi_pipeline.landing_reader import files_for_window, inspect_landing_files
 from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.templates_load import normalize_template_deliveries
 
@@ -47,22 +47,21 @@ UPGRADE_DELIVERIES = [
 # exactly the landing rows, never duplicates.
 DELETE_WINDOW = "delete from deliveries where received_at >= $start and received_at < $end"
 LOCAL_DAY = "timezone($tz, received_at)::date"  # the OSVI_TIMEZONE day of a delivery
+# Landing is read by column name (union_by_name): files of earlier versions or of other
+# producers may lack an optional column or carry columns of their own (ignored).
 INSERT_WINDOW = f"""
-insert into deliveries (
-    delivery_id, received_at, received_day, integration, method, path, query, headers, body,
-    body_sha256, call_log_id, parse_error, body_base64
-)
-select
-    delivery_id, received_at, {LOCAL_DAY} as received_day, integration,
-    method, path, query, headers, body, body_sha256, call_log_id, parse_error, body_base64
-from read_parquet($files)
+insert into deliveries by name
+select * exclude (received_at), received_at::timestamptz as received_at,
+       {LOCAL_DAY} as received_day
+from (select {{columns}} from read_parquet($files, union_by_name = true))
 where received_at >= $start and received_at < $end
 """
 # Rows loaded while OSVI_TIMEZONE was another zone (a scan of one column: ~25 ms at 300,000).
 MISLABELED = f"received_day <> {LOCAL_DAY}"
 COUNT_WINDOW = "select count(*) from deliveries where received_at >= $start and received_at < $end"
 COUNT_LANDING = """
-select count(*) from read_parquet($files) where received_at >= $start and received_at < $end
+select count(*) from read_parquet($files, union_by_name = true)
+where received_at >= $start and received_at < $end
 """
 
 
@@ -109,11 +108,13 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     def deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         window = context.partition_time_window
-        files, quarantined = quarantine_unreadable(
-            files_for_window(osvi.landing, window.start, window.end),
-            Path(osvi.quarantine_dir))
-        for moved in quarantined:
-            context.log.warning(f"unreadable landing file moved to {moved}")
+        landing = inspect_landing_files(
+            files_for_window(osvi.landing, window.start, window.end), Path(osvi.quarantine_dir))
+        files = landing.readable
+        for moved in landing.quarantined:
+            context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
+        if landing.ignored_columns:
+            context.log.info(f"landing columns ignored: {sorted(landing.ignored_columns)}")
         params = {"start": window.start, "end": window.end}
         with duckdb.get_connection() as con:
             con.execute(CREATE_DELIVERIES)
@@ -125,7 +126,8 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             record_window_changes(con, params)  # what the old rows fed downstream...
             con.execute(DELETE_WINDOW, params)
             if files:
-                con.execute(INSERT_WINDOW, {**params, "files": files, "tz": osvi.timezone})
+                con.execute(INSERT_WINDOW.format(columns=landing.select_list()),
+                            {**params, "files": files, "tz": osvi.timezone})
             ambiguous = normalize_template_deliveries(con, osvi, params)
             record_window_changes(con, params)  # ...and what the new rows feed
             con.execute("commit")
@@ -141,7 +143,8 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(loaded),
                       "landing_files": dg.MetadataValue.int(len(files)),
-                      "quarantined_files": dg.MetadataValue.json(quarantined),
+                      "quarantined_files": dg.MetadataValue.json(landing.quarantined),
+                      "ignored_landing_columns": dg.MetadataValue.json(landing.ignored_columns),
                       "relabeled_for_timezone": dg.MetadataValue.int(relabeled),
                       "ambiguous_template_slots": dg.MetadataValue.json(ambiguous)},
             check_results=[dg.AssetCheckResult(
