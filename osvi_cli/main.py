@@ -56,7 +56,12 @@ def settings_or_exit() -> Settings:
 
 
 def _announce_ingest(settings: Settings, host: str, port: int) -> None:
-    """Print where to send deliveries and with which token (the token only on the terminal)."""
+    """Print where to send deliveries and how to authenticate.
+
+    A token is a secret: it is shown only when it was generated just now, and only on an
+    interactive terminal. Otherwise this output may be a log (journald, a collector), so only
+    where the token is comes out, never the token itself.
+    """
     console.print(f"[bold]OSVI ingest[/] on http://{host}:{port}/webhooks/<integration>")
     path = settings.integrations_path
     if path is not None:
@@ -64,13 +69,19 @@ def _announce_ingest(settings: Settings, host: str, port: int) -> None:
             names = ", ".join(load_integrations(path))
         except IntegrationsError as exc:
             _fail(f"the integrations file cannot be used:\n{exc}")
-        console.print(f"integrations from {path}: {names}")
+        console.print(f"integrations from {path}: {names} (tokens not shown)")
         return
     token, generated = ensure_default_token(settings)
-    origin = "generated into " + str(settings.token_file) if generated else (
-        "from OSVI_INGEST_TOKEN" if settings.ingest_token else f"from {settings.token_file}")
-    console.print(f"ingest token ({origin}): [bold]{token}[/]", highlight=False)
-    console.print(f"OSVI header to paste:  Authorization: Bearer {token}", highlight=False)
+    if settings.ingest_token:
+        where, shown = "OSVI_INGEST_TOKEN", "<the token in OSVI_INGEST_TOKEN>"
+    elif generated and sys.stdout.isatty():
+        where, shown = f"generated into {settings.token_file}, shown this once", token
+    else:
+        where = f"in {settings.token_file}, not shown: cat it to copy"
+        shown = f"<the token in {settings.token_file}>"
+    console.print(f"ingest token: {where}", highlight=False)
+    console.print(f"OSVI header to paste:  Authorization: Bearer [bold]{shown}[/]",
+                  highlight=False)
 
 
 @app.command()

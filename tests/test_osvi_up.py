@@ -153,8 +153,10 @@ def test_a_relative_data_dir_is_the_users_not_the_projects(tmp_path: Path) -> No
         base = f"http://127.0.0.1:{port}"
         _wait_for("the ingest API", lambda: httpx.get(f"{base}/readyz").status_code == 200,
                   process, log, 60)
-        token = (tmp_path / "rel-data" / "ingest-token").read_text().strip()
-        assert token in log.read_text(), "the announced token is the one in the user's folder"
+        token_file = tmp_path / "rel-data" / "ingest-token"
+        token = token_file.read_text().strip()
+        assert f"in {token_file}" in log.read_text(), "the announced token file is the user's"
+        assert token not in log.read_text(), "no token in output that is not a terminal"
         answer = httpx.post(f"{base}/webhooks/crm", content=SAMPLE.read_bytes(),
                             headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200, answer.text
