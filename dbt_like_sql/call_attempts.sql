@@ -36,7 +36,7 @@ select
             else 0
         end,
         (received_at, delivery_id)
-    ) as transcript_length,
+    )::bigint as transcript_length,  -- UBIGINT and BIGINT branches would make it HUGEINT
     count(*) as reports
 from reports
 group by call_log_id

@@ -14,7 +14,8 @@ with call_stats as (
         count(*) filter (where call_type = 'inbound') as inbound,
         count(*) filter (where call_type = 'outbound') as outbound,
         count(distinct agent_name) as agents,
-        sum(delivery_count - 1) as extra_deliveries
+        -- sum() of BIGINT is HUGEINT, which pandas and many BI drivers cannot read
+        sum(delivery_count - 1)::bigint as extra_deliveries
     from calls
     where not is_test
     group by call_date, campaign
