@@ -24,7 +24,8 @@ from ingest_api.settings import Settings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _NAME_RE = re.compile(NAME_PATTERN)
-_EXPRESSION_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+# OSVI's `{{expression}}` placeholder, in templates and in URL templates.
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _EXPRESSION_SOURCES = ("call_info", "call_summary", "data_capture", "structured_output",
                        "call_trigger_data")
 DEFAULT_HEADER = "Authorization"
@@ -69,7 +70,8 @@ class Integration(BaseModel):
             raise ValueError(f"template is not valid JSON: {exc}") from None
         if not isinstance(parsed, dict):
             raise ValueError("template must be a JSON object")
-        for expression in _EXPRESSION_RE.findall(template):
+        _require_closed_placeholders(template)
+        for expression in PLACEHOLDER_RE.findall(template):
             source = expression.split(".", 1)[0]
             if source not in _EXPRESSION_SOURCES:
                 raise ValueError(
@@ -77,6 +79,23 @@ class Integration(BaseModel):
                     f"{', '.join(_EXPRESSION_SOURCES)}"
                 )
         return template
+
+    @field_validator("url_template")
+    @classmethod
+    def _url_template_placeholders(cls, url_template: str | None) -> str | None:
+        if url_template is not None:
+            _require_closed_placeholders(url_template)
+        return url_template
+
+
+def _require_closed_placeholders(text: str) -> None:
+    """A `{{` or `}}` outside a whole placeholder is a typo OSVI would send literally."""
+    rest = PLACEHOLDER_RE.sub("", text)
+    for stray in ("{{", "}}"):
+        if stray in rest:
+            around = rest[max(0, rest.index(stray) - 10):rest.index(stray) + 12]
+            raise ValueError(f"placeholder not closed: {stray!r} in ...{around}... "
+                             "(write each one as {{name}})")
 
 
 class IntegrationsError(Exception):
@@ -93,9 +112,10 @@ def load_integrations(path: Path) -> dict[str, Integration]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise IntegrationsError(f"{path}: not valid YAML: {exc}") from None
+    errors = _duplicate_keys(path, root)
     items = _integration_nodes(path, root)
-    errors: list[str] = []
     integrations: dict[str, Integration] = {}
+    first_lines: dict[str, int] = {}
     for node in items:
         line = node.start_mark.line + 1
         raw = yaml.SafeLoader(text).construct_object(node, deep=True)
@@ -106,12 +126,34 @@ def load_integrations(path: Path) -> dict[str, Integration]:
         except ValidationError as exc:
             errors.extend(_describe(path, node, error) for error in exc.errors())
             continue
-        if integration.name in integrations:
-            errors.append(f"{path}:{line}: integration name {integration.name!r} is used twice")
+        if integration.name in integrations:  # the later one would shadow the earlier
+            errors.append(f"{path}:{line}: integration name {integration.name!r} is used twice "
+                          f"(lines {first_lines[integration.name]} and {line})")
+            continue
         integrations[integration.name] = integration
+        first_lines[integration.name] = line
     if errors:
         raise IntegrationsError("\n".join(errors))
     return integrations
+
+
+def _duplicate_keys(path: Path, node: yaml.Node | None) -> list[str]:
+    """YAML lets a later key silently replace an earlier one in the same mapping (a second
+    `name:` or `tokens:`); refuse it, naming both lines."""
+    errors: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                errors.append(f"{path}:{line}: {key.value!r} is set twice in the same place "
+                              f"(lines {seen[key.value]} and {line})")
+            seen.setdefault(key.value, line)
+            errors.extend(_duplicate_keys(path, value))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            errors.extend(_duplicate_keys(path, item))
+    return errors
 
 
 def _integration_nodes(path: Path, root: yaml.Node | None) -> list[yaml.MappingNode]:

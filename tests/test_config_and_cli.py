@@ -82,6 +82,45 @@ def test_integrations_errors_name_the_line(tmp_path: Path) -> None:
     assert f"{path}:12: colour: is not a known setting" in str(error.value)
 
 
+def test_an_integration_name_or_key_given_twice_is_refused_naming_both_lines(
+        tmp_path: Path) -> None:
+    """The later of two same-named integrations (or of two `name:` keys) used to win silently,
+    with its tokens."""
+    path = tmp_path / "integrations.yaml"
+    path.write_text(
+        "integrations:\n"
+        "  - name: crm\n"
+        "    tokens: [\"first-crm-token\"]\n"
+        "  - name: crm\n"
+        "    tokens: [\"second-crm-token\"]\n"
+        "  - name: sheet\n"
+        "    name: other\n"
+        "    tokens: [\"sheet-token-123\"]\n"
+        "    tokens: [\"sheet-token-456\"]\n",
+        encoding="utf-8")
+    with pytest.raises(IntegrationsError) as error:
+        load_integrations(path)
+    lines = str(error.value).splitlines()
+    assert f"{path}:4: integration name 'crm' is used twice (lines 2 and 4)" in lines
+    assert f"{path}:7: 'name' is set twice in the same place (lines 6 and 7)" in lines
+    assert f"{path}:9: 'tokens' is set twice in the same place (lines 8 and 9)" in lines
+    assert "-token" not in str(error.value), "no token in the message"
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("url_template", "/x/{{a"),
+    ("url_template", "/leads/{{crm_id}}/calls/a}}"),
+    ("template", "'{\"id\": \"{{call_info.call_log_id\"}'"),
+])
+def test_an_unclosed_placeholder_is_refused(tmp_path: Path, setting: str, value: str) -> None:
+    path = tmp_path / "integrations.yaml"
+    path.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n"
+                    f"    {setting}: {value}\n", encoding="utf-8")
+    with pytest.raises(IntegrationsError) as error:
+        load_integrations(path)
+    assert str(error.value).startswith(f"{path}:4: {setting}: placeholder not closed")
+
+
 def test_integrations_check_command(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n")
