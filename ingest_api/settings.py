@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
     # All request headers together (names and values); beyond it: 431.
     max_header_bytes: int = Field(default=16_384, gt=0)
     campaign_keys: str = DEFAULT_CAMPAIGN_KEYS
+    # The first daily partition (an OSVI_TIMEZONE day); unset: the earliest landed day.
+    first_day: date | None = None
 
     # Group commit: a flush happens after `batch_max_rows` rows or `batch_max_wait_ms`.
     batch_max_rows: int = Field(default=256, gt=0)

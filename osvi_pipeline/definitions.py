@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 
 from osvi_pipeline.assets.deliveries import build_deliveries_asset
@@ -11,6 +13,7 @@ from osvi_pipeline.assets.sql import build_sql_asset
 from osvi_pipeline.assets.wide import build_wide_asset
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.jobs import build_warehouse_job
+from osvi_pipeline.landing_reader import first_partition_day
 from osvi_pipeline.masking import TableScope
 from osvi_pipeline.partitions import daily_partitions
 from osvi_pipeline.resources import build_resources
@@ -21,7 +24,7 @@ from osvi_pipeline.sql_models import load_models, upstream
 from osvi_pipeline.wide_builds import LONG_TABLES, WIDE_TABLES
 
 
-def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinition]:
     models = load_models()
     known = {"deliveries", *WIDE_TABLES, *(model.name for model in models)}
     reads = {model.name: model.reads & known for model in models}
@@ -30,7 +33,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     wide_sources = {section: upstream(table, reads) | {table}
                     for section, table in long_tables.items()}
     tables = [
-        build_deliveries_asset(daily_partitions(settings.timezone)),
+        build_deliveries_asset(daily_partitions(settings.timezone, first_day)),
         *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
         *(build_wide_asset(section, table, wide_sources[section])
           for section, table in long_tables.items()),
@@ -47,12 +50,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     job = build_warehouse_job()
+    first_day = first_partition_day(settings)
     return dg.Definitions(
-        assets=build_assets(settings),
+        assets=build_assets(settings, first_day),
         asset_checks=WAREHOUSE_CHECKS,
         jobs=[job],
-        sensors=[build_landing_sensor(job)],
-        schedules=[build_daily_schedule(job, settings.timezone)],
+        sensors=[build_landing_sensor(job, first_day)],
+        schedules=[build_daily_schedule(job, settings.timezone, first_day)],
         resources=build_resources(settings),
         # Every step writes the one DuckDB file (pool limit 1), so steps never run in parallel;
         # a process per step only added a Dagster start-up each (a 65 s run became ~20 s).

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,6 +17,8 @@ from ingest_api.landing import (
     REQUIRED_COLUMNS,
     quarantine_file,
 )
+from ingest_api.settings import Settings
+from osvi_pipeline.landing_days import local_days_of_utc_day
 
 
 def files_for_window(landing_dir: Path, start: datetime, end: datetime) -> list[str]:
@@ -28,6 +31,19 @@ def files_for_window(landing_dir: Path, start: datetime, end: datetime) -> list[
         files.extend(str(path) for path in sorted(directory.glob("*.parquet")))
         day += timedelta(days=1)
     return files
+
+
+def first_partition_day(settings: Settings) -> date:
+    """The first daily partition: OSVI_FIRST_DAY, else the OSVI_TIMEZONE day of the earliest
+    landed delivery (imported history included), else today. Following the data keeps the UI's
+    partitions to days that can hold deliveries (a fixed 2024-01-01 showed years of empty
+    days, and refused older history)."""
+    if settings.first_day is not None:
+        return settings.first_day
+    days = landed_days(settings.landing_dir)
+    if days:
+        return local_days_of_utc_day(date.fromisoformat(days[0]), settings.timezone)[0]
+    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 def landed_days(landing_dir: Path) -> list[str]:

@@ -11,9 +11,9 @@ import dagster as dg
 from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.definitions import build_assets
 from osvi_pipeline.landing_days import local_days_of_utc_day
-from osvi_pipeline.landing_reader import landed_days
+from osvi_pipeline.landing_reader import first_partition_day, landed_days
 from osvi_pipeline.resources import build_resources
-from osvi_pipeline.settings import FIRST_PARTITION_DAY, Settings
+from osvi_pipeline.settings import Settings
 
 # Step-by-step DEBUG lines drown the progress bar; failures are still logged as errors.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -27,7 +27,7 @@ def landed_day_range(settings: Settings) -> tuple[date, date] | None:
     first = local_days_of_utc_day(date.fromisoformat(days[0]), settings.timezone)[0]
     last = local_days_of_utc_day(date.fromisoformat(days[-1]), settings.timezone)[-1]
     today = datetime.now(ZoneInfo(settings.timezone)).date()
-    return max(first, FIRST_PARTITION_DAY), min(last, today)
+    return max(first, first_partition_day(settings)), min(last, today)
 
 
 def days_outside_partitions(settings: Settings, start: date, end: date) -> str | None:
@@ -37,8 +37,10 @@ def days_outside_partitions(settings: Settings, start: date, end: date) -> str |
     trace, and record a day that has not begun as materialized in the instance the UI shows.
     """
     today = datetime.now(ZoneInfo(settings.timezone)).date()
-    if start < FIRST_PARTITION_DAY:
-        return f"{start} is before {FIRST_PARTITION_DAY}, the first day the pipeline has"
+    first_day = first_partition_day(settings)
+    if start < first_day:
+        origin = "OSVI_FIRST_DAY" if settings.first_day else "the earliest landed day"
+        return f"{start} is before {first_day} ({origin}), the first day the pipeline has"
     if end > today:
         return f"{end} has not begun in OSVI_TIMEZONE ({settings.timezone}: today is {today})"
     return None
@@ -52,7 +54,7 @@ def materialize_days(settings: Settings, start: date, end: date,
 
     Returns the runs; stops after the first that fails.
     """
-    assets = build_assets(settings)
+    assets = build_assets(settings, first_partition_day(settings))
     resources = build_resources(settings)
     deliveries = next(a for a in assets if a.key == dg.AssetKey("deliveries"))
     on_step(f"deliveries {start}..{end}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 
-from osvi_pipeline.settings import FIRST_PARTITION_DAY
 
-
-def daily_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
+def daily_partitions(timezone: str, first_day: date) -> dg.DailyPartitionsDefinition:
     # end_offset=1: today is a partition too, so the landing sensor can fill it during the day.
-    return dg.DailyPartitionsDefinition(start_date=FIRST_PARTITION_DAY.isoformat(),
+    return dg.DailyPartitionsDefinition(start_date=first_day.isoformat(),
                                         timezone=timezone, end_offset=1)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from ingest_api.settings import Settings, load_settings
 
-__all__ = ["FIRST_PARTITION_DAY", "Settings", "load_settings"]
-
-# Daily partitions start here; days without landed data are simply empty.
-FIRST_PARTITION_DAY = date(2024, 1, 1)
+__all__ = ["Settings", "load_settings"]

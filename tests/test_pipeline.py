@@ -262,9 +262,9 @@ def test_osvi_materialize_command(tmp_path: Path) -> None:
     assert wrong.returncode == 2 and "before --start" in wrong.stderr
     # Days outside the partitions: a clear error, not Dagster's stack trace (before the first
     # day) or a recorded materialization of a day that has not begun.
-    too_early = osvi("--date", "2023-12-31")
+    too_early = osvi("--date", "2026-11-27")  # DAY1 is the earliest landed day
     assert too_early.returncode == 2, too_early.stderr
-    assert "2023-12-31 is before 2024-01-01" in too_early.stderr
+    assert "2026-11-27 is before 2026-11-28 (the earliest landed day)" in too_early.stderr
     assert "Traceback" not in too_early.stderr + too_early.stdout
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     future = osvi("--start", "2026-11-28", "--end", tomorrow.isoformat())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from osvi_pipeline.definitions import build_assets
@@ -34,7 +35,7 @@ def test_ctes_and_table_functions_are_not_dependencies() -> None:
 
 
 def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
-    assets = build_assets(make_settings(tmp_path))
+    assets = build_assets(make_settings(tmp_path), date(2026, 1, 1))
     deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
             for asset in assets for key in asset.keys}
     assert deps["calls"] == ["call_attempts", "call_deliveries"]

@@ -1,6 +1,6 @@
 """Shortly after each midnight in OSVI_TIMEZONE: the day that just closed, and its summary."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import (  # no public alias
@@ -8,13 +8,16 @@ from dagster._core.definitions.unresolved_asset_job_definition import (  # no pu
 )
 
 
-def build_daily_schedule(job: UnresolvedAssetJobDefinition,
-                         timezone: str) -> dg.ScheduleDefinition:
+def build_daily_schedule(job: UnresolvedAssetJobDefinition, timezone: str,
+                         first_day: date) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule="15 0 * * *", execution_timezone=timezone,
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="00:15 every day: the closed day, the marts and the daily report.")
-    def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def daily_schedule(context: dg.ScheduleEvaluationContext
+                       ) -> dg.RunRequest | dg.SkipReason:
         closed = (context.scheduled_execution_time - timedelta(days=1)).date()
+        if closed < first_day:  # nothing had landed yet that day
+            return dg.SkipReason(f"{closed} is before the first partition, {first_day}")
         return dg.RunRequest(partition_key=closed.isoformat(), run_key=f"daily-{closed}")
 
     return daily_schedule

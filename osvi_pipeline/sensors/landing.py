@@ -19,7 +19,8 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
            dg.DagsterRunStatus.STARTING]
 
 
-def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_landing_sensor(job: UnresolvedAssetJobDefinition,
+                         first_day: date) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Materializes the days that received new landing files.")
@@ -37,11 +38,18 @@ def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefiniti
                     newest = max(newest, modified)
                     touched.update(local_days_of_utc_day(utc_day, osvi.timezone))
         today = datetime.now(ZoneInfo(osvi.timezone)).date()
+        older = sorted(day for day in touched if day < first_day)
+        if older:  # history imported after this code location was loaded
+            context.log.warning(
+                f"landing files for {older[0]}..{older[-1]}, before the first partition "
+                f"{first_day}: reload the code location (Deployment > Reload) or run "
+                f"`osvi materialize --start {older[0]} --end {older[-1]}`")
         waiting = _days_with_a_waiting_run(context.instance, job.name) if touched else set()
         requests = [
             # run_key: the same day and the same newest file never launch a second run.
             dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{newest}")
-            for day in sorted(touched) if day <= today and day.isoformat() not in waiting
+            for day in sorted(touched)
+            if first_day <= day <= today and day.isoformat() not in waiting
         ]
         return dg.SensorResult(run_requests=requests, cursor=str(newest))
 
