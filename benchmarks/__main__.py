@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import ingest, pipeline, soak
+from benchmarks import history_import, ingest, pipeline, soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -23,7 +23,7 @@ def _publish(section: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "pipeline", "soak"],
+    parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -34,6 +34,8 @@ def main() -> None:
                              "so rates compare at equal N)")
     parser.add_argument("--peer-small", type=int, default=30_000,
                         help="a small prefix loaded three times with each peer (start-up cost)")
+    parser.add_argument("--import-lines", type=int, default=1_000_000,
+                        help="JSON Lines for the history import benchmark")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -46,6 +48,11 @@ def main() -> None:
         table = pipeline.markdown(found, args.deliveries)
         print(table)
         _publish("pipeline", table)
+    if args.only in (None, "import"):
+        table = history_import.markdown(history_import.run(args.import_lines),
+                                        args.import_lines)
+        print(table)
+        _publish("import", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

@@ -381,8 +381,10 @@ def test_abandoned_temp_files_are_quarantined_on_start(settings: Settings) -> No
 
     asyncio.run(scenario())
     assert not dead.exists() and alive.exists()
-    quarantined = list((settings.quarantine_dir / "landing-temp").iterdir())
+    quarantined = list((settings.quarantine_dir / "landing-temp").glob("*.tmp"))
     assert [path.read_bytes() for path in quarantined] == [b"PAR1 half written"]
+    reason = quarantined[0].with_name(quarantined[0].name + ".reason.txt").read_text()
+    assert reason.startswith("abandoned temp file")
 
 
 def test_health_readiness_and_metrics(settings: Settings) -> None:
