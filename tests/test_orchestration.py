@@ -46,8 +46,13 @@ def _touch_newest_landing_file(settings: Settings) -> None:
              ns=(10**19, 10**19))  # clearly newer than the cursor on any clock resolution
 
 
+# Definitions loaded before anything landed start their partitions today (the earliest landed
+# day, else today); these tests land days before the load, as a deployment that has run a while.
+SINCE_2024 = date(2024, 1, 1)
+
+
 def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, timezone="UTC")
+    settings = make_settings(tmp_path, timezone="UTC", first_day=SINCE_2024)
     defs = build_definitions(settings)
     evaluate = _landing_sensor(defs, dg.DagsterInstance.ephemeral())
     now = datetime.now(UTC).replace(microsecond=0)
@@ -70,7 +75,7 @@ def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
 def test_sensor_adds_no_run_for_a_day_whose_run_is_still_queued(tmp_path: Path) -> None:
     """A queued run loads its whole day when it starts, new files included: a second one
     would only repeat it (and runs slower than the sensor's minute would pile up)."""
-    settings = make_settings(tmp_path, timezone="UTC")
+    settings = make_settings(tmp_path, timezone="UTC", first_day=SINCE_2024)
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     evaluate = _landing_sensor(defs, instance)
@@ -97,7 +102,8 @@ def test_sensor_adds_no_run_for_a_day_whose_run_is_still_queued(tmp_path: Path) 
 
 
 def test_schedule_materializes_the_day_that_just_closed(tmp_path: Path) -> None:
-    defs = build_definitions(make_settings(tmp_path, timezone="Asia/Kolkata"))
+    defs = build_definitions(make_settings(tmp_path, timezone="Asia/Kolkata",
+                                           first_day=SINCE_2024))
     schedule = defs.resolve_schedule_def("daily_schedule")
     assert schedule.cron_schedule == "15 0 * * *"
     assert schedule.execution_timezone == "Asia/Kolkata"
@@ -105,6 +111,21 @@ def test_schedule_materializes_the_day_that_just_closed(tmp_path: Path) -> None:
     request = schedule(dg.build_schedule_context(scheduled_execution_time=moment))
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == "2026-11-28"
+
+
+def test_history_older_than_the_loaded_partitions_is_named_not_requested(tmp_path: Path) -> None:
+    """Nothing had landed when the code location loaded (partitions from today); history
+    imported since cannot be run until a reload, so the sensor says so instead of failing."""
+    settings = make_settings(tmp_path, timezone="UTC")
+    defs = build_definitions(settings)
+    now = datetime.now(UTC).replace(microsecond=0)
+    land(settings, [delivery(now - timedelta(days=30), {"call_log_id": "imported"}),
+                    delivery(now, {"call_log_id": "live"})])
+    requests, _ = _landing_sensor(defs, dg.DagsterInstance.ephemeral())(None)
+    assert [r.partition_key for r in requests] == [now.date().isoformat()]
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    skipped = schedule(dg.build_schedule_context(scheduled_execution_time=now - timedelta(days=3)))
+    assert isinstance(skipped, dg.SkipReason)
 
 
 def test_the_job_the_sensor_launches_builds_and_publishes_everything(tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_changing_osvi_timezone_moves_every_loaded_delivery_to_its_new_day(
 
     kolkata = make_settings(tmp_path, timezone="Asia/Kolkata")
     instance = dg.DagsterInstance.ephemeral()
-    [load, _] = run(kolkata, "2026-11-27", instance=instance)
+    [load, _] = run(kolkata, "2026-11-30", instance=instance)
     assert query(kolkata, by_call) == [("day", date(2026, 11, 28)),
                                        ("next", date(2026, 11, 29)),
                                        ("night", date(2026, 11, 29))]  # 01:30 in Kolkata
