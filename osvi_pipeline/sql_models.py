@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import duckdb
 import sqlglot
@@ -22,7 +23,8 @@ from sqlglot import exp
 
 from osvi_pipeline.incremental import SCOPE_KEYS, ScopeKey
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+# Package data (pyproject.toml), so a wheel install has the models without a checkout.
+SQL_DIR: Traversable = files("dbt_like_sql")
 MACRO_DIR = SQL_DIR / "macros"
 
 
@@ -65,17 +67,22 @@ def incremental_key(sql: str, name: str) -> ScopeKey | None:
     raise ValueError(f"{name}.sql: incremental key {key!r} is not one of {SCOPE_KEYS}")
 
 
-def load_models(directory: Path = SQL_DIR) -> list[SqlModel]:
+def _sql_files(directory: Traversable) -> list[Traversable]:
+    return sorted((entry for entry in directory.iterdir() if entry.name.endswith(".sql")),
+                  key=lambda entry: entry.name)
+
+
+def load_models(directory: Traversable = SQL_DIR) -> list[SqlModel]:
     models = []
-    for path in sorted(directory.glob("*.sql")):
-        sql = path.read_text(encoding="utf-8")
-        models.append(SqlModel(path.stem, sql, header(sql), read_tables(sql),
-                               incremental_key(sql, path.stem)))
+    for path in _sql_files(directory):
+        name, sql = path.name.removesuffix(".sql"), path.read_text(encoding="utf-8")
+        models.append(SqlModel(name, sql, header(sql), read_tables(sql),
+                               incremental_key(sql, name)))
     return models
 
 
-def load_macros(directory: Path = MACRO_DIR) -> list[str]:
-    return [path.read_text(encoding="utf-8") for path in sorted(directory.glob("*.sql"))]
+def load_macros(directory: Traversable = MACRO_DIR) -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in _sql_files(directory)]
 
 
 def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -1,0 +1,66 @@
+"""What runs in production runs from the wheel: build it, install it into a fresh venv outside
+the checkout, import history and materialize. Installed that way the pipeline once had no SQL
+models (they were read from the source tree) and failed on `daily_summary`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import TOKEN, sample_payload_bytes
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+SKIP = shutil.ignore_patterns(".venv", ".git", "data", "build", "*.egg-info", "__pycache__",
+                              ".*_cache", ".hypothesis", "benchmarks")
+
+
+@pytest.mark.slow
+def test_the_wheel_alone_ingests_and_materializes(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(CHECKOUT, source, ignore=SKIP)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path / "dist"), str(source)],
+                   check=True, timeout=300)
+    [wheel] = (tmp_path / "dist").glob("osvi_pipeline-*.whl")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
+         "['purelib'])"], check=True, capture_output=True, text=True).stdout.strip())
+    # pip --python installs into the new venv: packages, package data and the `osvi` script.
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--quiet", "--no-deps", str(wheel)], check=True, timeout=300)
+    # The dependencies come from the test environment's site-packages; a .pth line adds the
+    # folder without running its .pth files, so the checkout's editable install stays out.
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    osvi = venv / "bin" / "osvi"
+
+    work = tmp_path / "elsewhere"  # nothing of the checkout nearby
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OSVI_", "PYTHON"))}
+    env.update({"OSVI_DATA_DIR": str(work / "data"), "OSVI_INGEST_TOKEN": TOKEN})
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import osvi_pipeline, dbt_like_sql; print(osvi_pipeline.__file__)"],
+                           cwd=work, env=env, check=True, capture_output=True, text=True)
+    assert where.stdout.startswith(str(site)), where.stdout
+
+    history = work / "history.jsonl"
+    history.write_text(json.dumps(json.loads(sample_payload_bytes())) + "\n")
+    for command in (["import", str(history), "--integration", "crm"], ["materialize"]):
+        done = subprocess.run([str(osvi), *command], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    with duckdb.connect(str(work / "data" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select campaign, calls from campaign_daily").fetchall() == [
+            ("june-renewals", 1)]
+        assert con.execute("select sum(calls) from daily_summary").fetchall() == [(1,)]
