@@ -34,6 +34,7 @@ run: $(VENV)/.installed-run
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy ingest_api osvi_pipeline osvi_cli
+	$(BIN)/lint-imports
 
 test: lint $(VENV)/duckdb-1.4/.installed
 	$(BIN)/pytest -q
