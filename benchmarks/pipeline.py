@@ -94,7 +94,7 @@ def _child(code: str, env: dict[str, str]) -> tuple[float, float, str]:
 _OURS = """
 import datetime as dt, warnings
 from ingest_api.settings import load_settings
-from osvi_pipeline.materialize import materialize_days
+from osvi_pipeline.defs.materialize import materialize_days
 runs = materialize_days(load_settings(), dt.date.fromisoformat("{start}"),
                         dt.date.fromisoformat("{end}"))
 assert all(r.success for r in runs)

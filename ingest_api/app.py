@@ -39,11 +39,12 @@ from ingest_api.landing import (
     probe_writable,
     quarantine_abandoned_temp_files,
 )
-from ingest_api.limits import RateLimiter, verify_standard_webhook
+from ingest_api.limits import RateLimiter
 from ingest_api.metrics import IngestMetrics
 from ingest_api.openapi import DELIVERY_PATHS
 from ingest_api.redaction import redact_headers, redact_query
 from ingest_api.settings import Settings, load_settings
+from ingest_api.signatures import verify_standard_webhook
 
 log = logging.getLogger("osvi.ingest")
 

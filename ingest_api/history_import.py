@@ -31,6 +31,7 @@ import orjson
 import pyarrow.dataset as ds
 
 from ingest_api.body import inspect_body
+from ingest_api.dotted import get_dotted
 from ingest_api.landing import LANDING_SCHEMA, PARTITION_PREFIX, LandingRow, write_landing_file
 
 IMPORT_PREFIX = "import-"  # landing files written by `osvi import`
@@ -159,11 +160,7 @@ def received_at_from(body: Any, dotted: str | None, timezone: str) -> int | None
     """The body's receipt time in µs (ISO 8601; a time without offset is in `timezone`)."""
     if dotted is None or not isinstance(body, dict):
         return None
-    value: Any = body
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
+    value = get_dotted(body, dotted)
     if not isinstance(value, str):
         return None
     try:

@@ -3,29 +3,17 @@ dashboard's Test button), shared by `osvi integrations test` and `osvi simulate`
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 import orjson
 
 from ingest_api.integrations import Integration
-from osvi_pipeline.templates import render_template, render_url
+from osvi_pipeline.lib.templates import render_template, render_url
 
-# OSVI's sample payload (../shared/seed), what the Test button sends.
-SAMPLE_AUTO_BODY: dict[str, Any] = {
-    "call_log_id": "8de63236-e013-42dd-9d99-1be5521701d4",
-    "phone_number": "+919876543210",
-    "agent_name": "agent_IsZ3Q6Sf_60Eh26XQMGbz-R_og",
-    "call_status": "picked",
-    "call_type": "outbound",
-    "call_summary": "The customer confirmed their appointment for tomorrow at 10 AM and asked "
-                    "to receive a reminder SMS an hour before.",
-    "data_capture": {"customer_name": "John Doe", "appointment_confirmed": True,
-                     "preferred_time": "10:00 AM"},
-    "structured_output": {"intent": "appointment_confirmation",
-                          "appointment": {"date": "2026-06-12", "time": "10:00"}},
-    "call_trigger_data": {"phone_number": "+919876543210", "person_name": "John Doe",
-                          "crm_id": "lead_42", "campaign": "june-renewals"},
-}
+# OSVI's sample payload (its webhook page), what the Test button sends; the tests use it too.
+SAMPLE_AUTO_BODY: dict[str, Any] = orjson.loads(
+    files("osvi_cli").joinpath("osvi_sample.json").read_bytes())
 CALL_INFO = ("call_log_id", "phone_number", "agent_name", "call_status", "call_type")
 
 

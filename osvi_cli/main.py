@@ -122,7 +122,7 @@ def up(
 ) -> None:
     """Run the ingest API and the Dagster UI (dagster dev) together; Ctrl-C stops both."""
     from osvi_cli.supervise import run_together
-    from osvi_pipeline.instance import dagster_home
+    from osvi_pipeline.defs.instance import dagster_home
 
     settings = settings_or_exit()
     for taken, option in ((port, "--port"), (dagster_port, "--dagster-port")):
@@ -184,8 +184,8 @@ def materialize(
     """Run the whole asset graph in-process for those days (default: every landed day)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from osvi_pipeline.instance import persistent_instance
-    from osvi_pipeline.materialize import (
+    from osvi_pipeline.defs.instance import persistent_instance
+    from osvi_pipeline.defs.materialize import (
         days_outside_partitions,
         landed_day_range,
         materialize_days,
@@ -281,7 +281,7 @@ def import_(
         console.print(f"{report.time_from_file} bodies had no usable {received_at_field}: "
                       "their file's modification time was used", highlight=False)
     if report.days:
-        from osvi_pipeline.landing_days import local_days_of_utc_day
+        from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
         first = local_days_of_utc_day(dt.date.fromisoformat(min(report.days)),
                                       settings.timezone)[0]
@@ -348,7 +348,7 @@ def report_campaigns(
     = ReportFormat.table,
 ) -> None:
     """Calls, unique phones, directions, agents and retries per campaign and day."""
-    from osvi_cli.report import ReportError, as_csv, as_json, as_table, campaign_rows
+    from osvi_cli.campaign_report import ReportError, as_csv, as_json, as_table, campaign_rows
 
     settings = settings_or_exit()
     try:

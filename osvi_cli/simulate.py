@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ingest_api.dotted import set_dotted
 from ingest_api.integrations import Integration
 
 JSON = dict[str, Any]
@@ -130,13 +131,6 @@ class SimulatedDelivery:
     headers: tuple[tuple[str, str], ...] = ()  # the integration's own auth, when configured
 
 
-def _set_dotted(target: JSON, dotted: str, value: object) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        target = target.setdefault(key, {})
-    target[leaf] = value
-
-
 def simulate_call(rng: random.Random, agent: Agent) -> JSON:
     """One Auto-mode body, with sections omitted as OSVI omits them."""
     phone = f"+91{rng.randrange(7_000_000_000, 9_999_999_999)}"
@@ -159,7 +153,7 @@ def simulate_call(rng: random.Random, agent: Agent) -> JSON:
                          "crm_id": f"lead_{rng.randrange(100_000)}"}
         campaign = rng.choice(agent.campaigns)
         if campaign:
-            _set_dotted(trigger, agent.campaign_key, campaign)
+            set_dotted(trigger, agent.campaign_key, campaign)
         body["call_trigger_data"] = trigger
     return body
 

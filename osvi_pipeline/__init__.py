@@ -1,8 +1,6 @@
-"""The Dagster code location of osvi-pipeline (see definitions.py)."""
+"""The osvi-pipeline warehouse: landing Parquet in, DuckDB tables out.
 
-import warnings
-
-import dagster as dg
-
-# BackfillPolicy.single_run is what this project relies on; its beta label is not news to users.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
+Three layers, each importing only the ones below it (checked by import-linter in `make test`):
+`lib` (pure logic: neither DuckDB nor Dagster), `warehouse` (DuckDB and files, no Dagster) and
+`defs` (thin Dagster definitions). `definitions.py` is the code location Dagster loads.
+"""

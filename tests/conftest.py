@@ -15,6 +15,7 @@ from ingest_api.app import create_app
 from ingest_api.settings import Settings
 
 SEED_PAGE = Path(__file__).resolve().parents[1].parent / "shared" / "seed"
+SAMPLE_FILE = Path(__file__).resolve().parents[1] / "osvi_cli" / "osvi_sample.json"
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -23,7 +24,7 @@ def sample_payload_bytes() -> bytes:
     """The sample body exactly as OSVI's webhook page shows it (falls back to a copy)."""
     pages = sorted(SEED_PAGE.glob("*.txt")) if SEED_PAGE.is_dir() else []
     text = pages[0].read_text(encoding="utf-8") if pages else (
-        Path(__file__).with_name("osvi_sample.json").read_text(encoding="utf-8"))
+        SAMPLE_FILE.read_text(encoding="utf-8"))
     match = re.search(r"^\{\n.*?^\}$", text, re.DOTALL | re.MULTILINE)
     assert match, "the seed page has no sample payload"
     return match.group(0).encode("utf-8")

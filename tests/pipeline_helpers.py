@@ -16,7 +16,7 @@ from ingest_api.body import inspect_body
 from ingest_api.journal import DurableLanding
 from ingest_api.landing import LandingRow
 from ingest_api.settings import Settings
-from osvi_pipeline.materialize import materialize_days
+from osvi_pipeline.defs.materialize import materialize_days
 
 
 def delivery(at: datetime, body: dict[str, Any] | bytes | None, *, integration: str = "crm",

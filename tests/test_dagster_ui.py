@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from osvi_pipeline.instance import dagster_home
+from osvi_pipeline.defs.instance import dagster_home
 from tests.browser import chromium
 from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.paths import parse_path, rebuild
-from osvi_pipeline.sql_models import SQL_DIR, create_macros
+from osvi_pipeline.lib.json_paths import parse_path, rebuild
+from osvi_pipeline.lib.sql_models import SQL_DIR
+from osvi_pipeline.warehouse.model_runner import create_macros
 from tests.conftest import sample_payload_bytes
 from tests.json_strategies import json_values
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ingest_api.landing import read_landing
-from osvi_pipeline.landing_reader import first_partition_day
+from osvi_pipeline.warehouse.landing_files import first_partition_day
 from tests.conftest import TOKEN, make_settings
 from tests.pipeline_helpers import query, run
 from tests.serving import OSVI

@@ -15,8 +15,8 @@ import pytest
 from ingest_api.landing import LandingRow
 from ingest_api.settings import Settings
 from osvi_cli.simulate import generate_deliveries
-from osvi_pipeline.incremental import restrict_to_scope
-from osvi_pipeline.preview import quote_identifier
+from osvi_pipeline.warehouse.change_log import restrict_to_scope
+from osvi_pipeline.warehouse.preview import quote_identifier
 from tests.conftest import make_settings, sample_payload_bytes
 from tests.pipeline_helpers import delivery, land, run
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ingest_api.settings import Settings
-from osvi_pipeline.definitions import build_definitions
-from osvi_pipeline.landing_days import local_days_of_utc_day
+from osvi_pipeline.defs.definitions import build_definitions
+from osvi_pipeline.lib.local_days import local_days_of_utc_day
 from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query
 

@@ -18,11 +18,12 @@ import duckdb
 import httpx
 import pytest
 
+from tests.conftest import SAMPLE_FILE
 from tests.serving import OSVI, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "up-token-abcdefgh"
-SAMPLE = Path(__file__).with_name("osvi_sample.json")
+SAMPLE = SAMPLE_FILE
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 
 

@@ -6,7 +6,7 @@ import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osvi_pipeline.pii import COUNTRY_CODES, PiiRules, mask_name, mask_phone, mask_text
+from osvi_pipeline.lib.pii_rules import COUNTRY_CODES, PiiRules, mask_name, mask_phone, mask_text
 
 RULES = PiiRules()
 
@@ -99,7 +99,7 @@ def test_free_text_in_json_loses_the_names_found_elsewhere_in_the_document() -> 
 
 
 def test_url_parts_are_masked_even_percent_encoded_and_else_kept_as_received() -> None:
-    from osvi_pipeline.masking import _mask_url_part
+    from osvi_pipeline.warehouse.masking import _mask_url_part
 
     assert _mask_url_part("phone=%2B919876543210&x=1") == "phone=+91********10&x=1"
     assert _mask_url_part("/webhooks/crm/leads/919876543210") == "/webhooks/crm/leads/********10"

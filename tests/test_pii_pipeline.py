@@ -13,7 +13,7 @@ import pytest
 
 from ingest_api.landing import read_landing
 from ingest_api.settings import Settings
-from osvi_pipeline.preview import quote_identifier
+from osvi_pipeline.warehouse.preview import quote_identifier
 from tests.conftest import make_settings, sample_payload_bytes
 from tests.pipeline_helpers import delivery, land, query, run
 from tests.test_incremental import _integrations, differences, landings

@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from osvi_pipeline.definitions import build_definitions
+from osvi_pipeline.defs.definitions import build_definitions
 from tests.conftest import make_settings
 from tests.pipeline_helpers import delivery, land, query, run
 from tests.serving import OSVI

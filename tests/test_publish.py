@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from osvi_pipeline.publish import copy_file, publish_snapshot
+from osvi_pipeline.warehouse.publish import copy_file, publish_snapshot
 
 
 def _working_file(tmp_path: Path, size: int = 5 * 1024 * 1024 + 17) -> Path:

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-from osvi_pipeline.reports import (
+from osvi_pipeline.lib.report_render import (
     CampaignDay,
     DailyReport,
     Outcome,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from osvi_pipeline.definitions import build_assets
-from osvi_pipeline.sql_models import load_models, read_tables
+from osvi_pipeline.defs.definitions import build_assets
+from osvi_pipeline.lib.sql_models import load_models, read_tables
 from tests.conftest import make_settings
 
 

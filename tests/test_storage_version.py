@@ -13,7 +13,11 @@ import duckdb
 import pytest
 
 from ingest_api.settings import Settings
-from osvi_pipeline.storage import convert_if_newer, is_newer_than_wanted, storage_version_of
+from osvi_pipeline.warehouse.storage_format import (
+    convert_if_newer,
+    is_newer_than_wanted,
+    storage_version_of,
+)
 from tests.conftest import make_settings, sample_payload_bytes
 from tests.pipeline_helpers import delivery, land, query, run
 

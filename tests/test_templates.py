@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.templates import compile_template, invert, render_template
+from osvi_pipeline.lib.templates import compile_template, invert, render_template
 
 
 def render(template: str, call: dict[str, Any]) -> dict[str, Any]:

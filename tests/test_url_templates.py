@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from osvi_pipeline.url_templates import url_fields
+from osvi_pipeline.lib.url_templates import url_fields
 
 
 def test_path_and_query_placeholders() -> None:

@@ -11,9 +11,10 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.paths import parse_path
-from osvi_pipeline.sql_models import SQL_DIR, create_macros
-from osvi_pipeline.wide_builds import LONG_TABLES, nodes_select
+from osvi_pipeline.lib.json_paths import parse_path
+from osvi_pipeline.lib.sql_models import SQL_DIR
+from osvi_pipeline.warehouse.model_runner import create_macros
+from osvi_pipeline.warehouse.wide_tables import LONG_TABLES, nodes_select
 from tests.json_strategies import json_values
 
 Node = tuple[tuple[str, ...], str, Any, bool | None]  # key path, type, value, fits_bigint

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.wide import PathStats, plan_columns, resolve_type
+from osvi_pipeline.lib.wide_plan import PathStats, plan_columns, resolve_type
 
 
 def stats(path: str, *types: str, dates: bool = False, fits: bool = True) -> PathStats:

@@ -1,4 +1,5 @@
-"""The Dagster code location: every asset, check and resource, assembled in one place."""
+"""Every asset, check, job, sensor, schedule and resource, assembled in one place (no settings
+are read here: osvi_pipeline/definitions.py loads them when Dagster loads the location)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,22 @@ from datetime import date
 
 import dagster as dg
 
-from osvi_pipeline.assets.deliveries import build_deliveries_asset
-from osvi_pipeline.assets.report import daily_report
-from osvi_pipeline.assets.snapshot import build_snapshot_asset
-from osvi_pipeline.assets.sql import build_sql_asset
-from osvi_pipeline.assets.wide import build_wide_asset
-from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
-from osvi_pipeline.jobs import build_warehouse_job
-from osvi_pipeline.landing_reader import first_partition_day
-from osvi_pipeline.masking import TableScope
-from osvi_pipeline.partitions import daily_partitions
-from osvi_pipeline.resources import build_resources
-from osvi_pipeline.schedules.daily import build_daily_schedule
-from osvi_pipeline.sensors.landing import build_landing_sensor
-from osvi_pipeline.settings import Settings, load_settings
-from osvi_pipeline.sql_models import load_models, upstream
-from osvi_pipeline.wide_builds import LONG_TABLES, WIDE_TABLES
+from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
+from osvi_pipeline.defs.assets.report import daily_report
+from osvi_pipeline.defs.assets.snapshot import build_snapshot_asset
+from osvi_pipeline.defs.assets.sql import build_sql_asset
+from osvi_pipeline.defs.assets.wide import build_wide_asset
+from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.defs.jobs import build_warehouse_job
+from osvi_pipeline.defs.partitions import daily_partitions
+from osvi_pipeline.defs.resources import build_resources
+from osvi_pipeline.defs.schedules.daily import build_daily_schedule
+from osvi_pipeline.defs.sensors.landing import build_landing_sensor
+from osvi_pipeline.lib.settings import Settings
+from osvi_pipeline.lib.sql_models import load_models, upstream
+from osvi_pipeline.warehouse.change_log import TableScope
+from osvi_pipeline.warehouse.landing_files import first_partition_day
+from osvi_pipeline.warehouse.wide_tables import LONG_TABLES, WIDE_TABLES
 
 
 def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinition]:
@@ -63,5 +64,3 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
     )
 
-
-defs = build_definitions(load_settings())

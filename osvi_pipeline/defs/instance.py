@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from osvi_pipeline.settings import Settings
+from osvi_pipeline.lib.settings import Settings
 
 SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
 

@@ -5,8 +5,11 @@ from dagster._core.definitions.unresolved_asset_job_definition import (  # no pu
     UnresolvedAssetJobDefinition,
 )
 
+# The type define_asset_job returns; Dagster has no public name for it.
+WarehouseJob = UnresolvedAssetJobDefinition
 
-def build_warehouse_job() -> UnresolvedAssetJobDefinition:
+
+def build_warehouse_job() -> WarehouseJob:
     # Partitioned by the daily partitions of `deliveries` (Dagster infers it from the assets).
     return dg.define_asset_job(
         "warehouse_job", selection=dg.AssetSelection.all(),

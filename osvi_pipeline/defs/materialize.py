@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from osvi_pipeline.checks.warehouse import WAREHOUSE_CHECKS
-from osvi_pipeline.definitions import build_assets
-from osvi_pipeline.landing_days import local_days_of_utc_day
-from osvi_pipeline.landing_reader import first_partition_day, landed_days
-from osvi_pipeline.resources import build_resources
-from osvi_pipeline.settings import Settings
+from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.defs.definitions import build_assets
+from osvi_pipeline.defs.resources import build_resources
+from osvi_pipeline.lib.local_days import local_days_of_utc_day
+from osvi_pipeline.lib.settings import Settings
+from osvi_pipeline.warehouse.landing_files import first_partition_day, landed_days
 
 # Step-by-step DEBUG lines drown the progress bar; failures are still logged as errors.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

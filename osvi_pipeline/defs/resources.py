@@ -11,9 +11,9 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
-from osvi_pipeline.pii import PiiRules
-from osvi_pipeline.settings import Settings
-from osvi_pipeline.storage import STORAGE_SETTING, convert_if_newer, wanted_version
+from osvi_pipeline.lib.pii_rules import PiiRules
+from osvi_pipeline.lib.settings import Settings
+from osvi_pipeline.warehouse.storage_format import STORAGE_SETTING, convert_if_newer, wanted_version
 
 # Every asset that writes the warehouse is in this pool; the shipped dagster.yaml limits it to
 # one run at a time because a DuckDB file has a single writer.

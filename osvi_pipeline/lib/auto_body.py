@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from osvi_pipeline.templates import Inverted
+from osvi_pipeline.lib.templates import Inverted
 
 CALL_INFO_FIELDS = ("phone_number", "agent_name", "call_status", "call_type")
 SECTIONS = ("data_capture", "structured_output", "call_trigger_data")

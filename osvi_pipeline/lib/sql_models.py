@@ -3,11 +3,12 @@
 A file holds one SELECT (CTEs welcome) under a header comment that says what the table is for
 and its grain. Dependencies are the tables the SELECT reads, found with sqlglot, so they are
 never listed twice. A header line `-- incremental: <key>` (`received_day` or `call_log_id`)
-makes runs rebuild only the changed keys' rows (see incremental.py); without it the table is
-rebuilt in full every run (the small marts, whose rows span days).
+makes runs rebuild only the changed keys' rows (see warehouse/change_log.py); without it the
+table is rebuilt in full every run (the small marts, whose rows span days).
 
 `dbt_like_sql/macros/*.sql` hold DuckDB macros the models share (like dbt's macros); each file is
-one `create or replace temp macro`, run on the connection before a model is built.
+one `create or replace temp macro`, run on the connection before a model is built
+(warehouse/model_runner.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import re
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Literal
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
-from osvi_pipeline.incremental import SCOPE_KEYS, ScopeKey
+# The keys an incremental model can be rebuilt by (`-- incremental: <key>`).
+ScopeKey = Literal["received_day", "call_log_id"]
+SCOPE_KEYS: tuple[ScopeKey, ...] = ("received_day", "call_log_id")
 
 # Package data (pyproject.toml), so a wheel install has the models without a checkout.
 SQL_DIR: Traversable = files("dbt_like_sql")
@@ -83,15 +86,6 @@ def load_models(directory: Traversable = SQL_DIR) -> list[SqlModel]:
 
 def load_macros(directory: Traversable = MACRO_DIR) -> list[str]:
     return [path.read_text(encoding="utf-8") for path in _sql_files(directory)]
-
-
-def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The shared macros, as temp macros of this connection (never stored in the warehouse);
-    returns their text (a model's fingerprint includes it)."""
-    macros = load_macros()
-    for macro in macros:
-        con.execute(macro)
-    return macros
 
 
 def upstream(name: str, reads: dict[str, frozenset[str]]) -> set[str]:

@@ -11,8 +11,6 @@ module reads a received body back through the template:
   string in exactly one way; otherwise the string is kept under its template key and the slot
   is reported as ambiguous (once, by the caller, not per row);
 - literal values (`"source": "osvi"`) carry no data and are ignored.
-
-Wiring this into the pipeline (integrations with `mode: template`) is issue 5's remaining work.
 """
 
 from __future__ import annotations
@@ -23,8 +21,10 @@ from typing import Any
 
 import orjson
 
+from ingest_api.dotted import get_dotted, set_dotted
+from ingest_api.integrations import PLACEHOLDER_RE
+
 SOURCES = ("call_info", "call_summary", "data_capture", "structured_output", "call_trigger_data")
-_EXPRESSION = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 Location = tuple[str | int, ...]
 
 
@@ -65,8 +65,8 @@ def _collect(node: Any, location: Location, slots: list[Slot]) -> None:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _collect(value, (*location, index), slots)
-    elif isinstance(node, str) and _EXPRESSION.search(node):
-        parts = _EXPRESSION.split(node)  # literal, expression, literal, ...
+    elif isinstance(node, str) and PLACEHOLDER_RE.search(node):
+        parts = PLACEHOLDER_RE.split(node)  # literal, expression, literal, ...
         expressions, literals = tuple(parts[1::2]), tuple(parts[0::2])
         if literals == ("", ""):
             slots.append(Slot(location, expressions))
@@ -131,11 +131,7 @@ def _assign(sections: dict[str, Any], expression: str, value: Any) -> None:
         else:
             sections[source] = value
         return
-    target = sections.setdefault(source, {})
-    *parents, leaf = rest.split(".")
-    for key in parents:
-        target = target.setdefault(key, {})
-    target[leaf] = value
+    set_dotted(sections.setdefault(source, {}), rest, value)
 
 
 def _location_text(location: Location) -> str:
@@ -143,12 +139,7 @@ def _location_text(location: Location) -> str:
 
 
 def resolve(call: dict[str, Any], expression: str) -> Any:
-    node: Any = call
-    for key in expression.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
+    return get_dotted(call, expression)
 
 
 def _as_text(value: Any) -> str:
@@ -166,11 +157,11 @@ def render_template(text: str, call: dict[str, Any]) -> Any:
         if isinstance(node, list):
             return [walk(value) for value in node]
         if isinstance(node, str):
-            whole = _EXPRESSION.fullmatch(node)
+            whole = PLACEHOLDER_RE.fullmatch(node)
             if whole:
                 return resolve(call, whole[1])
-            if _EXPRESSION.search(node):
-                return _EXPRESSION.sub(lambda m: _as_text(resolve(call, m[1])), node)
+            if PLACEHOLDER_RE.search(node):
+                return PLACEHOLDER_RE.sub(lambda m: _as_text(resolve(call, m[1])), node)
         return node
 
     return walk(orjson.loads(text))
@@ -183,4 +174,4 @@ def render_url(url_template: str, trigger: dict[str, Any]) -> str:
         value = resolve(trigger, match[1].removeprefix("call_trigger_data."))
         return match[0] if value is None else _as_text(value)
 
-    return _EXPRESSION.sub(fill, url_template)
+    return PLACEHOLDER_RE.sub(fill, url_template)

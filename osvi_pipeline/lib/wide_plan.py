@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from osvi_pipeline.paths import parse_path
+from osvi_pipeline.lib.json_paths import parse_path
 
 _NUMBERS = {"UBIGINT", "BIGINT", "HUGEINT", "DOUBLE"}
 _CONTAINERS = {"ARRAY", "OBJECT"}

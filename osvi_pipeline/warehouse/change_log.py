@@ -19,16 +19,14 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from osvi_pipeline.sql_names import quote_identifier
-
-ScopeKey = Literal["received_day", "call_log_id"]
-SCOPE_KEYS: tuple[ScopeKey, ...] = ("received_day", "call_log_id")
+from osvi_pipeline.lib.sql_models import ScopeKey
+from osvi_pipeline.lib.sql_names import quote_identifier
+from osvi_pipeline.warehouse.queries import table_exists
 
 STATE_DDL = [
     # Bookkeeping lives outside `main`, so analysts listing tables see only theirs.
@@ -39,6 +37,15 @@ STATE_DDL = [
     "create table if not exists osvi_state.models (model varchar primary key, "
     "change_id bigint not null, fingerprint varchar not null)",
 ]
+
+
+@dataclass(frozen=True)
+class TableScope:
+    """How a warehouse table changes: by `key` (None: rebuilt in full every run) and the tables
+    whose full rebuilds force a full one here."""
+
+    key: ScopeKey | None
+    sources: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -110,10 +117,8 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
     upto = _last_change(con)
     state = con.execute(f"select change_id, fingerprint from {_models(catalog)} "
                         "where model = $m", {"m": model}).fetchall()
-    exists = con.execute("select count(*) from duckdb_tables() where database_name = "
-                         "coalesce($c, current_database()) and schema_name = 'main' "
-                         "and table_name = $t", {"c": catalog, "t": model}).fetchall()
-    if not state or state[0][1] != model_fingerprint or not exists[0][0]:
+    if (not state or state[0][1] != model_fingerprint
+            or not table_exists(con, "main", model, catalog)):
         return Plan(True, 0, upto)
     after = int(state[0][0])
     if after > upto:  # a watermark from another change log (the working file was replaced)

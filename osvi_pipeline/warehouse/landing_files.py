@@ -18,7 +18,7 @@ from ingest_api.landing import (
     quarantine_file,
 )
 from ingest_api.settings import Settings
-from osvi_pipeline.landing_days import local_days_of_utc_day
+from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 
 def files_for_window(landing_dir: Path, start: datetime, end: datetime) -> list[str]:

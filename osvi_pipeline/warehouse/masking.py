@@ -12,7 +12,6 @@ Rules by column, so tables added later are covered without a list to keep up to 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -20,8 +19,11 @@ import duckdb
 import duckdb.func as duckdb_func
 import pyarrow as pa
 
-from osvi_pipeline.incremental import (
-    ScopeKey,
+from osvi_pipeline.lib.json_paths import parse_path
+from osvi_pipeline.lib.pii_rules import PiiRules, mask_text
+from osvi_pipeline.lib.sql_names import quote_identifier, sql_text
+from osvi_pipeline.warehouse.change_log import (
+    TableScope,
     create_scope,
     ensure_state,
     fingerprint,
@@ -30,10 +32,7 @@ from osvi_pipeline.incremental import (
     retire_table,
     transaction,
 )
-from osvi_pipeline.paths import parse_path
-from osvi_pipeline.pii import PiiRules, mask_text
-from osvi_pipeline.sql_names import quote_identifier, sql_text
-from osvi_pipeline.wide_builds import WIDE_TABLES
+from osvi_pipeline.warehouse.wide_tables import WIDE_TABLES
 
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
@@ -156,15 +155,6 @@ def leaf_key(path: str) -> str:
     """The last object key of a long table's path (`reminders[0].channel` -> `channel`)."""
     keys = [segment for segment in parse_path(path) if isinstance(segment, str)]
     return keys[-1] if keys else ""
-
-
-@dataclass(frozen=True)
-class TableScope:
-    """How a warehouse table changes: by `key` (None: rebuilt in full every run) and the tables
-    whose full rebuilds force a full one here."""
-
-    key: ScopeKey | None
-    sources: frozenset[str]
 
 
 def refresh_masked(con: duckdb.DuckDBPyConnection, rules: PiiRules,

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from osvi_pipeline.incremental import (
+from osvi_pipeline.lib.sql_models import SqlModel, load_macros
+from osvi_pipeline.lib.sql_names import quote_identifier
+from osvi_pipeline.warehouse.change_log import (
     create_scope,
     ensure_state,
     fingerprint,
@@ -16,8 +18,7 @@ from osvi_pipeline.incremental import (
     restrict_to_scope,
     transaction,
 )
-from osvi_pipeline.sql_models import SqlModel, create_macros
-from osvi_pipeline.sql_names import quote_identifier
+from osvi_pipeline.warehouse.queries import row_count
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,24 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
         else:
             assert key is not None
             scope = create_scope(con, key, sources, planned)
-            changed_keys = int(con.execute(f"select count(*) from {scope}").fetchall()[0][0])
+            changed_keys = row_count(con, scope)
             sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key), scope)
             con.execute(f"delete from {table} where {quote_identifier(key)} in "
                         f"(select key from {scope})")
             con.execute(f"insert into {table} by name {sql}")
         if key is not None:
             mark_done(con, model.name, planned, model_fingerprint)
-    rows = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
+    rows = row_count(con, model.name)
     return ModelBuild(full, rows, changed_keys)
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The shared macros, as temp macros of this connection (never stored in the warehouse);
+    returns their text (a model's fingerprint includes it)."""
+    macros = load_macros()
+    for macro in macros:
+        con.execute(macro)
+    return macros
 
 
 def keyed_tables(con: duckdb.DuckDBPyConnection, tables: frozenset[str], key: str) -> set[str]:

@@ -6,9 +6,9 @@ from typing import Any
 
 import duckdb
 
-from osvi_pipeline.masking import masked_select, register_functions
-from osvi_pipeline.pii import PiiRules
-from osvi_pipeline.sql_names import quote_identifier
+from osvi_pipeline.lib.pii_rules import PiiRules
+from osvi_pipeline.lib.sql_names import quote_identifier
+from osvi_pipeline.warehouse.masking import masked_select, register_functions
 
 __all__ = ["markdown_table", "preview", "quote_identifier"]
 

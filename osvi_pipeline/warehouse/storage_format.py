@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from osvi_pipeline.sql_names import sql_text
+from osvi_pipeline.lib.sql_names import sql_text
 
 # The connection setting that makes DuckDB create files (and attached ones) in a given format.
 STORAGE_SETTING = "storage_compatibility_version"

@@ -13,10 +13,9 @@ import orjson
 import pyarrow as pa
 
 from ingest_api.integrations import Integration, load_integrations
-from osvi_pipeline.normalize import auto_body
-from osvi_pipeline.resources import OsviOptions
-from osvi_pipeline.templates import Slot, compile_template, invert
-from osvi_pipeline.url_templates import LINK_KEYS, url_fields
+from osvi_pipeline.lib.auto_body import auto_body
+from osvi_pipeline.lib.templates import Slot, compile_template, invert
+from osvi_pipeline.lib.url_templates import LINK_KEYS, url_fields
 
 WINDOW_ROWS = """
 select delivery_id, integration, method, path, query, body, body_sha256 from deliveries
@@ -61,13 +60,14 @@ class _Normalized:
         self.synthetic.append(synthetic)
 
 
-def normalize_template_deliveries(con: duckdb.DuckDBPyConnection, osvi: OsviOptions,
+def normalize_template_deliveries(con: duckdb.DuckDBPyConnection,
+                                  integrations_file: Path | None,
                                   window: dict[str, Any]) -> dict[str, list[str]]:
     """Rewrite the window's template and URL-template deliveries, mark call-status ones;
     return the ambiguous template slots per integration (reported once, not per row)."""
-    if not osvi.integrations_file or not Path(osvi.integrations_file).exists():
+    if integrations_file is None or not integrations_file.exists():
         return {}
-    integrations = load_integrations(Path(osvi.integrations_file))
+    integrations = load_integrations(integrations_file)
     status_names = [name for name, item in integrations.items() if item.mode == "call_status"]
     if status_names:
         con.execute(MARK_CALL_STATUS, {**window, "names": status_names})

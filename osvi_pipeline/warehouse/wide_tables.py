@@ -17,7 +17,9 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from osvi_pipeline.incremental import (
+from osvi_pipeline.lib.sql_names import quote_identifier
+from osvi_pipeline.lib.wide_plan import PathStats, WideColumn, plan_columns, value_expression
+from osvi_pipeline.warehouse.change_log import (
     create_scope,
     ensure_state,
     fingerprint,
@@ -26,9 +28,8 @@ from osvi_pipeline.incremental import (
     record_changes,
     transaction,
 )
-from osvi_pipeline.sql_models import create_macros
-from osvi_pipeline.sql_names import quote_identifier
-from osvi_pipeline.wide import PathStats, WideColumn, plan_columns, value_expression
+from osvi_pipeline.warehouse.model_runner import create_macros
+from osvi_pipeline.warehouse.queries import row_count, table_exists
 
 # Each wide table's leaves come from its long table, which has already flattened every call.
 LONG_TABLES = {"data_capture": ("data_capture_fields", "field"),
@@ -127,11 +128,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
     model_fingerprint = fingerprint(NODES_SELECT, STATS_SQL, _pivot_sql("t", [], False),
                                     *macros)
     planned = plan(con, section, sources, model_fingerprint)
-    nodes_exist = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() and "
-        "schema_name = 'osvi_state' and table_name = $t", {"t": f"wide_nodes__{section}"}
-    ).fetchall()[0][0]
-    full = planned.full or not nodes_exist
+    full = planned.full or not table_exists(con, "osvi_state", f"wide_nodes__{section}")
     with transaction(con):
         before = {row for row in con.execute(
             "select column_name, path, column_type from field_catalog where table_name = $t",
@@ -167,7 +164,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
         _write_catalog(con, section, columns, conditions)
         views = _condition_views(con, columns, conditions) if with_condition else []
         mark_done(con, section, planned, model_fingerprint)
-    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    rows = row_count(con, section)
     before_names = {name for name, _, _ in before}
     return WideBuild(columns, [c.name for c in columns if c.name not in before_names], views,
                      int(rows), full or not same_plan)

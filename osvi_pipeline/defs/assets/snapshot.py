@@ -5,12 +5,12 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.incremental import ensure_state, prune_changes, retire_table
-from osvi_pipeline.masking import TableScope, refresh_masked
-from osvi_pipeline.publish import publish_snapshot
-from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
-from osvi_pipeline.sql_names import sql_text
-from osvi_pipeline.storage import convert_if_newer
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.lib.sql_names import sql_text
+from osvi_pipeline.warehouse.change_log import TableScope, ensure_state, prune_changes, retire_table
+from osvi_pipeline.warehouse.masking import refresh_masked
+from osvi_pipeline.warehouse.publish import publish_snapshot
+from osvi_pipeline.warehouse.storage_format import convert_if_newer
 
 # OSVI_PII=mask: the masked copy of every table, kept up to date run by run and published by a
 # plain file copy like the working file.

@@ -6,10 +6,10 @@ from datetime import timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.model_builds import build_sql_model
-from osvi_pipeline.preview import preview
-from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
-from osvi_pipeline.sql_models import SqlModel
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.lib.sql_models import SqlModel
+from osvi_pipeline.warehouse.model_runner import build_sql_model
+from osvi_pipeline.warehouse.preview import preview
 
 # The marts analysts read every morning: stale after a missed daily run.
 MARTS = frozenset({"campaign_daily", "campaign_outcomes", "campaign_field_rates",

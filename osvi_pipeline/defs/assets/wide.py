@@ -4,9 +4,9 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.preview import markdown_table, preview
-from osvi_pipeline.resources import WAREHOUSE_POOL, OsviOptions
-from osvi_pipeline.wide_builds import build_wide_table
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.warehouse.preview import markdown_table, preview
+from osvi_pipeline.warehouse.wide_tables import build_wide_table
 
 
 def build_wide_asset(section: str, long_table: str, sources: set[str]) -> dg.AssetsDefinition:

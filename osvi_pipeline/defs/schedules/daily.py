@@ -3,12 +3,11 @@
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (  # no public alias
-    UnresolvedAssetJobDefinition,
-)
+
+from osvi_pipeline.defs.jobs import WarehouseJob
 
 
-def build_daily_schedule(job: UnresolvedAssetJobDefinition, timezone: str,
+def build_daily_schedule(job: WarehouseJob, timezone: str,
                          first_day: date) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule="15 0 * * *", execution_timezone=timezone,
                  default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -4,13 +4,11 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (  # no public alias
-    UnresolvedAssetJobDefinition,
-)
 
 from ingest_api.landing import PARTITION_PREFIX
-from osvi_pipeline.landing_days import local_days_of_utc_day
-from osvi_pipeline.resources import OsviOptions
+from osvi_pipeline.defs.jobs import WarehouseJob
+from osvi_pipeline.defs.resources import OsviOptions
+from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 PARTITION_TAG = "dagster/partition"
 LOAD_STEP = "deliveries"  # the step that reads the day's landing files
@@ -19,7 +17,7 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
            dg.DagsterRunStatus.STARTING]
 
 
-def build_landing_sensor(job: UnresolvedAssetJobDefinition,
+def build_landing_sensor(job: WarehouseJob,
                          first_day: date) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.RUNNING,
