@@ -18,7 +18,8 @@ from tests.conftest import sample_payload_bytes
 from tests.json_strategies import json_values
 
 # section -> (its long table's model, the column holding the path)
-FIELD_MODELS = {section: ((SQL_DIR / f"{table}.sql").read_text(encoding="utf-8"), path_column)
+FIELD_MODELS = {section: ((SQL_DIR / "fields" / f"{table}.sql").read_text(encoding="utf-8"),
+                          path_column)
                 for section, table, path_column in (
                     ("data_capture", "data_capture_fields", "field"),
                     ("structured_output", "structured_output_fields", "path"),

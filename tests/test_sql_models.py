@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from osvi_pipeline.defs.definitions import build_assets
-from osvi_pipeline.lib.sql_models import load_models, read_tables
+from osvi_pipeline.lib.sql_models import ColumnTest, ModelError, load_models, read_tables
 from tests.conftest import make_settings
 
 
@@ -27,6 +29,35 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
         "campaign_field_rates": ["calls", "data_capture_fields"],
         "daily_summary": ["calls"],
     }
+
+
+def test_layer_folders_headers_and_tests_are_read() -> None:
+    models = {model.name: model for model in load_models()}
+    assert {name: model.group for name, model in models.items()}["calls"] == "core"
+    assert {model.group for model in models.values()} == {"staging", "core", "fields", "marts"}
+    assert models["calls"].incremental == "call_log_id"
+    assert models["call_deliveries"].incremental == "received_day"
+    assert models["campaign_daily"].incremental is None  # materialized: full
+    assert ColumnTest("unique", "call_log_id") in models["calls"].tests
+    assert "materialized" not in models["calls"].description, "header lines are not prose"
+
+
+@pytest.mark.parametrize(("header", "error"), [
+    ("-- t: a table.\n-- Grain: row.\n",
+     "no '-- materialized: full' or '-- materialized: incremental(<key>)' header line"),
+    ("-- materialized: incremental(phone)\n", "materialized 'incremental(phone)' is not"),
+    ("-- materialized: sometimes\n", "materialized 'sometimes' is not"),
+    ("-- materialized: full\n-- tests: unique(a), positive(b)\n",
+     "test 'positive(b)' is not one of unique(<column>), not_null(<column>)"),
+])
+def test_a_header_that_cannot_be_used_names_the_file(tmp_path: Path, header: str,
+                                                     error: str) -> None:
+    (tmp_path / "marts").mkdir()
+    (tmp_path / "marts" / "broken.sql").write_text(header + "select 1 as a, 2 as b\n")
+    with pytest.raises(ModelError) as raised:
+        load_models(tmp_path)
+    assert str(raised.value).startswith("dbt_like_sql/marts/broken.sql: ")
+    assert error in str(raised.value)
 
 
 def test_ctes_and_table_functions_are_not_dependencies() -> None:

@@ -54,7 +54,7 @@ def wide_nodes(section: str, docs: dict[str, dict[str, Any]]) -> list[tuple[Any,
         con.execute(f"insert into calls (call_log_id, matched_condition, {section}) "
                     "values ($id, 'cond', $doc)", {"id": call_id, "doc": json.dumps(doc)})
     long_table = LONG_TABLES[section][0]
-    model = (SQL_DIR / f"{long_table}.sql").read_text(encoding="utf-8")
+    model = (SQL_DIR / "fields" / f"{long_table}.sql").read_text(encoding="utf-8")
     con.execute(f"create table {long_table} as {model}")
     return con.execute(f"select call_log_id, matched_condition, path, type, value::varchar, "
                        f"fits_bigint from ({nodes_select(section)})").fetchall()

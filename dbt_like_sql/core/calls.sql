@@ -1,6 +1,7 @@
 -- calls: one row per call, whatever the number of deliveries (manual or bulk retries, several
 -- integrations on one agent).
--- incremental: call_log_id
+-- materialized: incremental(call_log_id)
+-- tests: unique(call_log_id), not_null(call_log_id), not_null(call_date)
 -- Grain: call_log_id. Per column the latest non-null value wins (ties broken by delivery_id);
 -- call_date is the OSVI_TIMEZONE day the call was first received; the three sections are the
 -- latest delivery's that carried each. is_test: a call-status webhook said executionMode

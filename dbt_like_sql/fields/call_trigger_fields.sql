@@ -1,6 +1,7 @@
 -- call_trigger_fields: what triggered each call (the API request body, or the campaign CSV
 -- row's columns).
--- incremental: call_log_id
+-- materialized: incremental(call_log_id)
+-- tests: not_null(call_log_id), not_null(path)
 -- Grain: one row per call x leaf path (see macros/json_leaves.sql).
 with docs as (
     select call_log_id, call_trigger_data as doc

@@ -1,5 +1,6 @@
 -- data_capture_fields: the values OSVI extracted per call (the agent's Data Extraction tab).
--- incremental: call_log_id
+-- materialized: incremental(call_log_id)
+-- tests: not_null(call_log_id), not_null(field)
 -- Grain: one row per call x captured field (nested values: one row per leaf path; see
 -- macros/json_leaves.sql for the path syntax and the typed value columns). matched_condition
 -- (the call's, as in calls) lets captured values be read by outcome without a join.

@@ -1,6 +1,7 @@
 -- structured_output_fields: the Output Schema's values per call, with the condition that
 -- matched for conditional schemas.
--- incremental: call_log_id
+-- materialized: incremental(call_log_id)
+-- tests: not_null(call_log_id), not_null(path)
 -- Grain: one row per call x leaf path (dotted, arrays as [i]: reminders[0].channel; see
 -- macros/json_leaves.sql).
 with docs as (

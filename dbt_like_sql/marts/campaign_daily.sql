@@ -1,4 +1,6 @@
 -- campaign_daily: how each campaign did each day.
+-- materialized: full
+-- tests: not_null(call_date), not_null(campaign)
 -- Grain: call_date x campaign (campaign is '(none)' when the trigger data names none).
 -- extra_deliveries counts deliveries beyond the first per call: manual or bulk retries from
 -- OSVI's Integration Logs and the same call reaching several integrations. attempts and

@@ -1,4 +1,6 @@
 -- campaign_field_rates: Data Extraction fields summarised per campaign and day.
+-- materialized: full
+-- tests: not_null(call_date), not_null(field)
 -- Grain: call_date x campaign x field, for fields whose values are all booleans
 -- (field_type 'boolean': true_count, false_count, missing_count, true_rate) or all numbers
 -- (field_type 'number': value_count, missing_count, avg_value, min_value, max_value); the

@@ -1,4 +1,6 @@
 -- daily_summary: the day at a glance, for the daily report.
+-- materialized: full
+-- tests: unique(call_date), not_null(call_date)
 -- Grain: one row per OSVI_TIMEZONE day from the first to the last day with calls (days
 -- without calls included, with 0). The top outcome is the most frequent matched_condition
 -- (or intent when the schema is not conditional; ties broken alphabetically) among the calls

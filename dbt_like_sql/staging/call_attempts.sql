@@ -1,7 +1,8 @@
 -- call_attempts: every dialled call reported by per-call status webhooks (integrations with
 -- mode call_status: OSVI's webhook_url for API-triggered calls), picked or not. Post-call
 -- webhooks only ever see picked calls; this is where attempts and reach come from.
--- incremental: call_log_id
+-- materialized: incremental(call_log_id)
+-- tests: unique(call_log_id)
 -- Grain: call_log_id (the latest report wins; attempt_date = the day first reported).
 -- transcript_length: messages when `chat` is a list, characters when it is text.
 with reports as (

@@ -1,6 +1,7 @@
 -- call_deliveries: every stored delivery that can become a call, with its call columns and
 -- its sections parsed out of the body.
--- incremental: received_day
+-- materialized: incremental(received_day)
+-- tests: unique(delivery_id), not_null(call_log_id)
 -- Grain: one row per delivery (a call delivered three times has three rows).
 -- A delivery qualifies when its body is a JSON object with a call_log_id; the rest is listed
 -- in rejected_deliveries with the reason. Custom Template deliveries are read through their

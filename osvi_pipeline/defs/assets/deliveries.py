@@ -17,7 +17,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         backfill_policy=dg.BackfillPolicy.single_run(),  # a backfill is one run, one load
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        group_name="warehouse",
+        group_name="staging",
         description="One row per stored delivery (the landing columns plus received_day, the "
                     "OSVI_TIMEZONE day). Grain: delivery.",
         check_specs=[dg.AssetCheckSpec("landing_rows_equal_deliveries", asset="deliveries",

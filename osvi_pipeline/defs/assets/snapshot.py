@@ -31,7 +31,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
     """`scopes`: how each table changes, so masked copies are refreshed incrementally."""
 
     @dg.asset(name="warehouse_snapshot", deps=upstream, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
-              group_name="warehouse",
+              group_name="publish",
               description="Publishes the pipeline's working DuckDB file at OSVI_WAREHOUSE "
                           "with an atomic rename, after every table is built (phone numbers "
                           "and person names masked when OSVI_PII=mask).")

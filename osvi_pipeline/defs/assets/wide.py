@@ -11,7 +11,7 @@ from osvi_pipeline.warehouse.wide_tables import build_wide_table
 
 def build_wide_asset(section: str, long_table: str, sources: set[str]) -> dg.AssetsDefinition:
     @dg.asset(name=section, deps=[long_table], kinds={"duckdb"}, pool=WAREHOUSE_POOL,
-              group_name="warehouse",
+              group_name="fields",
               description=f"One row per call that has {section}, one typed column per field "
                           "or leaf path (nested keys joined by __). Grain: call_log_id.")
     def wide_table(context: dg.AssetExecutionContext, duckdb: DuckDBResource,

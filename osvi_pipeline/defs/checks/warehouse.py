@@ -1,22 +1,16 @@
-"""Asset checks on the warehouse tables (visible in the Dagster UI)."""
+"""Asset checks across tables (visible in the Dagster UI); a model's own column tests come from
+its header (defs/assets/sql.py)."""
 
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from osvi_pipeline.warehouse.queries import scalar
+
 
 def _count(duckdb: DuckDBResource, sql: str) -> int:
     with duckdb.get_connection() as con:
-        return int(con.execute(sql).fetchone()[0])
-
-
-@dg.asset_check(asset="calls", description="call_log_id is unique and never null.",
-                blocking=True)
-def calls_call_log_id_unique_and_not_null(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    nulls = _count(duckdb, "select count(*) from calls where call_log_id is null")
-    duplicates = _count(duckdb, "select count(*) - count(distinct call_log_id) from calls")
-    return dg.AssetCheckResult(passed=nulls == 0 and duplicates == 0,
-                               metadata={"null_ids": nulls, "duplicate_ids": duplicates})
+        return int(scalar(con, sql))
 
 
 @dg.asset_check(asset="rejected_deliveries", additional_deps=["call_deliveries"],
@@ -60,7 +54,6 @@ def _no_type_conflicts(table: str) -> dg.AssetChecksDefinition:
 
 
 WAREHOUSE_CHECKS = [
-    calls_call_log_id_unique_and_not_null,
     every_delivery_is_a_call_or_a_rejection,
     no_rejected_deliveries,
     _no_type_conflicts("data_capture"),
