@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(VENV)/.installed-test
 
 test: lint $(VENV)/duckdb-1.4/.installed
 	$(BIN)/pytest -q
+
+# The edit loop: the pure unit tests alone (seconds).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/pytest -q tests/unit
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks

@@ -17,7 +17,7 @@ import pytest
 from ingest_api.committer import GroupCommitter, StoreUnavailable
 from ingest_api.journal import DurableLanding
 from ingest_api.landing import LandingRow, read_landing
-from tests.conftest import AUTH, make_settings, running_app
+from tests.support.config import AUTH, make_settings, running_app
 
 
 def _row(index: int) -> LandingRow:

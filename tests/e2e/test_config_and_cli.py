@@ -16,8 +16,8 @@ from ingest_api.integrations import (
     load_integrations,
 )
 from ingest_api.settings import ConfigError, load_settings
-from tests.conftest import make_settings
-from tests.serving import OSVI
+from tests.support.config import make_settings
+from tests.support.processes import OSVI
 
 
 def test_bad_environment_is_reported_by_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from osvi_pipeline.defs.instance import dagster_home
-from tests.browser import chromium
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, query
-from tests.serving import free_port
+from tests.support.browser import chromium
+from tests.support.config import CHECKOUT, make_settings
+from tests.support.pipeline import delivery, land, query
+from tests.support.processes import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # dagster dev + a backfill
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -70,16 +70,9 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, (tmp / "dagster.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "dagster dev did not start"
-            time.sleep(1)
+        wait_until("dagster dev", lambda: httpx.get(f"{url}/server_info",
+                                                    timeout=2).status_code == 200,
+                   timeout=120, process=process, log=tmp / "dagster.log", interval=1)
         yield url, settings
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -137,4 +130,4 @@ def test_screenshot_of_the_asset_graph(dagster_dev: tuple[str, Any], tmp_path: P
         page.screenshot(path=str(target))
     assert target.stat().st_size > 50_000, "an empty page, not the graph"
     if os.environ.get("OSVI_UPDATE_DOCS_SCREENSHOT"):
-        shutil.copyfile(target, Path(__file__).resolve().parents[1] / "docs" / "asset-graph.png")
+        shutil.copyfile(target, CHECKOUT / "docs" / "asset-graph.png")

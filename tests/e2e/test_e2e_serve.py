@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest_api.landing import read_landing
-from tests.serving import served
+from tests.support.processes import served
 
 TOKEN = "e2e-token-abcdefgh"
 pytestmark = pytest.mark.slow

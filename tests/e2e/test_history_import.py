@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 
 from ingest_api.landing import read_landing
 from osvi_pipeline.warehouse.landing_files import first_partition_day
-from tests.conftest import TOKEN, make_settings
-from tests.pipeline_helpers import query, run
-from tests.serving import OSVI
+from tests.support.config import TOKEN, make_settings
+from tests.support.pipeline import query, run
+from tests.support.processes import OSVI
 
 
 def body(call_id: str, received_at: str, campaign: str = "summer-2023") -> dict[str, object]:

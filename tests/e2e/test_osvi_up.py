@@ -9,8 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +17,13 @@ import duckdb
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE_FILE
-from tests.serving import OSVI, free_port
+from tests.support.config import CHECKOUT, SAMPLE_FILE
+from tests.support.processes import OSVI, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "up-token-abcdefgh"
 SAMPLE = SAMPLE_FILE
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
-
-
-def _wait_for(what: str, probe: Callable[[], bool], process: subprocess.Popen[bytes],
-              log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"osvi up exited before {what}:\n{log.read_text()[-3000:]}")
-        try:
-            if probe():
-                return
-        except (httpx.HTTPError, duckdb.Error):
-            pass
-        time.sleep(1)
-    raise AssertionError(f"no {what} within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -64,11 +48,12 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
         osvi_up: tuple[subprocess.Popen[bytes], Path, int, int], tmp_path: Path) -> None:
     process, data, port, dagster_port = osvi_up
     log = tmp_path / "up.log"
-    _wait_for("ingest API", lambda: httpx.get(
-        f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200, process, log, 60)
-    _wait_for("Dagster UI", lambda: httpx.post(
+    wait_until("the ingest API", lambda: httpx.get(
+        f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200,
+        timeout=60, process=process, log=log, interval=1)
+    wait_until("the Dagster UI", lambda: httpx.post(
         f"http://127.0.0.1:{dagster_port}/graphql", json={"query": "{ version }"},
-        timeout=5).status_code == 200, process, log, 180)
+        timeout=5).status_code == 200, timeout=180, process=process, log=log, interval=1)
 
     warehouse = data / "warehouse.duckdb"
     warehouse.mkdir()  # a fault that passes: publishing the snapshot fails while it stands
@@ -84,8 +69,9 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
         return list(answer["data"]["runsOrError"]["results"])
 
     # The sensor looks at landing once a minute; its run then needs a few seconds.
-    _wait_for("the sensor's run to fail", lambda: any(
-        run["status"] == "FAILURE" for run in runs()), process, log, 240)
+    wait_until("the sensor's run to fail", lambda: any(
+        run["status"] == "FAILURE" for run in runs()), timeout=240, process=process, log=log,
+        interval=1)
     warehouse.rmdir()
 
     def call_published() -> bool:
@@ -98,7 +84,8 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
         return rows == [("june-renewals", 1)]
 
     # No new file, so no new sensor run: only Dagster's retry of the failed run publishes it.
-    _wait_for("call in the published warehouse", call_published, process, log, 180)
+    wait_until("the call in the published warehouse", call_published, timeout=180,
+               process=process, log=log, interval=1)
     failed = {run["runId"] for run in runs() if run["status"] == "FAILURE"}
     assert any(run["status"] == "SUCCESS" and {"key": "dagster/parent_run_id", "value": parent}
                in run["tags"] for run in runs() for parent in failed)
@@ -140,7 +127,7 @@ def test_a_relative_data_dir_is_the_users_not_the_projects(tmp_path: Path) -> No
     """`cd /srv/osvi && OSVI_DATA_DIR=./data osvi up`: the servers run in the project folder,
     so they used to take ./data from there, with another token than the one announced (every
     delivery got 401) and landing in the wrong place."""
-    project = Path(__file__).resolve().parents[1]
+    project = CHECKOUT
     assert not (project / "rel-data").exists()
     env = {key: value for key, value in os.environ.items() if key != "OSVI_INGEST_TOKEN"}
     env["OSVI_DATA_DIR"] = "rel-data"
@@ -152,8 +139,8 @@ def test_a_relative_data_dir_is_the_users_not_the_projects(tmp_path: Path) -> No
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_for("the ingest API", lambda: httpx.get(f"{base}/readyz").status_code == 200,
-                  process, log, 60)
+        wait_until("the ingest API", lambda: httpx.get(f"{base}/readyz").status_code == 200,
+                   timeout=60, process=process, log=log)
         token_file = tmp_path / "rel-data" / "ingest-token"
         token = token_file.read_text().strip()
         # named as the user gave it, relative to the user's folder, where it was created

@@ -15,7 +15,7 @@ from osvi_pipeline.lib.report_render import (
     render_markdown,
     trend_chart,
 )
-from tests.browser import chromium
+from tests.support.browser import chromium
 
 DAY = date(2026, 11, 29)
 

@@ -10,8 +10,8 @@ import orjson
 
 from ingest_api.landing import read_landing
 from osvi_cli.simulate import generate_deliveries, send_deliveries
-from tests.conftest import TOKEN
-from tests.serving import served
+from tests.support.config import TOKEN
+from tests.support.processes import served
 
 
 def test_deliveries_are_realistic_and_reproducible() -> None:

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from ingest_api.integrations import load_integrations
 from ingest_api.settings import Settings
 from osvi_cli.integration_requests import request_for
-from tests.conftest import make_settings
-from tests.pipeline_helpers import query, run
-from tests.serving import OSVI, ServerProcess, free_port
-from tests.test_template_pipeline import TEMPLATE
+from tests.support.config import make_settings
+from tests.support.pipeline import query, run
+from tests.support.processes import OSVI, ServerProcess, free_port
+from tests.support.templates import TEMPLATE
 
 pytestmark = pytest.mark.slow
 

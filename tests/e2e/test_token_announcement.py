@@ -8,12 +8,11 @@ import pty
 import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.serving import OSVI, free_port
+from tests.support.processes import OSVI, free_port, wait_until
 
 ENV_TOKEN = "env-token-9f8e7d6c5b4a"
 FILE_TOKEN = "integrations-token-1a2b3c4d"
@@ -32,17 +31,16 @@ def start_and_stop(data_dir: Path, env_extra: dict[str, str], *, terminal: bool 
     else:
         process = subprocess.Popen([str(OSVI), "serve", "--port", str(port)], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
     output = b""
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
+        nonlocal output
         if terminal:  # drain the terminal so the child never blocks on it
             while select.select([controller], [], [], 0)[0]:
                 output += os.read(controller, 65536)
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+
+    wait_until("osvi serve", healthy, timeout=30, process=process)
     process.send_signal(signal.SIGTERM)
     if terminal:
         process.wait(30)

@@ -15,9 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import TOKEN, sample_payload_bytes
+from tests.support.config import CHECKOUT, TOKEN, sample_payload_bytes
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(".venv", ".git", "data", "build", "*.egg-info", "__pycache__",
                               ".*_cache", ".hypothesis", "benchmarks")
 

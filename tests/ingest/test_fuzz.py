@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from ingest_api.landing import read_landing
-from tests.serving import ServerProcess, free_port
+from tests.support.processes import ServerProcess, free_port
 
 TOKEN = "fuzz-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,7 +19,7 @@ import pytest
 
 from ingest_api.landing import LANDING_SCHEMA, read_landing
 from ingest_api.settings import Settings
-from tests.conftest import AUTH, TOKEN, make_settings, running_app, sample_payload_bytes
+from tests.support.config import AUTH, TOKEN, make_settings, running_app, sample_payload_bytes
 
 
 def landed(settings: Settings) -> list[dict[str, object]]:

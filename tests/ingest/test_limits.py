@@ -11,7 +11,7 @@ from pathlib import Path
 from ingest_api.landing import read_landing
 from ingest_api.limits import RateLimiter
 from ingest_api.signatures import sign_standard_webhook, verify_standard_webhook
-from tests.conftest import AUTH, TOKEN, make_settings, running_app
+from tests.support.config import AUTH, TOKEN, make_settings, running_app
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 

@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, query, run
+from tests.support.config import make_settings
+from tests.support.pipeline import delivery, land, query, run
 
 READER = """
 import json, sys, time, duckdb

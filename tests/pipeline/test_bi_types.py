@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from osvi_cli.simulate import generate_deliveries
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, query, run
+from tests.support.config import make_settings
+from tests.support.pipeline import delivery, land, query, run
 
 READABLE = re.compile(r"BIGINT|DOUBLE|DECIMAL\(\d+,\d+\)|VARCHAR|BOOLEAN|DATE|TIMESTAMP"
                       r"|TIMESTAMP WITH TIME ZONE|JSON")

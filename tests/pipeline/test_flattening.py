@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from osvi_pipeline.lib.json_paths import parse_path, rebuild
 from osvi_pipeline.lib.sql_models import SQL_DIR
 from osvi_pipeline.warehouse.model_runner import create_macros
-from tests.conftest import sample_payload_bytes
-from tests.json_strategies import json_values
+from tests.support.config import sample_payload_bytes
+from tests.support.json_strategies import json_values
 
 # section -> (its long table's model, the column holding the path)
 FIELD_MODELS = {section: ((SQL_DIR / "fields" / f"{table}.sql").read_text(encoding="utf-8"),

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ingest_api.landing import LANDING_SCHEMA, OPTIONAL_COLUMNS, PARTITION_PREFIX
-from tests.conftest import make_settings
-from tests.pipeline_helpers import query, run
+from tests.support.config import make_settings
+from tests.support.pipeline import query, run
 
 DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CONTRACT_SCHEMA = pa.schema([field for field in LANDING_SCHEMA

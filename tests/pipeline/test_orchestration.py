@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ingest_api.settings import Settings
-from osvi_pipeline.defs.definitions import build_definitions
+from osvi_pipeline.defs.definitions import build_assets, build_definitions
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, query
+from tests.support.config import make_settings
+from tests.support.pipeline import delivery, land, query
 
 
 def test_a_utc_folder_maps_to_the_local_days_it_overlaps() -> None:
@@ -137,3 +137,13 @@ def test_the_job_the_sensor_launches_builds_and_publishes_everything(tmp_path: P
         partition_key="2026-11-28", instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert query(settings, "select campaign, calls from campaign_daily") == [("x", 1)]
+
+
+def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
+    assets = build_assets(make_settings(tmp_path), date(2026, 1, 1))
+    deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
+            for asset in assets for key in asset.keys}
+    assert deps["calls"] == ["call_attempts", "call_deliveries"]
+    assert deps["structured_output"] == ["structured_output_fields"]  # its leaves
+    assert deps["data_capture"] == ["data_capture_fields"]
+    assert deps["deliveries"] == []

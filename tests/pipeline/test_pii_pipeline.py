@@ -13,10 +13,10 @@ import pytest
 
 from ingest_api.landing import read_landing
 from ingest_api.settings import Settings
-from osvi_pipeline.warehouse.preview import quote_identifier
-from tests.conftest import make_settings, sample_payload_bytes
-from tests.pipeline_helpers import delivery, land, query, run
-from tests.test_incremental import _integrations, differences, landings
+from osvi_pipeline.lib.sql_names import quote_identifier
+from tests.support.config import make_settings, sample_payload_bytes
+from tests.support.histories import differences, integrations_file, landings
+from tests.support.pipeline import delivery, land, query, run
 
 MORNING = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 # Raw personal data that must not appear anywhere an analyst looks.
@@ -151,7 +151,7 @@ def test_by_default_the_warehouse_keeps_what_osvi_sent(tmp_path: Path) -> None:
 
 
 def test_masked_copies_refreshed_day_by_day_equal_a_masked_full_build(tmp_path: Path) -> None:
-    integrations = _integrations(tmp_path / "integrations.yaml")
+    integrations = integrations_file(tmp_path / "integrations.yaml")
     daily = make_settings(tmp_path / "daily", integrations=integrations, pii="mask")
     scratch = make_settings(tmp_path / "scratch", integrations=integrations, pii="mask")
     copies = []

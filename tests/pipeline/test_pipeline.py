@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from ingest_api.settings import Settings
-from tests.conftest import make_settings, sample_payload_bytes
-from tests.pipeline_helpers import delivery, land, query, run
+from tests.support.config import make_settings, sample_payload_bytes
+from tests.support.pipeline import delivery, land, query, run
 
 # 2026-11-28 in Asia/Kolkata (UTC+05:30) runs from 2026-11-27T18:30Z to 2026-11-28T18:30Z.
 DAY1 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_osvi_materialize_command(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    from tests.serving import OSVI
+    from tests.support.processes import OSVI
 
     settings = make_settings(tmp_path)
     env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir), "OSVI_TIMEZONE": "UTC"}

@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 
 from osvi_cli.simulate import generate_deliveries
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, run
+from tests.support.config import CHECKOUT, make_settings
+from tests.support.pipeline import delivery, land, run
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = CHECKOUT / "README.md"
 
 
 def example_queries() -> list[str]:

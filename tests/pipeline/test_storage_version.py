@@ -18,11 +18,11 @@ from osvi_pipeline.warehouse.storage_format import (
     is_newer_than_wanted,
     storage_version_of,
 )
-from tests.conftest import make_settings, sample_payload_bytes
-from tests.pipeline_helpers import delivery, land, query, run
+from tests.support.config import CHECKOUT, make_settings, sample_payload_bytes
+from tests.support.pipeline import delivery, land, query, run
 
 # An older DuckDB, installed beside the project's by `make test` (pip install --target).
-OLDER_DUCKDB = Path(__file__).resolve().parents[1] / ".venv" / "duckdb-1.4"
+OLDER_DUCKDB = CHECKOUT / ".venv" / "duckdb-1.4"
 CONFIG = {"storage_compatibility_version": "v1.4.0"}
 RELATIONS = ("select schema_name, table_name from duckdb_tables() union all "
              "select schema_name, view_name from duckdb_views() where not internal")

@@ -6,19 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import make_settings, sample_payload_bytes
-from tests.pipeline_helpers import delivery, land, query, run
-from tests.test_templates import render
+from tests.support.config import make_settings, sample_payload_bytes
+from tests.support.pipeline import delivery, land, query, run
+from tests.support.templates import TEMPLATE, render
 
-TEMPLATE = """{
-  "id": "{{call_info.call_log_id}}",
-  "who": "{{call_trigger_data.person_name}}",
-  "intent": "{{structured_output.intent}}",
-  "slot_date": "{{structured_output.appointment.date}}",
-  "confirmed": "{{data_capture.appointment_confirmed}}",
-  "note": "Agent {{call_info.agent_name}} says: {{call_summary}}",
-  "source": "osvi"
-}"""
 NO_ID_TEMPLATE = '{"phone": "{{call_info.phone_number}}", "intent": "{{structured_output.intent}}"}'
 DAY = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from osvi_pipeline.lib.json_paths import parse_path
 from osvi_pipeline.lib.sql_models import SQL_DIR
 from osvi_pipeline.warehouse.model_runner import create_macros
 from osvi_pipeline.warehouse.wide_tables import LONG_TABLES, nodes_select
-from tests.json_strategies import json_values
+from tests.support.json_strategies import json_values
 
 Node = tuple[tuple[str, ...], str, Any, bool | None]  # key path, type, value, fits_bigint
 

@@ -1,4 +1,5 @@
-"""Start the real `osvi serve` process on a free loopback port (for end-to-end tests)."""
+"""Real processes for end-to-end tests: free loopback ports, the one start-and-poll loop, and
+`osvi serve` started on its own port."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import httpx
 
 OSVI = Path(sys.executable).with_name("osvi")
@@ -21,6 +23,29 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_until(what: str, probe: Callable[[], bool], *, timeout: float,
+               process: subprocess.Popen[bytes] | None = None, log: Path | None = None,
+               interval: float = 0.2) -> None:
+    """Poll `probe` until it is true: the one start-and-poll loop of the suite.
+
+    A probe that raises an HTTP or DuckDB error counts as "not yet" (a server still starting,
+    a file not yet published). Fails with the log's tail when `process` exits first or the
+    time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    tail = (lambda: log.read_text(errors="replace")[-3000:]) if log else (lambda: "")
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process exited before {what}:\n{tail()}")
+        try:
+            if probe():
+                return
+        except (httpx.HTTPError, duckdb.Error):
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"no {what} within {timeout:.0f} s:\n{tail()}")
 
 
 class ServerProcess:
@@ -41,16 +66,9 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 [str(OSVI), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"osvi serve exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("osvi serve did not become healthy in time")
+        wait_until("a healthy osvi serve",
+                   lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200,
+                   timeout=timeout, process=self.process, log=self.log, interval=0.05)
 
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 30) -> int:
         assert self.process is not None

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from osvi_pipeline.defs.definitions import build_assets
 from osvi_pipeline.lib.sql_models import ColumnTest, ModelError, load_models, read_tables
-from tests.conftest import make_settings
 
 
 def test_models_have_headers_and_the_expected_dependencies() -> None:
@@ -63,13 +60,3 @@ def test_a_header_that_cannot_be_used_names_the_file(tmp_path: Path, header: str
 def test_ctes_and_table_functions_are_not_dependencies() -> None:
     sql = "with x as (select * from calls) select * from x, json_tree(x.doc) as t"
     assert read_tables(sql) == frozenset({"calls"})
-
-
-def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
-    assets = build_assets(make_settings(tmp_path), date(2026, 1, 1))
-    deps = {key.to_user_string(): sorted(d.to_user_string() for d in asset.asset_deps[key])
-            for asset in assets for key in asset.keys}
-    assert deps["calls"] == ["call_attempts", "call_deliveries"]
-    assert deps["structured_output"] == ["structured_output_fields"]  # its leaves
-    assert deps["data_capture"] == ["data_capture_fields"]
-    assert deps["deliveries"] == []

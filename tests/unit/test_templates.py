@@ -8,14 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osvi_pipeline.lib.templates import compile_template, invert, render_template
-
-
-def render(template: str, call: dict[str, Any]) -> dict[str, Any]:
-    rendered = render_template(template, call)
-    assert isinstance(rendered, dict)
-    return rendered
-
+from osvi_pipeline.lib.templates import compile_template, invert
+from tests.support.templates import render
 
 SEED_TEMPLATE = """{
   "customer_name": "{{data_capture.name}}",
