@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     pii: Literal["keep", "mask"] = "keep"
     pii_phone_keys: str = DEFAULT_PHONE_KEYS
     pii_name_keys: str = DEFAULT_NAME_KEYS
+    # Daily summaries: Apprise URLs (secrets: never logged), where the HTML reports are served
+    # (for the link in chat messages), and how hard to try a target that fails.
+    notify_urls: str | None = Field(default=None, repr=False)
+    report_base_url: str | None = None
+    notify_attempts: int = Field(default=3, ge=1)
+    notify_backoff_seconds: float = Field(default=5.0, ge=0)
+    # What a campaign flag needs: a change at least this large (a proportion's absolute
+    # change; a daily count's relative change), and this many calls or answers.
+    flag_min_rate_change: float = Field(default=0.10, ge=0)
+    flag_min_count_change: float = Field(default=0.30, ge=0)
+    flag_min_day_count: int = Field(default=20, ge=1)
+    flag_min_baseline_count: int = Field(default=50, ge=1)
 
     @field_validator("timezone")
     @classmethod

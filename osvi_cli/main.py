@@ -57,6 +57,16 @@ def settings_or_exit() -> Settings:
         _fail(str(exc))
 
 
+def _check_notify_urls(settings: Settings) -> None:
+    """A malformed OSVI_NOTIFY_URLS is named at start, not at 00:15 (never its secrets)."""
+    from osvi_pipeline.lib.notify_targets import NotifyConfigError, parse_targets
+
+    try:
+        parse_targets(settings.notify_urls)
+    except NotifyConfigError as exc:
+        _fail(str(exc))
+
+
 def _announce_ingest(settings: Settings, host: str, port: int) -> None:
     """Print where to send deliveries and how to authenticate.
 
@@ -125,6 +135,7 @@ def up(
     from osvi_pipeline.defs.instance import dagster_home
 
     settings = settings_or_exit()
+    _check_notify_urls(settings)
     for taken, option in ((port, "--port"), (dagster_port, "--dagster-port")):
         if _port_in_use(host, taken):  # before announcing URLs that would not be ours
             _fail(f"{host}:{taken} is already in use (another `osvi up`?): stop it, or choose "
@@ -192,6 +203,7 @@ def materialize(
     )
 
     settings = settings_or_exit()
+    _check_notify_urls(settings)
     days = _day_range(date, start, end) or landed_day_range(settings)
     if days is None:
         console.print(f"nothing has landed in {settings.landing_dir} yet")
@@ -424,3 +436,58 @@ def integrations_test(
 
 if __name__ == "__main__":
     app()
+
+
+@report_app.command("daily")
+def report_daily(
+    date: Annotated[str | None, typer.Option(
+        help="The day, YYYY-MM-DD in OSVI_TIMEZONE (default: yesterday, the last closed day).")]
+    = None,
+    send_it: Annotated[bool, typer.Option(
+        "--send", help="Also send it to every OSVI_NOTIFY_URLS target (always, even to those "
+                       "that received it already).")] = False,
+) -> None:
+    """Write the day's summary (Markdown + HTML) from the warehouse, and send it with --send."""
+    import duckdb
+
+    from osvi_pipeline.lib.notify_targets import NotifyConfigError, parse_targets
+    from osvi_pipeline.lib.report_render import render_chat_text
+    from osvi_pipeline.warehouse.daily_report import load_report, write_report_files
+    from osvi_pipeline.warehouse.notifications import Message, send
+
+    settings = settings_or_exit()
+    try:
+        targets = parse_targets(settings.notify_urls)
+    except NotifyConfigError as exc:
+        _fail(str(exc))
+    if send_it and not targets:
+        _fail("--send needs OSVI_NOTIFY_URLS (Apprise URLs: slack://..., mailtos://..., ...)")
+    day = _optional_day(date) or (
+        dt.datetime.now(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=1))
+    if not settings.warehouse_path.exists():
+        _fail(f"no warehouse at {settings.warehouse_path} yet: run `osvi materialize` first")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        try:
+            report = load_report(con, day)
+        except duckdb.CatalogException as exc:
+            _fail(f"the warehouse is missing a table the report reads ({exc}): run "
+                  "`osvi materialize`")
+    if report is None:
+        _fail(f"no calls on {day} in {settings.warehouse_path}")
+    html, _ = write_report_files(report, settings.data_dir / "reports" / "daily")
+    console.print(f"wrote {html} and {html.with_suffix('.md')}", highlight=False)
+    if not send_it:
+        return
+    link = (f"{settings.report_base_url.rstrip('/')}/daily/{day.isoformat()}.html"
+            if settings.report_base_url else None)
+    message = Message(f"OSVI calls on {day.isoformat()}: {report.summary.calls} calls",
+                      render_chat_text(report, link), html.read_text(encoding="utf-8"))
+    failed = 0
+    for target in targets:
+        outcome = send(target, message, settings.notify_attempts,
+                       settings.notify_backoff_seconds)
+        failed += not outcome.sent
+        console.print(f"{'sent' if outcome.sent else 'FAILED'}: {target.name}"
+                      + ("" if outcome.sent else f" ({outcome.error})"), highlight=False)
+    if failed:
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ from datetime import date
 import dagster as dg
 
 from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
+from osvi_pipeline.defs.assets.flags import campaign_flags
 from osvi_pipeline.defs.assets.report import daily_report
 from osvi_pipeline.defs.assets.snapshot import build_snapshot_asset
 from osvi_pipeline.defs.assets.sql import build_sql_asset
@@ -18,6 +19,7 @@ from osvi_pipeline.defs.partitions import daily_partitions
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.schedules.daily import build_daily_schedule
 from osvi_pipeline.defs.sensors.landing import build_landing_sensor
+from osvi_pipeline.lib.notify_targets import parse_targets
 from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.lib.sql_models import load_models, upstream
 from osvi_pipeline.warehouse.change_log import TableScope
@@ -38,6 +40,7 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
         *(build_sql_asset(model, known, upstream(model.name, reads)) for model in models),
         *(build_wide_asset(section, table, wide_sources[section])
           for section, table in long_tables.items()),
+        campaign_flags,
     ]
     scopes = {"deliveries": TableScope("received_day", frozenset()),
               **{model.name: TableScope(model.incremental,
@@ -50,6 +53,7 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    parse_targets(settings.notify_urls)  # a malformed URL fails the load, named safely
     job = build_warehouse_job()
     first_day = first_partition_day(settings)
     return dg.Definitions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 from typing import IO
 
@@ -11,6 +12,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
+from osvi_pipeline.lib.flag_stats import FlagRules
+from osvi_pipeline.lib.notify_targets import Target, parse_targets
 from osvi_pipeline.lib.pii_rules import PiiRules
 from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.warehouse.storage_format import STORAGE_SETTING, convert_if_newer, wanted_version
@@ -66,6 +69,20 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     pii: str = "keep"
     pii_phone_keys: str = DEFAULT_PHONE_KEYS
     pii_name_keys: str = DEFAULT_NAME_KEYS
+    report_base_url: str | None = None
+    notify_attempts: int = 3
+    notify_backoff_seconds: float = 5.0
+    flag_min_rate_change: float = 0.10
+    flag_min_count_change: float = 0.30
+    flag_min_day_count: int = 20
+    flag_min_baseline_count: int = 50
+
+    @property
+    def flag_rules(self) -> FlagRules:
+        return FlagRules(min_day_count=self.flag_min_day_count,
+                         min_baseline_count=self.flag_min_baseline_count,
+                         min_rate_change=self.flag_min_rate_change,
+                         min_count_change=self.flag_min_count_change)
 
     @property
     def landing(self) -> Path:
@@ -77,6 +94,23 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
         if self.pii != "mask":
             return None
         return PiiRules(self.pii_phone_keys, self.pii_name_keys)
+
+
+class NotifyTargets(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """OSVI_NOTIFY_URLS. Built from the environment variable by name when it is set there, so
+    the Dagster UI shows the variable, never the URLs (they carry tokens and passwords)."""
+
+    urls: str | None = None
+
+    @property
+    def targets(self) -> list[Target]:
+        return parse_targets(self.urls)
+
+
+def _notify_urls(settings: Settings) -> str | dg.EnvVar | None:
+    if settings.notify_urls and os.environ.get("OSVI_NOTIFY_URLS") == settings.notify_urls:
+        return dg.EnvVar("OSVI_NOTIFY_URLS")
+    return settings.notify_urls
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -100,5 +134,13 @@ def build_resources(settings: Settings) -> dict[str, object]:
                             timezone=settings.timezone,
                             campaign_keys=settings.campaign_key_list,
                             pii=settings.pii, pii_phone_keys=settings.pii_phone_keys,
-                            pii_name_keys=settings.pii_name_keys),
+                            pii_name_keys=settings.pii_name_keys,
+                            report_base_url=settings.report_base_url,
+                            notify_attempts=settings.notify_attempts,
+                            notify_backoff_seconds=settings.notify_backoff_seconds,
+                            flag_min_rate_change=settings.flag_min_rate_change,
+                            flag_min_count_change=settings.flag_min_count_change,
+                            flag_min_day_count=settings.flag_min_day_count,
+                            flag_min_baseline_count=settings.flag_min_baseline_count),
+        "notify": NotifyTargets(urls=_notify_urls(settings)),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 PALETTE = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04",
@@ -34,6 +34,8 @@ class CampaignDay:
     inbound: int
     outbound: int
     extra_deliveries: int
+    attempts: int = 0
+    reach_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,112 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A campaign_flags row that is flagged: a change that is significant and large enough."""
+
+    campaign: str
+    metric: str  # calls, silent, reach_rate, share:<condition>, true_rate:<field>
+    value: float
+    baseline: float
+    interval_low: float | None
+    interval_high: float | None
+    day_count: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What else the day's reader should look at."""
+
+    new_fields: list[str] = field(default_factory=list)
+    type_conflicts: list[str] = field(default_factory=list)
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
 class DailyReport:
     summary: Summary
     campaigns: list[CampaignDay]
     outcomes: list[Outcome]
     trend: list[tuple[date, int]]  # up to 14 days ending on the report's day (0 when quiet)
+    reach_rate: float | None = None  # picked / attempts, from call-status webhooks
+    flags: list[Flag] = field(default_factory=list)
+    attention: Attention = field(default_factory=Attention)
+
+
+TOP_CAMPAIGNS = 3
+MAX_CHAT_FLAGS = 8
+
+
+def describe_flag(flag: Flag) -> str:
+    """One line a person reads: what changed, against what, and how sure."""
+    if flag.metric == "silent":
+        return (f"{flag.campaign}: no calls, after calls on each of the 7 days before "
+                f"({flag.baseline:.0f} a day)")
+    if flag.metric == "calls":
+        return (f"{flag.campaign}: {flag.value:.0f} calls against {flag.baseline:.1f} a day "
+                f"over the 7 days before (usual range {flag.interval_low or 0:.0f}-"
+                f"{flag.interval_high or 0:.0f})")
+    kind, _, name = flag.metric.partition(":")
+    label = {"reach_rate": "reach rate", "share": f"share of {name}",
+             "true_rate": f"{name} true rate"}.get(kind, flag.metric)
+    return (f"{flag.campaign}: {label} {flag.value:.0%} against {flag.baseline:.0%} over the "
+            f"7 days before (95% interval {flag.interval_low or 0:.0%}-"
+            f"{flag.interval_high or 0:.0%}, n={flag.day_count})")
+
+
+def headline(report: DailyReport) -> list[str]:
+    """The first lines: how the day went, overall and for the top campaigns."""
+    s = report.summary
+    lines = [f"{_plural(s.calls, 'call')} across {_plural(s.campaigns, 'campaign')} on "
+             f"{s.day.isoformat()} ({_change(s.calls, s.previous_day_calls)} vs the day before)"]
+    if report.reach_rate is not None:
+        lines.append(f"reach rate {report.reach_rate:.0%}")
+    lines.append(f"top outcome: {_top_outcome(s)}")
+    top_outcomes: dict[str, Outcome] = {}
+    for outcome in report.outcomes:
+        best = top_outcomes.get(outcome.campaign)
+        if best is None or (outcome.calls, best.outcome) > (best.calls, outcome.outcome):
+            top_outcomes[outcome.campaign] = outcome
+    for campaign in report.campaigns[:TOP_CAMPAIGNS]:
+        parts = [_plural(campaign.calls, "call")]
+        if campaign.reach_rate is not None:
+            parts.append(f"reach rate {campaign.reach_rate:.0%}")
+        if campaign.campaign in top_outcomes:
+            parts.append(f"top outcome {top_outcomes[campaign.campaign].outcome}")
+        lines.append(f"{campaign.campaign}: {', '.join(parts)}")
+    return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def attention_lines(report: DailyReport) -> list[str]:
+    """The flags, then new fields, type conflicts and rejected deliveries."""
+    lines = [describe_flag(flag) for flag in report.flags]
+    a = report.attention
+    if a.new_fields:
+        lines.append(f"new fields: {', '.join(a.new_fields)}")
+    if a.type_conflicts:
+        lines.append(f"type conflicts (values of several types): {', '.join(a.type_conflicts)}")
+    if a.rejected:
+        lines.append(f"{a.rejected} deliveries could not become calls (rejected_deliveries)")
+    return lines
+
+
+def render_chat_text(report: DailyReport, link: str | None = None) -> str:
+    """A short text for chat targets: the headline numbers, what needs attention, a link."""
+    attention = attention_lines(report)
+    shown = attention[:MAX_CHAT_FLAGS]
+    more = len(attention) - len(shown)
+    lines = [*headline(report), ""]
+    lines += (["Needs attention:", *(f"- {line}" for line in shown)] if shown
+              else ["Nothing needs attention."])
+    if more:
+        lines.append(f"- and {more} more in the report")
+    if link:
+        lines += ["", f"Report: {link}"]
+    return "\n".join(lines) + "\n"
 
 
 TREND_DAYS = 14  # the trend chart has a slot per day
@@ -71,13 +174,16 @@ def _top_outcome(s: Summary) -> str:
 
 def render_markdown(report: DailyReport) -> str:
     s = report.summary
+    attention = attention_lines(report)
     lines = [
         f"# OSVI calls on {s.day.isoformat()}",
         "",
-        f"- **{s.calls}** calls across **{s.campaigns}** campaigns",
-        f"- change vs the previous day: {_change(s.calls, s.previous_day_calls)}",
+        *(f"- {_md(line)}" for line in headline(report)),
         f"- change vs the trailing 7-day mean: {_change(s.calls, s.trailing_7_day_mean)}",
-        f"- top outcome: {_top_outcome(s)}",
+        "",
+        "## Needs attention",
+        "",
+        *([f"- {_md(line)}" for line in attention] or ["Nothing needs attention."]),
         "",
         "## Campaigns",
         "",
@@ -102,14 +208,16 @@ def _md(text: str) -> str:
 def render_html(report: DailyReport) -> str:
     s = report.summary
     title = f"OSVI calls on {s.day.isoformat()}"
+    attention = attention_lines(report)
     body = [
         f"<h1>{html.escape(title)}</h1>",
         "<ul>",
-        f"<li><b>{s.calls}</b> calls across <b>{s.campaigns}</b> campaigns</li>",
-        f"<li>vs the previous day: {_change(s.calls, s.previous_day_calls)}</li>",
+        *(f"<li>{html.escape(line)}</li>" for line in headline(report)),
         f"<li>vs the trailing 7-day mean: {_change(s.calls, s.trailing_7_day_mean)}</li>",
-        f"<li>top outcome: {html.escape(_top_outcome(s))}</li>",
         "</ul>",
+        "<h2>Needs attention</h2>",
+        ("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in attention) + "</ul>"
+         if attention else "<p>Nothing needs attention.</p>"),
         "<h2>Calls per campaign</h2>",
         bar_chart([(c.campaign, c.calls) for c in report.campaigns]),
         "<h2>Outcome mix per campaign</h2>",

@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from osvi_pipeline.lib.report_render import (
+    Attention,
     CampaignDay,
     DailyReport,
+    Flag,
     Outcome,
     Summary,
     render_html,
     render_markdown,
 )
-from osvi_pipeline.warehouse.queries import scalar
+from osvi_pipeline.warehouse.queries import scalar, table_exists
 
 SUMMARY_SQL = """
 select call_date, calls, campaigns, top_outcome, top_outcome_calls, previous_day_calls,
@@ -24,8 +27,36 @@ select call_date, calls, campaigns, top_outcome, top_outcome_calls, previous_day
 from daily_summary where call_date = $day
 """
 CAMPAIGNS_SQL = """
-select campaign, calls, unique_phones, inbound, outbound, extra_deliveries
+select campaign, calls, unique_phones, inbound, outbound, extra_deliveries, attempts, reach_rate
 from campaign_daily where call_date = $day order by calls desc, campaign
+"""
+REACH_SQL = """
+select sum(reach_rate * attempts) / nullif(sum(attempts), 0)
+from campaign_daily where call_date = $day
+"""
+FLAGS_SQL = """
+select campaign, metric, value, baseline, interval_low, interval_high, day_count
+from campaign_flags where call_date = $day and flagged
+order by metric = 'silent' desc, abs(value - baseline) / greatest(baseline, 1e-9) desc, campaign
+"""
+# Fields whose first value came on this day (the long tables by the calls' first day).
+NEW_FIELDS_SQL = """
+with firsts as (
+    select 'data_capture.' || f.field as name, min(c.call_date) as first_day
+    from data_capture_fields as f join calls as c using (call_log_id) group by all
+    union all
+    select 'structured_output.' || f.path, min(c.call_date)
+    from structured_output_fields as f join calls as c using (call_log_id) group by all
+)
+select name from firsts where first_day = $day order by name
+"""
+CONFLICTS_SQL = """
+select table_name || '.' || column_name || ' (' || array_to_string(observed_types, ', ') || ')'
+from field_catalog where conflict order by 1
+"""
+REJECTED_SQL = """
+select count(*) from rejected_deliveries as r join deliveries as d using (delivery_id)
+where d.received_day = $day
 """
 OUTCOMES_SQL = """
 select campaign, coalesce(matched_condition, intent, '(none)') as outcome, sum(calls),
@@ -49,12 +80,27 @@ def load_report(con: duckdb.DuckDBPyConnection, day: date) -> DailyReport | None
     if row is None:
         return None
     params = {"day": day}
+
+    def rows(sql: str) -> list[Any]:
+        return con.execute(sql, params).fetchall()
+
     return DailyReport(
         summary=Summary(*row),
-        campaigns=[CampaignDay(*r) for r in con.execute(CAMPAIGNS_SQL, params).fetchall()],
-        outcomes=[Outcome(*r) for r in con.execute(OUTCOMES_SQL, params).fetchall()],
-        trend=[(d, c) for d, c in con.execute(TREND_SQL, params).fetchall()],
+        campaigns=[CampaignDay(*r) for r in rows(CAMPAIGNS_SQL)],
+        outcomes=[Outcome(*r) for r in rows(OUTCOMES_SQL)],
+        trend=[(d, c) for d, c in rows(TREND_SQL)],
+        reach_rate=scalar(con, REACH_SQL, params),
+        flags=[Flag(*r) for r in rows(FLAGS_SQL)] if _has(con, "campaign_flags") else [],
+        attention=Attention(
+            new_fields=[r[0] for r in rows(NEW_FIELDS_SQL)],
+            type_conflicts=([r[0] for r in con.execute(CONFLICTS_SQL).fetchall()]
+                            if _has(con, "field_catalog") else []),
+            rejected=int(scalar(con, REJECTED_SQL, params))),
     )
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return table_exists(con, "main", table)
 
 
 def write_report_files(report: DailyReport, directory: Path) -> tuple[Path, str]:

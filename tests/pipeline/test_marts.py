@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ingest_api.settings import Settings
-from tests.conftest import make_settings
-from tests.pipeline_helpers import delivery, land, query, run
+from tests.support.config import make_settings
+from tests.support.pipeline import delivery, land, query, run
 
 DIWALI = "Diwali ऑफ़र 2026"  # spaces and non-Latin letters
 DAY28 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -94,7 +94,7 @@ def _report(settings: Settings, *args: str, columns: str | None = "160") -> Any:
     import os
     import subprocess
 
-    from tests.serving import OSVI
+    from tests.support.processes import OSVI
 
     env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir)}
     env.pop("COLUMNS", None)
@@ -137,8 +137,7 @@ def test_daily_report_files_are_complete_and_self_contained(warehouse: Settings)
     directory = warehouse.data_dir / "reports" / "daily"
     markdown = (directory / "2026-11-29.md").read_text(encoding="utf-8")
     assert markdown.startswith("# OSVI calls on 2026-11-29")
-    assert "**1** calls across **1** campaigns" in markdown
-    assert "change vs the previous day: -3 (-75%)" in markdown
+    assert "- 1 call across 1 campaign on 2026-11-29 (-3 (-75%) vs the day before)" in markdown
     assert f"| {DIWALI} | 1 | 1 | 0 | 1 | 0 |" in markdown
     page = (directory / "2026-11-29.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 3, "calls per campaign, outcome mix, 14-day trend"

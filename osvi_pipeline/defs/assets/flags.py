@@ -1,0 +1,26 @@
+"""`campaign_flags`: each campaign-day against its trailing week, flagged when it matters."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.warehouse.campaign_flags import build_campaign_flags
+from osvi_pipeline.warehouse.queries import scalar
+
+FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
+
+
+@dg.asset(deps=["campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary"],
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL, group_name="marts",
+          description="Grain: call_date x campaign x metric (calls, reach_rate, "
+                      "share:<condition>, true_rate:<boolean field>, silent). Each day against "
+                      "the campaign's 7 days before: value, baseline, 95% interval, "
+                      "significant (two-proportion or Poisson z-test, minimum counts) and "
+                      "flagged (significant and large enough: OSVI_FLAG_MIN_*).")
+def campaign_flags(duckdb: DuckDBResource,
+                   osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    with duckdb.get_connection() as con:
+        rows = build_campaign_flags(con, osvi.flag_rules)
+        flagged = int(scalar(con, FLAGGED_TODAY))
+    return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows),
+                                          "flagged": dg.MetadataValue.int(flagged)})

@@ -1,0 +1,111 @@
+"""`campaign_flags`: each campaign-day against its trailing 7 days, with the statistics.
+
+Metrics: `calls`, `reach_rate` (from call-status webhooks), `share:<matched condition>` and
+`true_rate:<boolean Data Extraction field>`, judged by lib/flag_stats.py; and `silent` for a
+campaign that had calls on each of the 7 days before and none that day. Rebuilt in full each
+run: a few rows per campaign-day, computed from the marts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from osvi_pipeline.lib.flag_stats import FlagRules, Verdict, judge_count, judge_proportion
+
+BASELINE_DAYS = 7
+COLUMNS = pa.schema([
+    ("call_date", pa.date32()), ("campaign", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()), ("baseline", pa.float64()), ("interval_low", pa.float64()),
+    ("interval_high", pa.float64()), ("day_count", pa.int64()), ("baseline_count", pa.int64()),
+    ("significant", pa.bool_()), ("flagged", pa.bool_()),
+])
+DAYS = "select call_date from daily_summary order by 1"
+CALLS = """
+select call_date, campaign, calls, attempts, round(coalesce(reach_rate, 0) * attempts)::bigint
+from campaign_daily
+"""
+SHARES = """
+select call_date, campaign, matched_condition, sum(calls)::bigint
+from campaign_outcomes where matched_condition is not null group by all
+"""
+TRUE_RATES = """
+select call_date, campaign, field, true_count, true_count + false_count
+from campaign_field_rates where field_type = 'boolean'
+"""
+
+# (campaign, metric) -> day -> (successes, trials); for counts successes = trials = the count
+Series = dict[tuple[str, str], dict[date, tuple[int, int]]]
+
+
+def build_campaign_flags(con: duckdb.DuckDBPyConnection, rules: FlagRules) -> int:
+    """Replace `campaign_flags`; return its row count."""
+    days = [row[0] for row in con.execute(DAYS).fetchall()]
+    counts: Series = defaultdict(dict)
+    proportions: Series = defaultdict(dict)
+    for day, campaign, calls, attempts, picked in con.execute(CALLS).fetchall():
+        counts[(campaign, "calls")][day] = (calls, calls)
+        if attempts:
+            proportions[(campaign, "reach_rate")][day] = (picked, attempts)
+    campaign_calls = {(campaign, day): calls for (campaign, _), by_day in counts.items()
+                      for day, (calls, _) in by_day.items()}
+    for day, campaign, condition, calls in con.execute(SHARES).fetchall():
+        proportions[(campaign, f"share:{condition}")][day] = (
+            calls, campaign_calls.get((campaign, day), calls))
+    for day, campaign, field, true_count, answered in con.execute(TRUE_RATES).fetchall():
+        proportions[(campaign, f"true_rate:{field}")][day] = (true_count, answered)
+    silent = list(_silent(days, counts))
+    quiet_days = {(row["campaign"], row["call_date"]) for row in silent}
+    rows = [*(row for row in _judged(days, counts, rules, count=True)  # silent says it already
+              if (row["campaign"], row["call_date"]) not in quiet_days),
+            *_judged(days, proportions, rules, count=False), *silent]
+    con.register("campaign_flags_arrow", pa.Table.from_pylist(rows, schema=COLUMNS))
+    try:
+        con.execute("create or replace table campaign_flags as "
+                    "select * from campaign_flags_arrow order by call_date, campaign, metric")
+    finally:
+        con.unregister("campaign_flags_arrow")
+    return len(rows)
+
+
+def _judged(days: list[date], series: Series, rules: FlagRules,
+            count: bool) -> Iterator[dict[str, object]]:
+    for (campaign, metric), by_day in series.items():
+        first = min(by_day)
+        for day in days:
+            window = [day - timedelta(days=back) for back in range(1, BASELINE_DAYS + 1)]
+            window = [d for d in window if d >= first]  # days before the campaign do not count
+            if not window or day < first:
+                continue
+            k, n = by_day.get(day, (0, 0))
+            baseline_k = sum(by_day.get(d, (0, 0))[0] for d in window)
+            baseline_n = sum(by_day.get(d, (0, 0))[1] for d in window)
+            verdict = (judge_count(k, baseline_k, len(window), rules) if count
+                       else judge_proportion(k, n, baseline_k, baseline_n, rules))
+            if verdict is not None and (n or count):
+                yield _row(day, campaign, metric, verdict, n, baseline_n)
+
+
+def _silent(days: list[date], counts: Series) -> Iterator[dict[str, object]]:
+    for (campaign, _), by_day in counts.items():
+        for day in days:
+            week = [day - timedelta(days=back) for back in range(1, BASELINE_DAYS + 1)]
+            if by_day.get(day, (0, 0))[0] == 0 and all(by_day.get(d, (0, 0))[0] for d in week):
+                mean = sum(by_day[d][0] for d in week) / BASELINE_DAYS
+                yield {"call_date": day, "campaign": campaign, "metric": "silent", "value": 0.0,
+                       "baseline": mean, "interval_low": None, "interval_high": None,
+                       "day_count": 0, "baseline_count": sum(by_day[d][0] for d in week),
+                       "significant": True, "flagged": True}
+
+
+def _row(day: date, campaign: str, metric: str, verdict: Verdict, day_count: int,
+         baseline_count: int) -> dict[str, object]:
+    return {"call_date": day, "campaign": campaign, "metric": metric, "value": verdict.value,
+            "baseline": verdict.baseline, "interval_low": verdict.interval_low,
+            "interval_high": verdict.interval_high, "day_count": day_count,
+            "baseline_count": baseline_count, "significant": verdict.significant,
+            "flagged": verdict.flagged}
