@@ -1,8 +1,8 @@
 """The app that receives OSVI webhook deliveries and lands them durably.
 
-Every answer follows CONTRACT.md: 200 only after the delivery is on disk, 400 for a body that
-is not a JSON object (stored anyway), 401/404/413 before anything is stored, 503 with
-Retry-After when it cannot be stored right now.
+Every answer follows the README's "What the endpoint answers": 200 only after the delivery is
+on disk, 400 for a body that is not a JSON object (stored anyway), 401/404/413 before anything
+is stored, 503 with Retry-After when it cannot be stored right now.
 
 FastAPI serves the operations endpoints and the OpenAPI docs. The delivery routes are a plain
 ASGI endpoint on the same router: FastAPI's per-request dependency machinery costs about four

@@ -1,4 +1,4 @@
-"""The integrations file (CONTRACT.md) and token authentication.
+"""The integrations file (README, "Integrations file") and token authentication.
 
 Errors name the file and line so `osvi integrations check` and `osvi serve` can point at the
 exact place to fix.

@@ -1,4 +1,5 @@
-"""Configuration from `OSVI_*` environment variables (see CONTRACT.md), validated at start."""
+"""Configuration from `OSVI_*` environment variables (README, "Configuration"), validated at
+start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `osvi` command (CONTRACT.md): serve, simulate, integrations check."""
+"""The `osvi` command: serve, up, materialize, import, report, simulate, integrations."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Inverting OSVI Custom Template bodies back into the call's sections (pure logic).
 
-OSVI renders a template of `{{expression}}` placeholders (see ../shared/seed): a value that is
-exactly one expression keeps the raw type (objects stay objects); expressions embedded in a
-longer string are interpolated as text; expressions that do not resolve become null. This
+OSVI renders a template of `{{expression}}` placeholders (its webhook documentation): a value
+that is exactly one expression keeps the raw type (objects stay objects); expressions embedded
+in a longer string are interpolated as text; expressions that do not resolve become null. This
 module reads a received body back through the template:
 
 - a sole expression's value is the source field itself; `null` means absent;
