@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TOKEN = "bench-token-0123456789"
-SAMPLE = (ROOT / "tests" / "osvi_sample.json").read_text(encoding="utf-8").strip()
+SAMPLE = (ROOT / "osvi_cli" / "osvi_sample.json").read_text(encoding="utf-8").strip()
 
 
 @dataclass
