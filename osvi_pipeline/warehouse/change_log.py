@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from osvi_pipeline.lib.sql_models import ScopeKey
 from osvi_pipeline.lib.sql_names import quote_identifier
-from osvi_pipeline.warehouse.queries import table_exists
+from osvi_pipeline.warehouse.queries import scalar, table_exists
 
 STATE_DDL = [
     # Bookkeeping lives outside `main`, so analysts listing tables see only theirs.
@@ -123,10 +123,10 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
     after = int(state[0][0])
     if after > upto:  # a watermark from another change log (the working file was replaced)
         return Plan(True, 0, upto)
-    everything = con.execute(
-        "select count(*) from osvi_state.changes where change_id > $after "
+    everything = scalar(
+        con, "select count(*) from osvi_state.changes where change_id > $after "
         "and change_id <= $upto and key is null and list_contains($sources, source)",
-        {"after": after, "upto": upto, "sources": sorted(sources)}).fetchall()[0][0]
+        {"after": after, "upto": upto, "sources": sorted(sources)})
     return Plan(bool(everything), after, upto)
 
 

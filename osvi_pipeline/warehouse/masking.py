@@ -32,6 +32,7 @@ from osvi_pipeline.warehouse.change_log import (
     retire_table,
     transaction,
 )
+from osvi_pipeline.warehouse.queries import scalar
 from osvi_pipeline.warehouse.wide_tables import WIDE_TABLES
 
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
@@ -207,15 +208,14 @@ def _create_like(con: duckdb.DuckDBPyConnection, table: str, catalog: str) -> No
     """An empty `table` in `catalog` made by the working table's own DDL, so the masked copy
     keeps its column types, constraints and compression (the ZSTD bodies of `deliveries`),
     which `create table ... as` would not."""
-    ddl = con.execute("select sql from duckdb_tables() where database_name = current_database() "
-                      "and schema_name = 'main' and table_name = $t", {"t": table}
-                      ).fetchall()[0][0]
+    ddl = scalar(con, "select sql from duckdb_tables() where database_name = current_database() "
+                      "and schema_name = 'main' and table_name = $t", {"t": table})
     _in_catalog(con, catalog, [f"drop table if exists {quote_identifier(table)}", ddl])
 
 
 def _in_catalog(con: duckdb.DuckDBPyConnection, catalog: str, statements: list[str]) -> None:
     """Run statements that name their relations unqualified in `catalog`'s `main` schema."""
-    source = con.execute("select current_database()").fetchall()[0][0]
+    source = scalar(con, "select current_database()")
     con.execute(f"use {quote_identifier(catalog)}.main")
     try:
         for statement in statements:
