@@ -172,3 +172,21 @@ def test_a_malformed_notify_url_is_named_without_its_secret(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "OSVI_NOTIFY_URLS: entry 2 (slackx://...)" in done.stderr
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_an_smtp_server_that_is_down_is_a_warning_not_a_failed_run(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there
+    settings = make_settings(
+        tmp_path, notify_attempts=2, notify_backoff_seconds=0,
+        notify_urls=f"mailto://127.0.0.1:{closed}?from=osvi@example.com&to=team@example.com"
+                    "&mode=insecure")
+    land_flag_history(settings)
+    run(settings, FIRST.isoformat(), LAST.isoformat())
+    result = _scheduled_run(settings, dg.DagsterInstance.ephemeral())
+    assert result.success
+    [check] = [c for c in result.get_asset_check_evaluations()
+               if c.check_name == "summary_delivered"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+        assert con.execute("select status, attempts from notifications").fetchall() == [
+            ("failed", 2)]
