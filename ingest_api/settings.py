@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     pii: Literal["keep", "mask"] = "keep"
     pii_phone_keys: str = DEFAULT_PHONE_KEYS
     pii_name_keys: str = DEFAULT_NAME_KEYS
+    # Dagster's run, event and schedule storage on PostgreSQL (`osvi up --production`); unset:
+    # SQLite under $OSVI_DATA_DIR/dagster. Holds a password: never logged or written to a file.
+    dagster_postgres_url: str | None = Field(default=None, repr=False)
+    # How often the landing sensor looks for new files.
+    sensor_interval_seconds: int = Field(default=60, ge=1)
     # Daily summaries: Apprise URLs (secrets: never logged), where the HTML reports are served
     # (for the link in chat messages), and how hard to try a target that fails.
     notify_urls: str | None = Field(default=None, repr=False)

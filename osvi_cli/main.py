@@ -20,6 +20,7 @@ from rich.console import Console
 
 from ingest_api.integrations import IntegrationsError, ensure_default_token, load_integrations
 from ingest_api.settings import ConfigError, Settings, load_settings
+from osvi_cli.production import Layout, Role
 
 app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=True,
                   add_completion=False)
@@ -126,16 +127,44 @@ def serve(
 
 @app.command()
 def up(
-    host: Annotated[str, typer.Option(help="Interface for both servers.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Ingest API port.")] = 8000,
-    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+    host: Annotated[str, typer.Option(envvar="OSVI_HOST", help="Interface for the ingest API "
+                                      "and the Dagster UI (loopback unless told).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="OSVI_PORT", help="Ingest API port.")] = 8000,
+    dagster_port: Annotated[int, typer.Option(envvar="OSVI_DAGSTER_PORT",
+                                              help="Dagster UI port.")] = 3000,
+    production: Annotated[bool, typer.Option(
+        "--production", help="Dagster's production processes (dagster-webserver, one "
+                             "dagster-daemon, a gRPC code server) instead of dagster dev.")]
+    = False,
+    only: Annotated[Role | None, typer.Option(
+        help="With --production: run this one role (one service unit or container each).")]
+    = None,
+    code_server_host: Annotated[str, typer.Option(
+        envvar="OSVI_CODE_SERVER_HOST", help="With --production: the code server's interface "
+                                            "(where the daemon and webservers reach it).")]
+    = "127.0.0.1",
+    code_server_port: Annotated[int, typer.Option(envvar="OSVI_CODE_SERVER_PORT",
+                                                  help="With --production: its gRPC port.")]
+    = 4000,
+    read_only: Annotated[bool, typer.Option(
+        "--read-only", help="With --production: a webserver that cannot launch or change "
+                            "anything (the one to give analysts).")] = False,
 ) -> None:
-    """Run the ingest API and the Dagster UI (dagster dev) together; Ctrl-C stops both."""
+    """Run the ingest API and Dagster together (dagster dev, or with --production Dagster's
+    production processes); Ctrl-C or SIGTERM stops them all.
+    """
     from osvi_cli.supervise import run_together
     from osvi_pipeline.defs.instance import dagster_home
 
     settings = settings_or_exit()
     _check_notify_urls(settings)
+    if (only or read_only) and not production:
+        _fail("--only and --read-only go with --production")
+    if production:
+        layout = Layout(host, port, dagster_port, code_server_host, code_server_port, read_only)
+        _up_production(settings, layout, only)
+        return
     for taken, option in ((port, "--port"), (dagster_port, "--dagster-port")):
         if _port_in_use(host, taken):  # before announcing URLs that would not be ours
             _fail(f"{host}:{taken} is already in use (another `osvi up`?): stop it, or choose "
@@ -156,6 +185,51 @@ def up(
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
     raise typer.Exit(run_together(commands, env,
                                   cwd=workspace.parent if workspace.exists() else None))
+
+
+def _up_production(settings: Settings, layout: Layout, only: Role | None) -> None:
+    """All roles under one supervisor that restarts a role that dies, or one role whose exit
+    status is this command's (for systemd's Restart=always or a container's restart policy)."""
+    from osvi_cli.production import postgres_problem, role_command, write_workspace
+    from osvi_cli.supervise import run_together
+    from osvi_pipeline.defs.instance import dagster_home
+
+    roles = [only] if only else [Role.code_server, Role.ingest, Role.daemon, Role.webserver]
+    uses_dagster = bool(set(roles) - {Role.ingest})
+    if settings.dagster_postgres_url and uses_dagster and (
+            problem := postgres_problem(settings.dagster_postgres_url)) is not None:
+        _fail(problem)
+    binds = {Role.ingest: (layout.host, layout.port, "--port"),
+             Role.webserver: (layout.host, layout.dagster_port, "--dagster-port"),
+             Role.code_server: (layout.code_server_host, layout.code_server_port,
+                                "--code-server-port")}
+    for role in roles:
+        if role in binds and _port_in_use(*binds[role][:2]):
+            bind_host, bind_port, option = binds[role]
+            _fail(f"{bind_host}:{bind_port} is already in use: stop what holds it, or choose "
+                  f"another port with {option}")
+    if Role.ingest in roles:
+        _announce_ingest(settings, layout.host, layout.port)
+    home = dagster_home(settings)
+    workspace = write_workspace(home, layout)
+    storage = ("PostgreSQL (OSVI_DAGSTER_POSTGRES_URL)" if settings.dagster_postgres_url
+               else f"SQLite in {home} (one machine only: set OSVI_DAGSTER_POSTGRES_URL)")
+    if Role.webserver in roles:
+        console.print(f"[bold]Dagster UI[/] on http://{layout.host}:{layout.dagster_port}"
+                      + (" (read-only)" if layout.read_only else ""), highlight=False)
+    console.print(f"Dagster production roles: {', '.join(roles)}; storage: {storage}",
+                  highlight=False)
+    env = {**os.environ, **_absolute_paths(settings), "DAGSTER_HOME": str(home)}
+    commands = {str(role): role_command(role, layout, workspace) for role in roles}
+    def code_server_up() -> bool:  # the daemon and webserver load the location from it
+        return _port_in_use(layout.code_server_host, layout.code_server_port)
+
+    def report(line: str) -> None:
+        errors.print(f"[bold yellow]warning:[/] {line}", highlight=False)
+
+    together = roles[0] is Role.code_server and len(roles) > 1
+    raise typer.Exit(run_together(commands, env, restart=only is None, report=report,
+                                  first_ready=code_server_up if together else None))
 
 
 def _absolute_paths(settings: Settings) -> dict[str, str]:

@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
 GRACE_SECONDS = 30
+RESTART_DELAY_SECONDS = 1.0
+READY_TIMEOUT_SECONDS = 120
 
 
 class _Stop(Exception):
@@ -35,18 +37,49 @@ def _interruptible() -> None:
 
 
 def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
-                 cwd: Path | None = None) -> int:
+                 cwd: Path | None = None, restart: bool = False,
+                 report: Callable[[str], None] = print,
+                 first_ready: Callable[[], bool] | None = None) -> int:
+    """Run the commands until a stop signal. Without `restart`, the first to exit stops the
+    rest and its status is returned; with it, a command that exits is reported and started
+    again (after RESTART_DELAY_SECONDS, doubling while it keeps failing within a minute).
+    `first_ready`: the others start once it says the first command is ready (a server that
+    they connect to), or after READY_TIMEOUT_SECONDS."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    processes = {name: subprocess.Popen(list(command), env=dict(env), cwd=cwd,
-                                        preexec_fn=_interruptible)
-                 for name, command in commands.items()}
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(list(commands[name]), env=dict(env), cwd=cwd,
+                                preexec_fn=_interruptible)
+
+    names = list(commands)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    started = {name: time.monotonic() for name in commands}
+    delays = dict.fromkeys(commands, RESTART_DELAY_SECONDS)
     status = 0
     # Ctrl-C in a terminal reaches the children too: do not send them a second one.
     interrupted = False
     try:
-        while all(process.poll() is None for process in processes.values()):
+        processes[names[0]] = start(names[0])
+        if first_ready is not None:
+            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+            while (time.monotonic() < deadline and processes[names[0]].poll() is None
+                   and not first_ready()):
+                time.sleep(0.5)
+        processes.update({name: start(name) for name in names[1:]})
+        while True:
+            exited = [name for name, p in processes.items() if p.poll() is not None]
+            if exited and not restart:
+                status = processes[exited[0]].returncode
+                break
+            for name in exited:
+                code = processes[name].returncode
+                quick = time.monotonic() - started[name] < 60
+                delays[name] = min(delays[name] * 2, 60.0) if quick else RESTART_DELAY_SECONDS
+                report(f"{name} exited with status {code}: restarting it in "
+                       f"{delays[name]:.0f} s")
+                time.sleep(delays[name])
+                processes[name], started[name] = start(name), time.monotonic()
             time.sleep(0.5)
-        status = next(p.returncode for p in processes.values() if p.returncode is not None)
     except _Stop as stop:
         interrupted = stop.signum == signal.SIGINT and _children_saw_ctrl_c()
     finally:

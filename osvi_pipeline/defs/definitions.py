@@ -60,7 +60,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=build_assets(settings, first_day),
         asset_checks=WAREHOUSE_CHECKS,
         jobs=[job],
-        sensors=[build_landing_sensor(job, first_day)],
+        sensors=[build_landing_sensor(job, first_day, settings.sensor_interval_seconds)],
         schedules=[build_daily_schedule(job, settings.timezone, first_day)],
         resources=build_resources(settings),
         # Every step writes the one DuckDB file (pool limit 1), so steps never run in parallel;

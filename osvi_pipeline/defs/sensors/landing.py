@@ -17,9 +17,9 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
            dg.DagsterRunStatus.STARTING]
 
 
-def build_landing_sensor(job: WarehouseJob,
-                         first_day: date) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=60,
+def build_landing_sensor(job: WarehouseJob, first_day: date,
+                         interval_seconds: int = 60) -> dg.SensorDefinition:
+    @dg.sensor(job=job, minimum_interval_seconds=interval_seconds,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Materializes the days that received new landing files.")
     def landing_sensor(context: dg.SensorEvaluationContext,
