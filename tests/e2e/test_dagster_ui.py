@@ -20,31 +20,12 @@ import pytest
 from osvi_pipeline.defs.instance import dagster_home
 from tests.support.browser import chromium
 from tests.support.config import CHECKOUT, make_settings
+from tests.support.dagster_graphql import LAUNCH, STATUS, graphql
 from tests.support.pipeline import delivery, land, query
 from tests.support.processes import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # dagster dev + a backfill
 DAGSTER = Path(sys.executable).with_name("dagster")
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status }
-    ... on PythonError { message }
-  }
-}
-"""
 ASSETS = ["deliveries", "call_attempts", "call_deliveries", "rejected_deliveries", "calls",
           "data_capture_fields", "structured_output_fields", "call_trigger_fields",
           "data_capture", "structured_output", "campaign_daily", "campaign_outcomes",
@@ -83,25 +64,16 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         log.close()
 
 
-def _graphql(url: str, query_text: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{url}/graphql", json={"query": query_text, "variables": variables},
-                          timeout=60)
-    response.raise_for_status()
-    payload = response.json()
-    assert "errors" not in payload, payload
-    return dict(payload["data"])
-
-
 def test_a_partition_backfill_from_the_graphql_api(dagster_dev: tuple[str, Any]) -> None:
     url, settings = dagster_dev
     params = {"partitionNames": ["2026-11-26", "2026-11-27", "2026-11-28"],
               "assetSelection": [{"path": [name]} for name in ASSETS], "fromFailure": False}
-    launched = _graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+    launched = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     deadline = time.monotonic() + 400
     status = None
     while time.monotonic() < deadline:
-        status = _graphql(url, STATUS, {"id": launched["backfillId"]})[
+        status = graphql(url, STATUS, {"id": launched["backfillId"]})[
             "partitionBackfillOrError"]
         if status.get("status") in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "CANCELED",
                                     "COMPLETED_FAILED"):

@@ -10,7 +10,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import httpx
@@ -18,17 +17,11 @@ import psycopg2
 import pytest
 
 from tests.support.config import SAMPLE_FILE
+from tests.support.dagster_graphql import LAUNCH, STATUS, graphql
 from tests.support.postgres import PASSWORD, USER, create_database, postgres_server
 from tests.support.processes import OSVI, free_port, wait_until
 
 TOKEN = "production-token-123"
-LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:
-$params) { __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
-} }"""
-STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-... on PartitionBackfill { status } } }"""
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[tuple[str, int]]:
     with postgres_server() as server:
@@ -77,11 +70,8 @@ def _successful_runs(url: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = httpx.post(f"http://127.0.0.1:{port}/graphql",
-                        json={"query": query, "variables": variables or {}}, timeout=30)
-    answer.raise_for_status()
-    return dict(answer.json())
+def _web(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -105,7 +95,7 @@ def test_all_roles_on_postgres_load_deliveries_and_survive_a_killed_daemon(
              "--code-server-port", str(code)], env=_env(data, url), stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until("the Dagster webserver", lambda: _graphql(web, "{ version }") is not None,
+        wait_until("the Dagster webserver", lambda: graphql(_web(web), "{ version }") is not None,
                    timeout=180, process=process, log=log, interval=1)
         commands = " | ".join(_session_commands(process.pid).values())
         assert "dagster dev" not in commands and "dagster-daemon run" in commands
@@ -159,7 +149,7 @@ def test_one_role_per_process_forms_the_same_system(tmp_path: Path,
                            process=roles[role], log=logs[role], interval=1)
         for role, web_port in (("webserver", web), ("read-only", web_ro)):
             wait_until(f"the {role} webserver",
-                       lambda web_port=web_port: _graphql(web_port, "{ version }") is not None,
+                       lambda web_port=web_port: graphql(_web(web_port), "{ version }") is not None,
                        timeout=180, process=roles[role], log=logs[role], interval=1)
         _post(port, "role-1")
         wait_until("the daemon's sensor run to publish", lambda: _published(data, "role-1"),
@@ -168,14 +158,15 @@ def test_one_role_per_process_forms_the_same_system(tmp_path: Path,
         today = time.strftime("%Y-%m-%d", time.gmtime())
         params = {"partitionNames": [today], "assetSelection": [{"path": ["deliveries"]}],
                   "fromFailure": False}
-        refused = _graphql(web_ro, LAUNCH, {"params": params})
+        refused = httpx.post(f"{_web(web_ro)}/graphql", timeout=30, json={
+            "query": LAUNCH, "variables": {"params": params}}).json()
         assert "errors" in refused or refused["data"]["launchPartitionBackfill"][
             "__typename"] != "LaunchBackfillSuccess", "a read-only webserver launches nothing"
-        launched = _graphql(web, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+        launched = graphql(_web(web), LAUNCH, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
         def backfill_done() -> bool:
-            status = _graphql(web, STATUS, {"id": launched["backfillId"]})["data"][
+            status = graphql(_web(web), STATUS, {"id": launched["backfillId"]})[
                 "partitionBackfillOrError"]["status"]
             assert status not in ("FAILED", "CANCELED", "COMPLETED_FAILED"), status
             return status in ("COMPLETED", "COMPLETED_SUCCESS")
