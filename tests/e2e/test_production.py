@@ -103,7 +103,10 @@ def test_all_roles_on_postgres_load_deliveries_and_survive_a_killed_daemon(
         _post(port, "prod-1")
         wait_until("the sensor's run to publish prod-1", lambda: _published(data, "prod-1"),
                    timeout=240, process=process, log=log, interval=2)
-        assert _successful_runs(url) >= 1, "the runs are rows in PostgreSQL"
+        # The snapshot is published a step or two before the run is marked a success.
+        wait_until("the run recorded as a success in PostgreSQL",
+                   lambda: _successful_runs(url) >= 1, timeout=120, process=process, log=log,
+                   interval=1)
 
         [daemon] = [pid for pid, command in _session_commands(process.pid).items()
                     if "dagster-daemon run" in command]
