@@ -78,7 +78,7 @@ class ImportReport:
             self.errors.append(message)
 
 
-class ImportError_(Exception):
+class HistoryImportError(Exception):
     """The import cannot start (a path that does not exist, nothing to read)."""
 
 
@@ -97,9 +97,9 @@ def find_sources(paths: Iterable[str]) -> list[Source]:
         elif path.is_file():
             sources.append(Source(name, path))
         else:
-            raise ImportError_(f"{name}: no such file or directory")
+            raise HistoryImportError(f"{name}: no such file or directory")
     if not sources:
-        raise ImportError_("no .jsonl, .ndjson or .json files to import")
+        raise HistoryImportError("no .jsonl, .ndjson or .json files to import")
     return sources
 
 

@@ -12,7 +12,7 @@ import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -21,6 +21,9 @@ from rich.console import Console
 from ingest_api.integrations import IntegrationsError, ensure_default_token, load_integrations
 from ingest_api.settings import ConfigError, Settings, load_settings
 from osvi_cli.production import Layout, Role
+
+if TYPE_CHECKING:
+    from osvi_pipeline.lib.notify_targets import Target
 
 app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=True,
                   add_completion=False)
@@ -58,12 +61,13 @@ def settings_or_exit() -> Settings:
         _fail(str(exc))
 
 
-def _check_notify_urls(settings: Settings) -> None:
-    """A malformed OSVI_NOTIFY_URLS is named at start, not at 00:15 (never its secrets)."""
+def _check_notify_urls(settings: Settings) -> list[Target]:
+    """The OSVI_NOTIFY_URLS targets; a malformed one is named at start, not at 00:15 (never
+    its secrets)."""
     from osvi_pipeline.lib.notify_targets import NotifyConfigError, parse_targets
 
     try:
-        parse_targets(settings.notify_urls)
+        return parse_targets(settings.notify_urls)
     except NotifyConfigError as exc:
         _fail(str(exc))
 
@@ -221,6 +225,7 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
                   highlight=False)
     env = {**os.environ, **_absolute_paths(settings), "DAGSTER_HOME": str(home)}
     commands = {str(role): role_command(role, layout, workspace) for role in roles}
+
     def code_server_up() -> bool:  # the daemon and webserver load the location from it
         return _port_in_use(layout.code_server_host, layout.code_server_port)
 
@@ -328,7 +333,7 @@ def import_(
     """Store past OSVI bodies as deliveries, exactly as the endpoint would (idempotent)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from ingest_api.history_import import ImportError_, find_sources, import_history
+    from ingest_api.history_import import HistoryImportError, find_sources, import_history
     from ingest_api.integrations import NAME_PATTERN
 
     settings = settings_or_exit()
@@ -340,11 +345,11 @@ def import_(
         if integration not in known:
             _fail(f"--integration {integration!r} is not in {settings.integrations_path} "
                   f"({', '.join(known)})")
-    elif not re.fullmatch(NAME_PATTERN.strip("^$"), integration):
+    elif not re.fullmatch(NAME_PATTERN, integration):
         _fail(f"--integration {integration!r}: letters, digits, '.', '_' and '-' only")
     try:
         sources = find_sources(paths)
-    except ImportError_ as exc:
+    except HistoryImportError as exc:
         _fail(str(exc))
     sizes = [source.size() for source in sources]
     total = None if None in sizes else sum(size or 0 for size in sizes)
@@ -508,10 +513,6 @@ def integrations_test(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    app()
-
-
 @report_app.command("daily")
 def report_daily(
     date: Annotated[str | None, typer.Option(
@@ -524,16 +525,11 @@ def report_daily(
     """Write the day's summary (Markdown + HTML) from the warehouse, and send it with --send."""
     import duckdb
 
-    from osvi_pipeline.lib.notify_targets import NotifyConfigError, parse_targets
-    from osvi_pipeline.lib.report_render import render_chat_text
     from osvi_pipeline.warehouse.daily_report import load_report, write_report_files
-    from osvi_pipeline.warehouse.notifications import Message, send
+    from osvi_pipeline.warehouse.notifications import send, summary_message
 
     settings = settings_or_exit()
-    try:
-        targets = parse_targets(settings.notify_urls)
-    except NotifyConfigError as exc:
-        _fail(str(exc))
+    targets = _check_notify_urls(settings)
     if send_it and not targets:
         _fail("--send needs OSVI_NOTIFY_URLS (Apprise URLs: slack://..., mailtos://..., ...)")
     day = _optional_day(date) or (
@@ -548,14 +544,12 @@ def report_daily(
                   "`osvi materialize`")
     if report is None:
         _fail(f"no calls on {day} in {settings.warehouse_path}")
-    html, _ = write_report_files(report, settings.data_dir / "reports" / "daily")
-    console.print(f"wrote {html} and {html.with_suffix('.md')}", highlight=False)
+    written = write_report_files(report, settings.data_dir / "reports" / "daily")
+    console.print(f"wrote {written.html_path} and {written.html_path.with_suffix('.md')}",
+                  highlight=False)
     if not send_it:
         return
-    link = (f"{settings.report_base_url.rstrip('/')}/daily/{day.isoformat()}.html"
-            if settings.report_base_url else None)
-    message = Message(f"OSVI calls on {day.isoformat()}: {report.summary.calls} calls",
-                      render_chat_text(report, link), html.read_text(encoding="utf-8"))
+    message = summary_message(report, written.html, settings.report_base_url)
     failed = 0
     for target in targets:
         outcome = send(target, message, settings.notify_attempts,
@@ -565,3 +559,8 @@ def report_daily(
                       + ("" if outcome.sent else f" ({outcome.error})"), highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
+

@@ -29,6 +29,9 @@ storage:
 
 
 def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME with its dagster.yaml written; with PostgreSQL it also sets
+    DRIVER_URL_VARIABLE in this process's environment, which the Dagster processes started
+    from here inherit and an in-process instance reads."""
     home = (settings.data_dir / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = SHIPPED_CONFIG.read_text(encoding="utf-8")

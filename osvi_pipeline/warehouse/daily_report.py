@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -90,28 +91,33 @@ def load_report(con: duckdb.DuckDBPyConnection, day: date) -> DailyReport | None
         outcomes=[Outcome(*r) for r in rows(OUTCOMES_SQL)],
         trend=[(d, c) for d, c in rows(TREND_SQL)],
         reach_rate=scalar(con, REACH_SQL, params),
-        flags=[Flag(*r) for r in rows(FLAGS_SQL)] if _has(con, "campaign_flags") else [],
+        flags=([Flag(*r) for r in rows(FLAGS_SQL)]
+               if table_exists(con, "main", "campaign_flags") else []),
         attention=Attention(
             new_fields=[r[0] for r in rows(NEW_FIELDS_SQL)],
             type_conflicts=([r[0] for r in con.execute(CONFLICTS_SQL).fetchall()]
-                            if _has(con, "field_catalog") else []),
+                            if table_exists(con, "main", "field_catalog") else []),
             rejected=int(scalar(con, REJECTED_SQL, params))),
     )
 
 
-def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return table_exists(con, "main", table)
+@dataclass(frozen=True)
+class ReportFiles:
+    html_path: Path
+    markdown: str
+    html: str
 
 
-def write_report_files(report: DailyReport, directory: Path) -> tuple[Path, str]:
-    """`<day>.md` and `<day>.html` in `directory`, each replaced whole; returns the HTML file
-    and the Markdown."""
+def write_report_files(report: DailyReport, directory: Path) -> ReportFiles:
+    """`<day>.md` and `<day>.html` in `directory`, each replaced whole; returns what was
+    written (the HTML goes on to email targets as it is)."""
     directory.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(report)
     day = report.summary.day.isoformat()
-    _write(directory / f"{day}.md", markdown)
-    _write(directory / f"{day}.html", render_html(report))
-    return directory / f"{day}.html", markdown
+    written = ReportFiles(directory / f"{day}.html", render_markdown(report),
+                          render_html(report))
+    _write(directory / f"{day}.md", written.markdown)
+    _write(written.html_path, written.html)
+    return written
 
 
 def _write(path: Path, text: str) -> None:

@@ -8,7 +8,6 @@ that have not received that day's summary; sending never fails the run that load
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -16,6 +15,7 @@ import apprise
 import duckdb
 
 from osvi_pipeline.lib.notify_targets import Target
+from osvi_pipeline.lib.report_render import DailyReport, render_chat_text
 
 NOTIFICATIONS_DDL = """
 create table if not exists notifications (
@@ -45,8 +45,16 @@ class Outcome:
     error: str | None
 
 
-def send(target: Target, message: Message, attempts: int, backoff_seconds: float,
-         sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def summary_message(report: DailyReport, html: str, report_base_url: str | None) -> Message:
+    """The day's summary as sent: chat text with a link when the reports are served, the
+    HTML report for email."""
+    day = report.summary.day.isoformat()
+    link = (f"{report_base_url.rstrip('/')}/daily/{day}.html" if report_base_url else None)
+    return Message(f"OSVI calls on {day}: {report.summary.calls} calls",
+                   render_chat_text(report, link), html)
+
+
+def send(target: Target, message: Message, attempts: int, backoff_seconds: float) -> Outcome:
     """Try up to `attempts` times, waiting backoff, 2x backoff, ... in between."""
     error = None
     for attempt in range(1, attempts + 1):
@@ -63,7 +71,7 @@ def send(target: Target, message: Message, attempts: int, backoff_seconds: float
             return Outcome(target, True, attempt, None)
         error = _first_line(captured.getvalue(), target)
         if attempt < attempts:
-            sleep(backoff_seconds * 2 ** (attempt - 1))
+            time.sleep(backoff_seconds * 2 ** (attempt - 1))
     return Outcome(target, False, attempts, error)
 
 

@@ -8,13 +8,18 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, NotifyTargets, OsviOptions
-from osvi_pipeline.lib.report_render import DailyReport, render_chat_text
+from osvi_pipeline.lib.report_render import DailyReport
 from osvi_pipeline.warehouse.daily_report import (
     latest_report_day,
     load_report,
     write_report_files,
 )
-from osvi_pipeline.warehouse.notifications import Message, record, send, targets_sent
+from osvi_pipeline.warehouse.notifications import (
+    record,
+    send,
+    summary_message,
+    targets_sent,
+)
 
 SEND_TAG = "osvi/send_report"  # set by the daily schedule: its run sends the summary
 DELIVERED = "summary_delivered"
@@ -40,15 +45,15 @@ def daily_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi
             metadata={"report": dg.MetadataValue.md("No calls yet.")},
             check_results=[dg.AssetCheckResult(check_name=DELIVERED, passed=True,
                                                metadata={"sent": "no report to send"})])
-    html, markdown = write_report_files(report, Path(osvi.reports_dir) / "daily")
-    delivered = (_send(context, duckdb, osvi, notify, report, html.read_text())
+    written = write_report_files(report, Path(osvi.reports_dir) / "daily")
+    delivered = (_send(context, duckdb, osvi, notify, report, written.html)
                  if context.run.tags.get(SEND_TAG) == "true"
                  else dg.AssetCheckResult(check_name=DELIVERED, passed=True,
                                           metadata={"sent": "not a sending run"}))
     return dg.MaterializeResult(metadata={
         "day": dg.MetadataValue.text(report.summary.day.isoformat()),
-        "html": dg.MetadataValue.path(str(html)),
-        "report": dg.MetadataValue.md(markdown),
+        "html": dg.MetadataValue.path(str(written.html_path)),
+        "report": dg.MetadataValue.md(written.markdown),
     }, check_results=[delivered])
 
 
@@ -60,10 +65,7 @@ def _send(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi: OsviO
     with duckdb.get_connection() as con:
         done = targets_sent(con, day)
     pending = [target for target in notify.targets if target.key not in done]
-    link = (f"{osvi.report_base_url.rstrip('/')}/daily/{day.isoformat()}.html"
-            if osvi.report_base_url else None)
-    message = Message(f"OSVI calls on {day.isoformat()}: {report.summary.calls} calls",
-                      render_chat_text(report, link), html)
+    message = summary_message(report, html, osvi.report_base_url)
     outcomes = [send(target, message, osvi.notify_attempts, osvi.notify_backoff_seconds)
                 for target in pending]
     with duckdb.get_connection() as con:
