@@ -53,7 +53,7 @@ class Measure:
 def generate(landing: Path, payloads_file: Path, deliveries: int, days: int,
              first_day: int = 0) -> None:
     """Land `deliveries` spread evenly over `days` days; keep the bodies for the peers."""
-    store = DurableLanding(landing, segment_rows=50_000)
+    store = DurableLanding.for_folder(landing, segment_rows=50_000)
     start_us = int(START.timestamp() * 1e6) + first_day * DAY_US
     step = days * DAY_US // deliveries
     batch: list[LandingRow] = []

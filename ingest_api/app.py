@@ -32,18 +32,19 @@ from ingest_api.body import inspect_body
 from ingest_api.committer import CommitStats, GroupCommitter, StoreUnavailable
 from ingest_api.delivery_log import DeliveryLog
 from ingest_api.integrations import AuthOutcome, TokenAuthority, build_authority
-from ingest_api.journal import CompactorProcess, DurableLanding
+from ingest_api.journal import CompactorProcess, DurableLanding, journal_backlog
 from ingest_api.landing import (
     LandingRow,
     encode_parquet,
     probe_writable,
     quarantine_abandoned_temp_files,
 )
+from ingest_api.landing_store import PublishError, open_landing_store, replica_name
 from ingest_api.limits import RateLimiter
 from ingest_api.metrics import IngestMetrics
 from ingest_api.openapi import DELIVERY_PATHS
 from ingest_api.redaction import redact_headers, redact_query
-from ingest_api.settings import Settings, load_settings
+from ingest_api.settings import READY_BACKLOG_SHARE, Settings, load_settings
 from ingest_api.signatures import verify_standard_webhook
 
 log = logging.getLogger("osvi.ingest")
@@ -73,9 +74,13 @@ class DeliveryEndpoint:
         self.settings = settings
         self.authority = authority
         self.metrics = metrics
-        self.landing = DurableLanding(settings.landing_dir,
+        self.store = open_landing_store(settings.landing_location, settings.quarantine_dir)
+        self.landing = DurableLanding(settings.journal_dir, self.store,
+                                      replica=replica_name(settings.data_dir,
+                                                           settings.replica_id),
                                       segment_rows=settings.journal_segment_rows,
-                                      segment_seconds=settings.journal_segment_seconds)
+                                      segment_seconds=settings.segment_seconds)
+        self.backlog_bytes = 0  # refreshed by the publisher loop
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
         self.deliveries = DeliveryLog()
@@ -85,9 +90,18 @@ class DeliveryEndpoint:
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
 
     async def start(self) -> None:
-        quarantine_abandoned_temp_files(self.settings.landing_dir, self.settings.quarantine_dir)
-        self.settings.landing_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.landing.recover)  # what a crashed run acknowledged
+        if not self.store.remote:
+            quarantine_abandoned_temp_files(self.settings.landing_dir,
+                                            self.settings.quarantine_dir)
+            self.settings.landing_dir.mkdir(parents=True, exist_ok=True)
+        try:  # what a crashed or killed run acknowledged, published before serving
+            await asyncio.to_thread(self.landing.recover)
+        except PublishError as exc:
+            if not self.store.remote:
+                raise OSError(str(exc)) from None
+            # The journal keeps them; the publisher sends them first when the store is back.
+            log.error("could not publish the journal's deliveries to %s yet (retrying in the "
+                      "background): %s", self.store.location, exc)
         await asyncio.to_thread(encode_parquet, [])  # Arrow's one-off set-up, not on a request
         stats = CommitStats(
             on_batch=self.metrics.record_batch,
@@ -114,28 +128,42 @@ class DeliveryEndpoint:
                 await task
         try:
             await asyncio.to_thread(self.landing.drain)
-        except OSError as exc:  # the journal keeps the rows; the next start publishes them
+        except (OSError, PublishError) as exc:  # the journal keeps them; the next start
             log.error("could not publish the journal to landing at shutdown: %s", exc)
         self._compactor.close()
 
     async def _compact_forever(self) -> None:
-        """Publish closed journal segments to landing about once per segment period."""
-        period = max(self.settings.journal_segment_seconds / 2, 0.05)
+        """Publish closed journal segments to landing about once per segment period; after a
+        failure, again with exponential backoff (oldest segment first)."""
+        period = max(self.landing.segment_seconds / 2, 0.05)
+        failures = 0
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(period if not failures else min(2 ** (failures - 1), 30))
             self.landing.rotate_if_due()
             try:
                 rows = await asyncio.to_thread(self.landing.compact_closed,
                                                self._compactor.compact)
-            except OSError as exc:
+            except PublishError as exc:
+                failures += 1
                 self.metrics.compaction_failures.inc()
-                log.error("landing compaction failed (deliveries answer 503 until it "
-                          "succeeds; acknowledged ones are safe in the journal): %s", exc)
-                await asyncio.sleep(period)
+                self.metrics.publish_failures.labels(exc.reason).inc()
+                log.error("publishing the journal to %s failed (%s; attempt %d): %s",
+                          self.store.location, "deliveries answer 503 until it succeeds"
+                          if not self.store.remote else "deliveries are still acknowledged "
+                          "into the journal", failures, exc)
             else:
+                failures = 0
                 if rows:
                     self.metrics.compacted_rows.inc(rows)
-            self.metrics.journal_backlog.set(self.landing.backlog())
+            await asyncio.to_thread(self._refresh_backlog)
+
+    def _refresh_backlog(self) -> None:
+        backlog = journal_backlog(self.landing.journal_dir)
+        self.backlog_bytes = backlog.bytes
+        self.metrics.journal_backlog.set(self.landing.backlog())
+        self.metrics.backlog_bytes.set(backlog.bytes)
+        self.metrics.backlog_oldest_age.set(
+            max(time.time() - backlog.oldest_received, 0) if backlog.oldest_received else 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -216,6 +244,11 @@ class DeliveryEndpoint:
         if self.landing.compaction_error is not None:
             return _Answer(503, {"error": "not stored: landing is not writable "
                                  f"({self.landing.compaction_error})"}, headers=self._retry_after)
+        if self.backlog_bytes >= self.settings.backlog_max_bytes:
+            return _Answer(503, {"error": "not stored: the backlog of deliveries waiting for "
+                                 f"{self.store.location} reached OSVI_BACKLOG_MAX_BYTES "
+                                 f"({self.settings.backlog_max_bytes})"},
+                           headers=self._retry_after)
         body = inspect_body(raw, method)
         delivery_id = str(uuid.uuid4())
         query = scope.get("query_string", b"").decode("latin-1")
@@ -245,10 +278,20 @@ class DeliveryEndpoint:
 
     async def ready(self) -> Response:
         problems = []
-        try:
-            await asyncio.to_thread(probe_writable, self.settings.landing_dir)
-        except OSError as exc:
-            problems.append(f"landing directory not writable: {exc.strerror or exc}")
+        folders = {"journal": self.landing.journal_dir}  # what the acknowledgement needs
+        if not self.store.remote:
+            folders["landing"] = self.settings.landing_dir
+        for what, folder in folders.items():
+            try:
+                await asyncio.to_thread(probe_writable, folder)
+            except OSError as exc:
+                problems.append(f"{what} directory not writable: {exc.strerror or exc}")
+        share = self.backlog_bytes / self.settings.backlog_max_bytes
+        if share >= READY_BACKLOG_SHARE:
+            problems.append(f"backlog of unpublished deliveries at {share:.0%} of "
+                            "OSVI_BACKLOG_MAX_BYTES"
+                            + (f" ({self.landing.publish_error})"
+                               if self.landing.publish_error else ""))
         if self.landing.compaction_error is not None:
             problems.append(f"landing compaction failing: {self.landing.compaction_error}")
         if self.committer is None:
@@ -259,7 +302,10 @@ class DeliveryEndpoint:
             return Response(orjson.dumps({"status": "not ready", "problems": problems}),
                             status_code=503, headers=self._retry_after,
                             media_type="application/json")
-        return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
+        status: dict[str, object] = {"status": "ready", "backlog_bytes": self.backlog_bytes}
+        if self.landing.publish_error is not None:  # ready still: the journal holds them
+            status["publishing"] = f"retrying: {self.landing.publish_error}"
+        return Response(orjson.dumps(status), media_type="application/json")
 
 
 async def _send_json(send: Send, answer: _Answer) -> None:
@@ -294,7 +340,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Landing is writable and the queue not full")
+    @app.get("/readyz", tags=["operations"],
+             summary="The journal is writable, the queue not full, the backlog not near its bound")
     async def readyz() -> Response:
         return await endpoint.ready()
 

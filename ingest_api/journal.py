@@ -3,7 +3,9 @@
 A group commit appends its rows to the process's open journal segment as CRC-framed records
 and fdatasyncs once; only then are the requests answered 200. About once a second (or every
 `segment_rows` rows) the segment is closed and compacted into one landing Parquet file per UTC
-day, published atomically (temp, fsync, rename, directory fsync); then the segment is deleted.
+day, published through the landing store (landing_store.py: a local folder, atomically, or a
+bucket, with a conditional create); only then is the segment deleted. While the store is
+unreachable, closed segments wait in the journal, oldest first: the backlog.
 
 Why not one Parquet file per group commit: a Parquet file costs ~0.7 ms of CPU to encode
 whatever its size, which on 2 cores halved the throughput and left ~150 files a second in
@@ -17,8 +19,9 @@ Crash safety:
   the first record whose length or CRC does not check out;
 - after a failed append the segment is closed for good, so nothing acknowledged later can sit
   behind a torn record;
-- compaction names its output after the segment, so compacting the same segment again after a
-  crash replaces the file with the same rows instead of duplicating them;
+- compaction names its output after the replica and the segment, so publishing the same segment
+  again after a crash replaces the file with the same rows (local) or finds it already there
+  (object storage) instead of duplicating them;
 - on start, segments left by processes that are gone are compacted before serving.
 """
 
@@ -38,22 +41,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from ingest_api.landing import (
     LANDING_SCHEMA,
     LandingRow,
+    encode_parquet,
     fsync_dir,
     process_alive,
-    write_landing_file,
 )
+from ingest_api.landing_store import LandingStore, LocalLandingStore, PublishError
 
 log = logging.getLogger("osvi.journal")
 
-JOURNAL_DIRNAME = "_journal"
+LOCAL_JOURNAL_DIRNAME = "_journal"  # inside a local landing folder
 _FRAME = struct.Struct("<II")  # payload length, CRC32 of the payload
 _SEGMENT_RE = re.compile(r"^(?P<pid>\d+)-(?P<run>[0-9a-f]+)-(?P<seq>\d+)\.journal$")
 _FIELDS = LANDING_SCHEMA.names
@@ -94,9 +100,10 @@ def abandoned_segments(journal_dir: Path) -> Iterator[Path]:
             yield segment
 
 
-def compact_segment(segment: Path, landing_dir: Path) -> int:
+def compact_segment(segment: Path, store: LandingStore, replica: str) -> int:
     """Publish a closed segment's rows as landing Parquet (one file per UTC day), then
-    delete it. Safe to repeat: the output is named after the segment."""
+    delete it. Safe to repeat: the output is named after the replica and the segment."""
+    store = _reused(store)
     records, undecoded = decode_records(segment.read_bytes())
     if undecoded:
         log.warning("%s: %d bytes after the last complete record were never acknowledged",
@@ -106,11 +113,58 @@ def compact_segment(segment: Path, landing_dir: Path) -> int:
     for record in records:
         moment = datetime.fromtimestamp(int(record[received_at]) / 1e6, UTC)
         by_day[moment.strftime("%Y-%m-%d")].append(record)
+    name = f"{replica}-{segment.stem}.parquet" if replica else f"{segment.stem}.parquet"
     for day, day_records in sorted(by_day.items()):
-        write_landing_file(landing_dir, day, f"{segment.stem}.parquet", day_records)
-    segment.unlink()
+        if not store.publish(day, name, encode_parquet(day_records).to_pybytes()):
+            log.info("%s of %s was already published (a repeated publication)", name, day)
+    segment.unlink(missing_ok=True)  # missing: another worker recovered it meanwhile
     fsync_dir(segment.parent)
     return len(records)
+
+
+_STORES: dict[str, LandingStore] = {}
+
+
+def _reused(store: LandingStore) -> LandingStore:
+    """One store per location in a process, so the compactor keeps its HTTP connections."""
+    return _STORES.setdefault(store.location, store)
+
+
+def first_receipt(segment: Path) -> float | None:
+    """When the segment's first delivery was received (epoch seconds), from its first record."""
+    try:
+        with open(segment, "rb") as handle:
+            header = handle.read(_FRAME.size)
+            if len(header) < _FRAME.size:
+                return None
+            length, _ = _FRAME.unpack(header)
+            records, _ = decode_records(header + handle.read(length))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not records:
+        return None
+    return int(records[0][_FIELDS.index("received_at")]) / 1e6
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Acknowledged deliveries not yet in landing: every journal segment of the replica (all
+    workers' together), the open ones included."""
+
+    bytes: int
+    oldest_received: float | None  # epoch seconds
+
+
+def journal_backlog(journal_dir: Path) -> Backlog:
+    segments = []
+    for segment in journal_dir.glob("*.journal"):
+        with contextlib.suppress(FileNotFoundError):  # published meanwhile
+            stat = segment.stat()
+            segments.append((stat.st_mtime, stat.st_size, segment))
+    if not segments:
+        return Backlog(0, None)
+    oldest = min(segments)[2]  # the least recently written: closed first, and oldest
+    return Backlog(sum(size for _, size, _ in segments), first_receipt(oldest))
 
 
 class _Segment:
@@ -140,13 +194,17 @@ class _Segment:
             os.close(self.fd)
 
 
-class DurableLanding:
-    """Journal appends (the ack path) and their compaction into landing Parquet files."""
+Compact = Callable[[Path, LandingStore, str], int]
 
-    def __init__(self, landing_dir: Path, *, segment_rows: int = 20_000,
-                 segment_seconds: float = 1.0) -> None:
-        self.landing_dir = landing_dir
-        self.journal_dir = landing_dir / JOURNAL_DIRNAME
+
+class DurableLanding:
+    """Journal appends (the ack path) and their publication to landing."""
+
+    def __init__(self, journal_dir: Path, store: LandingStore, *, replica: str = "",
+                 segment_rows: int = 20_000, segment_seconds: float = 1.0) -> None:
+        self.journal_dir = journal_dir
+        self.store = store
+        self.replica = replica
         self.segment_rows = segment_rows
         self.segment_seconds = segment_seconds
         self._run = secrets.token_hex(4)
@@ -155,7 +213,17 @@ class DurableLanding:
         self._open: _Segment | None = None
         self._closed: list[Path] = []
         self._compact_lock = threading.Lock()
+        # Local landing shares the journal's disk: while it fails, deliveries answer 503.
+        # A failing object store does not: the journal holds them (the backlog, bounded).
         self.compaction_error: str | None = None
+        self.publish_error: PublishError | None = None
+
+    @classmethod
+    def for_folder(cls, landing_dir: Path, **options: Any) -> DurableLanding:
+        """Local landing with its journal inside (`<landing>/_journal`), as `osvi serve` sets it
+        up without OSVI_LANDING_URL."""
+        store = LocalLandingStore(landing_dir, landing_dir.parent / "quarantine")
+        return cls(landing_dir / LOCAL_JOURNAL_DIRNAME, store, **options)
 
     # -- the ack path (the committer's writer thread) --------------------------------------
 
@@ -199,13 +267,14 @@ class DurableLanding:
             ):
                 self._close_segment()
 
-    # -- compaction (a background thread) ---------------------------------------------------
+    # -- publication (a background thread) -------------------------------------------------
 
-    def compact_closed(self, compact: Callable[[Path, Path], int] = compact_segment) -> int:
-        """Compact every closed segment; return how many rows reached landing.
+    def compact_closed(self, compact: Compact = compact_segment) -> int:
+        """Publish every closed segment, oldest first; return how many rows reached landing.
 
         `compact` may run the work elsewhere (the server uses a separate process, so the
-        decoding never competes with request handling for the GIL).
+        decoding never competes with request handling for the GIL). On a failure the segment
+        and the ones after it stay queued, and PublishError is raised.
         """
         with self._compact_lock:
             with self._lock:
@@ -213,13 +282,17 @@ class DurableLanding:
             published = 0
             for index, segment in enumerate(pending):
                 try:
-                    published += compact(segment, self.landing_dir)
-                except OSError as exc:
+                    published += compact(segment, self.store, self.replica)
+                except (OSError, PublishError) as exc:
                     with self._lock:
                         self._closed[:0] = pending[index:]  # retried on the next round
-                    self.compaction_error = f"{exc.strerror or exc}"
-                    raise
-            self.compaction_error = None
+                    error = exc if isinstance(exc, PublishError) else PublishError(
+                        "disk", f"{segment.name}: {exc.strerror or exc}")
+                    self.publish_error = error
+                    if not self.store.remote:
+                        self.compaction_error = error.message
+                    raise error from None
+            self.compaction_error = self.publish_error = None
             return published
 
     def backlog(self) -> int:
@@ -227,18 +300,25 @@ class DurableLanding:
             return len(self._closed) + (1 if self._open is not None else 0)
 
     def drain(self) -> int:
-        """Close the open segment and compact everything (graceful shutdown, tests)."""
+        """Close the open segment and publish everything (graceful shutdown, tests)."""
         self.rotate_if_due(force=True)
         return self.compact_closed()
 
+    def adopt_abandoned(self) -> int:
+        """Queue, ahead of everything, the segments of processes that are gone (a crashed or
+        killed run's acknowledged deliveries); return how many."""
+        abandoned = list(abandoned_segments(self.journal_dir))
+        with self._lock:
+            self._closed[:0] = [segment for segment in abandoned if segment not in self._closed]
+        return len(abandoned)
+
     def recover(self) -> int:
-        """Compact segments left by processes that are gone (run once, before serving)."""
-        recovered = 0
-        for segment in abandoned_segments(self.journal_dir):
-            rows = compact_segment(segment, self.landing_dir)
-            log.warning("recovered %d acknowledged deliveries from %s", rows, segment.name)
-            recovered += rows
-        return recovered
+        """Publish segments left by processes that are gone (run once, before serving)."""
+        if self.adopt_abandoned():
+            recovered = self.compact_closed()
+            log.warning("recovered %d acknowledged deliveries from the journal", recovered)
+            return recovered
+        return 0
 
 
 class CompactorProcess:
@@ -251,12 +331,12 @@ class CompactorProcess:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    def compact(self, segment: Path, landing_dir: Path) -> int:
+    def compact(self, segment: Path, store: LandingStore, replica: str) -> int:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1,
                                              mp_context=multiprocessing.get_context("spawn"))
         try:
-            return self._pool.submit(compact_segment, segment, landing_dir).result()
+            return self._pool.submit(compact_segment, segment, store, replica).result()
         except BrokenProcessPool:
             self._pool = None  # a new one next time
             raise OSError("the compactor process died") from None

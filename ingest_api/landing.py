@@ -74,7 +74,13 @@ class LandingRow:
 
 def write_landing_file(landing_dir: Path, day: str, name: str,
                        records: Sequence[Sequence[object]]) -> Path:
-    """Publish records (values in LANDING_SCHEMA order) as `received_date=<day>/<name>`.
+    """Publish records (values in LANDING_SCHEMA order) as `received_date=<day>/<name>`."""
+    return write_landing_bytes(landing_dir, day, name, encode_parquet(records))
+
+
+def write_landing_bytes(landing_dir: Path, day: str, name: str, data: bytes | pa.Buffer
+                        ) -> Path:
+    """Write an encoded landing file as `received_date=<day>/<name>`.
 
     The file appears complete or not at all; an existing file of that name is replaced
     atomically (compaction repeated after a crash writes the same rows again).
@@ -84,7 +90,6 @@ def write_landing_file(landing_dir: Path, day: str, name: str,
         directory.mkdir(parents=True, exist_ok=True)
         fsync_dir(directory.parent)  # the new directory entry itself must be durable
     temp = directory / f".{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
-    data = encode_parquet(records)
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:

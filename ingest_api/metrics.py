@@ -60,6 +60,20 @@ class IngestMetrics:
             "osvi_landing_compaction_failures", "Failed journal-to-landing compactions",
             registry=self.registry,
         )
+        self.publish_failures = Counter(
+            "osvi_landing_publish_failures", "Failed publications of the journal to landing, "
+            "by reason (unreachable, access_denied, no_such_bucket, throttled, disk, error)",
+            ["reason"], registry=self.registry,
+        )
+        self.backlog_bytes = Gauge(
+            "osvi_landing_backlog_bytes", "Journal bytes of acknowledged deliveries not yet "
+            "published to landing (503 at OSVI_BACKLOG_MAX_BYTES)",
+            registry=self.registry, multiprocess_mode="livemax",
+        )
+        self.backlog_oldest_age = Gauge(
+            "osvi_landing_backlog_oldest_age_seconds", "Age of the oldest acknowledged delivery "
+            "not yet published to landing", registry=self.registry, multiprocess_mode="livemax",
+        )
         self.journal_backlog = Gauge(
             "osvi_journal_segments", "Journal segments not yet published to landing",
             registry=self.registry, multiprocess_mode="livesum",

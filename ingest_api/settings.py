@@ -23,6 +23,14 @@ DEFAULT_NAME_KEYS = ("name,person_name,full_name,first_name,middle_name,last_nam
                      "nominee_name,father_name,mother_name,spouse_name")
 
 
+# Object stores bill and list per object: a segment every 15 s keeps a replica's busy day to
+# at most 5,760 objects (docs/benchmarks.md, "Landing on object storage").
+OBJECT_STORE_SEGMENT_SECONDS = 15.0
+# /readyz turns unready when the unpublished backlog passes this share of its bound, so a load
+# balancer moves traffic away before the replica has to answer 503.
+READY_BACKLOG_SHARE = 0.8
+
+
 class Settings(BaseSettings):
     """Everything the ingest API and the pipeline read from the environment."""
 
@@ -50,9 +58,21 @@ class Settings(BaseSettings):
     rate_limit_per_integration: float = Field(default=0, ge=0)
     # A body must arrive within this; OSVI itself gives up after 15 s.
     request_timeout_seconds: float = Field(default=15, gt=0)
-    # The journal is published to landing Parquet this often (or every N rows).
-    journal_segment_seconds: float = Field(default=1.0, gt=0)
+    # The journal is published to landing Parquet this often (or every N rows); unset: every
+    # second on a local disk, every OBJECT_STORE_SEGMENT_SECONDS on object storage.
+    journal_segment_seconds: float | None = Field(default=None, gt=0)
     journal_segment_rows: int = Field(default=20_000, gt=0)
+    # Where landing Parquet lives: a local folder (default $OSVI_DATA_DIR/landing) or
+    # s3://bucket/prefix on S3-compatible object storage (endpoint and credentials from the
+    # standard AWS_* variables).
+    landing_url: str | None = None
+    # Also upload each run's analyst warehouse there (s3://bucket/key.duckdb).
+    publish_url: str | None = None
+    # Acknowledged deliveries not yet published to landing (the journal's closed segments);
+    # past this the API answers 503, and /readyz is unready from READY_BACKLOG_SHARE of it.
+    backlog_max_bytes: int = Field(default=1 << 30, gt=0)
+    # This replica's name in landing object names; unset: a random one kept in the data dir.
+    replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # The pipeline's DuckDB memory limit (it spills to disk beyond it).
     duckdb_memory_limit: str = "1GB"
     # The DuckDB storage format of the warehouse files: the oldest DuckDB release that can open
@@ -110,6 +130,28 @@ class Settings(BaseSettings):
                              "which older DuckDB files cannot hold")
         return value
 
+    @field_validator("landing_url")
+    @classmethod
+    def _landing_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError("a folder, file:///folder or s3://bucket/prefix")
+        if value.startswith("s3://") and not value.removeprefix("s3://").strip("/"):
+            raise ValueError("s3:// needs a bucket, e.g. s3://my-bucket/osvi/landing")
+        return value.rstrip("/")
+
+    @field_validator("publish_url")
+    @classmethod
+    def _publish_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        bucket, _, key = value.strip().removeprefix("s3://").partition("/")
+        if not value.startswith("s3://") or not bucket or not key or key.endswith("/"):
+            raise ValueError("an object URL, e.g. s3://my-bucket/osvi/warehouse.duckdb")
+        return value.strip()
+
     @field_validator("campaign_keys")
     @classmethod
     def _non_empty_keys(cls, value: str) -> str:
@@ -118,8 +160,34 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def landing_remote(self) -> bool:
+        """Landing is on object storage (OSVI_LANDING_URL=s3://...)."""
+        return self.landing_url is not None and self.landing_url.startswith("s3://")
+
+    @property
     def landing_dir(self) -> Path:
-        return self.data_dir / "landing"
+        """The local landing folder (meaningless when landing_remote)."""
+        if self.landing_url is None or self.landing_remote:
+            return self.data_dir / "landing"
+        return Path(self.landing_url.removeprefix("file://"))
+
+    @property
+    def landing_location(self) -> str:
+        """Landing as users name it: the folder or the s3:// URL."""
+        return self.landing_url if self.landing_remote and self.landing_url else str(
+            self.landing_dir)
+
+    @property
+    def journal_dir(self) -> Path:
+        """The replica's journal: inside a local landing folder (where earlier versions kept
+        it), in the data dir when landing is remote."""
+        return self.data_dir / "journal" if self.landing_remote else self.landing_dir / "_journal"  # LOCAL_JOURNAL_DIRNAME
+
+    @property
+    def segment_seconds(self) -> float:
+        if self.journal_segment_seconds is not None:
+            return self.journal_segment_seconds
+        return OBJECT_STORE_SEGMENT_SECONDS if self.landing_remote else 1.0
 
     @property
     def quarantine_dir(self) -> Path:

@@ -72,6 +72,23 @@ def _check_notify_urls(settings: Settings) -> list[Target]:
         _fail(str(exc))
 
 
+def _check_landing(settings: Settings) -> None:
+    """A missing bucket or refused credentials stop the start with the variable to fix: a
+    replica that cannot publish would only fill its journal until it answers 503."""
+    from ingest_api.landing_store import LandingStoreError, open_landing_store
+
+    try:
+        open_landing_store(settings.landing_location, settings.quarantine_dir).check()
+    except LandingStoreError as exc:
+        if exc.reason != "unreachable":
+            _fail(str(exc))
+        # Serving still: deliveries are journaled and published when the store is back.
+        errors.print(f"[bold yellow]warning:[/] {exc}", highlight=False)
+    if settings.landing_remote:
+        console.print(f"landing: {settings.landing_location} (journal in "
+                      f"{settings.journal_dir})", highlight=False)
+
+
 def _announce_ingest(settings: Settings, host: str, port: int) -> None:
     """Print where to send deliveries and how to authenticate.
 
@@ -113,6 +130,7 @@ def serve(
     import uvicorn
 
     settings = settings_or_exit()
+    _check_landing(settings)
     if announce:
         _announce_ingest(settings, host, port)
     if workers > 1:

@@ -27,7 +27,7 @@ def _row(index: int) -> LandingRow:
 
 def test_full_queue_answers_unavailable_and_shutdown_flushes_the_rest(tmp_path: Path) -> None:
     gate = threading.Event()
-    landing = DurableLanding(tmp_path / "landing")
+    landing = DurableLanding.for_folder(tmp_path / "landing")
 
     def slow_write(rows: Sequence[LandingRow]) -> None:
         gate.wait(10)  # the disk is slow: the first batch holds the writer

@@ -39,7 +39,7 @@ def test_decoding_stops_at_a_torn_or_corrupt_record() -> None:
 
 def test_compaction_splits_by_utc_day_and_is_idempotent(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    store = DurableLanding(landing)
+    store = DurableLanding.for_folder(landing)
     store.append([_row(1, MIDNIGHT_UTC_US - 1), _row(2, MIDNIGHT_UTC_US)])
     store.rotate_if_due(force=True)
     [segment] = list((landing / "_journal").glob("*.journal"))
@@ -48,7 +48,7 @@ def test_compaction_splits_by_utc_day_and_is_idempotent(tmp_path: Path) -> None:
     days = sorted(path.parent.name for path in landing.glob("*/*.parquet"))
     assert days == ["received_date=2026-11-28", "received_date=2026-11-29"]
     segment.write_bytes(copy)  # a crash after publishing, before the segment was deleted
-    assert compact_segment(segment, landing) == 2
+    assert compact_segment(segment, store.store, store.replica) == 2
     assert sorted(read_landing(landing).column("delivery_id").to_pylist()) == ["d1", "d2"]
 
 
@@ -61,12 +61,12 @@ def test_recovery_takes_dead_and_own_pid_segments_but_not_live_ones(tmp_path: Pa
     (journal / f"{os.getppid()}-cc-00000001.journal").write_bytes(data)  # another live worker
     found = sorted(path.name.split("-")[1] for path in abandoned_segments(journal))
     assert found == ["aa", "bb"]
-    assert DurableLanding(tmp_path / "landing").recover() == 2
+    assert DurableLanding.for_folder(tmp_path / "landing").recover() == 2
     assert [p.name.split("-")[1] for p in journal.iterdir()] == ["cc"]
 
 
 def test_segments_rotate_by_rows_and_age(tmp_path: Path) -> None:
-    store = DurableLanding(tmp_path / "landing", segment_rows=3, segment_seconds=0.05)
+    store = DurableLanding.for_folder(tmp_path / "landing", segment_rows=3, segment_seconds=0.05)
     store.append([_row(i) for i in range(3)])  # full: closed at once
     store.append([_row(3)])
     assert store.backlog() == 2

@@ -30,7 +30,7 @@ def delivery(at: datetime, body: dict[str, Any] | bytes | None, *, integration: 
 
 
 def land(settings: Settings, rows: Iterable[LandingRow]) -> None:
-    store = DurableLanding(settings.landing_dir)
+    store = DurableLanding.for_folder(settings.landing_dir)
     store.append(list(rows))
     store.drain()
 

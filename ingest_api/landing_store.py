@@ -1,0 +1,293 @@
+"""Where landing files live: a local folder, or a bucket on S3-compatible object storage.
+
+The journal's compaction publishes through `publish`; the pipeline, its sensor and `osvi import`
+list and read through the rest. Both stores keep the contract's layout,
+`<landing>/received_date=YYYY-MM-DD/<name>.parquet`, and both make a file appear whole:
+
+- local: temp name, fsync, rename, directory fsync (landing.write_landing_bytes);
+- S3: one PUT (or a completed multipart upload) with `If-None-Match: *`. Names are
+  deterministic (replica + journal segment), so publishing a segment again after a crash finds
+  its object already there (412) instead of writing a duplicate, and two replicas never collide.
+
+The bucket is reached through s3fs (the fsspec filesystem DuckDB can also read through), which
+takes its endpoint and credentials from the standard AWS_* variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ingest_api.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
+
+if TYPE_CHECKING:
+    import fsspec
+
+log = logging.getLogger("osvi.landing")
+
+QUARANTINE_PREFIX = "_quarantine"  # inside a bucket's landing prefix (never a day folder)
+
+
+@dataclass(frozen=True, slots=True)
+class LandingFile:
+    path: str  # as readers open it: a local path, or s3://bucket/key
+    day: str  # the UTC received_date folder
+    name: str
+    modified_ns: int
+    size: int
+
+
+class PublishError(Exception):
+    """A landing file was not published. `reason` is a short label (the metric's), `message`
+    says what happened; both are plain strings so the error crosses process boundaries."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LandingStoreError(Exception):
+    """The store cannot be used as configured; worded for the person who set the variables.
+    `reason` as PublishError's: "unreachable" may pass by itself, the others will not."""
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class LandingStore(ABC):
+    location: str
+    remote: bool
+
+    @abstractmethod
+    def publish(self, day: str, name: str, data: bytes) -> bool:
+        """Make `data` the file `received_date=<day>/<name>`; False when a file of that name
+        was already there (a repeated publication). Raises PublishError."""
+
+    @abstractmethod
+    def days(self) -> list[str]:
+        """UTC days that hold landing files, oldest first."""
+
+    @abstractmethod
+    def files(self, day: str) -> list[LandingFile]:
+        """The Parquet files of a UTC day, by name."""
+
+    @abstractmethod
+    def open(self, path: str) -> IO[bytes]:
+        """A landing file for reading (a path `files` returned)."""
+
+    @abstractmethod
+    def quarantine(self, file: str, category: str, reason: str) -> str:
+        """Move a file the pipeline cannot load out of the day folders; return where to."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise LandingStoreError unless files can be published here."""
+
+    def filesystem(self) -> fsspec.AbstractFileSystem | None:
+        """The fsspec filesystem readers register with DuckDB (None: plain local paths)."""
+        return None
+
+
+class LocalLandingStore(LandingStore):
+    remote = False
+
+    def __init__(self, directory: Path, quarantine_dir: Path) -> None:
+        self.directory = directory
+        self.quarantine_dir = quarantine_dir
+        self.location = str(directory)
+
+    def publish(self, day: str, name: str, data: bytes) -> bool:
+        try:
+            write_landing_bytes(self.directory, day, name, data)
+        except OSError as exc:
+            raise PublishError("disk", f"{self.directory}: {exc.strerror or exc}") from exc
+        return True
+
+    def days(self) -> list[str]:
+        return sorted(path.name.removeprefix(PARTITION_PREFIX)
+                      for path in self.directory.glob(f"{PARTITION_PREFIX}*")
+                      if any(path.glob("*.parquet")))
+
+    def files(self, day: str) -> list[LandingFile]:
+        found = []
+        for path in sorted((self.directory / f"{PARTITION_PREFIX}{day}").glob("*.parquet")):
+            with contextlib.suppress(FileNotFoundError):  # quarantined meanwhile
+                stat = path.stat()
+                found.append(LandingFile(str(path), day, path.name, stat.st_mtime_ns,
+                                         stat.st_size))
+        return found
+
+    def open(self, path: str) -> IO[bytes]:
+        return open(path, "rb")  # the caller closes it
+
+    def quarantine(self, file: str, category: str, reason: str) -> str:
+        return str(quarantine_file(Path(file), self.quarantine_dir / category, reason))
+
+    def check(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LandingStoreError(f"OSVI_LANDING_URL: cannot create {self.directory}: "
+                                    f"{exc.strerror or exc}") from None
+
+
+class S3LandingStore(LandingStore):
+    remote = True
+
+    def __init__(self, url: str) -> None:
+        self.location = url.rstrip("/")
+        bucket_and_prefix = self.location.removeprefix("s3://")
+        self.bucket = bucket_and_prefix.split("/", 1)[0]
+        self.root = bucket_and_prefix  # s3fs paths: bucket/prefix
+        self._fs: Any = None
+
+    def __getstate__(self) -> dict[str, object]:  # crosses to the compactor process
+        return {**self.__dict__, "_fs": None}
+
+    def filesystem(self) -> fsspec.AbstractFileSystem:
+        if self._fs is None:
+            import s3fs  # only needed with object storage; keeps local start-up lean
+
+            # No listing cache: the sensor must see objects published a moment ago.
+            self._fs = s3fs.S3FileSystem(
+                use_listings_cache=False, skip_instance_cache=True, retries=3,
+                config_kwargs={"connect_timeout": 5, "read_timeout": 60,
+                               "retries": {"max_attempts": 2}})
+        fs: fsspec.AbstractFileSystem = self._fs
+        return fs
+
+    def publish(self, day: str, name: str, data: bytes) -> bool:
+        key = f"{self.root}/{PARTITION_PREFIX}{day}/{name}"
+        try:
+            self.filesystem().pipe_file(key, data, mode="create")
+        except FileExistsError:
+            return False
+        except Exception as exc:  # every failure: classified, retried
+            raise _publish_error(exc, self.location) from None
+        return True
+
+    def days(self) -> list[str]:
+        try:
+            entries = self.filesystem().ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(name.rsplit("/", 1)[-1].removeprefix(PARTITION_PREFIX) for name in entries
+                      if name.rsplit("/", 1)[-1].startswith(PARTITION_PREFIX))
+
+    def files(self, day: str) -> list[LandingFile]:
+        try:
+            entries = self.filesystem().ls(f"{self.root}/{PARTITION_PREFIX}{day}", detail=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            name = str(entry["name"]).rsplit("/", 1)[-1]
+            if entry.get("type") != "file" or not name.endswith(".parquet"):
+                continue
+            modified = entry.get("LastModified") or datetime.now(UTC)
+            found.append(LandingFile(f"s3://{entry['name']}", day, name,
+                                     int(modified.timestamp() * 1e9), int(entry.get("size", 0))))
+        return sorted(found, key=lambda file: file.name)
+
+    def open(self, path: str) -> IO[bytes]:
+        handle: IO[bytes] = self.filesystem().open(path.removeprefix("s3://"), "rb")
+        return handle
+
+    def quarantine(self, file: str, category: str, reason: str) -> str:
+        source = file.removeprefix("s3://")
+        day_folder, name = source.rsplit("/", 2)[-2:]
+        target = f"{self.root}/{QUARANTINE_PREFIX}/{category}/{day_folder}-{name}"
+        fs = self.filesystem()
+        fs.copy(source, target)
+        fs.pipe_file(f"{target}.reason.txt", (reason + "\n").encode())
+        fs.rm_file(source)
+        log.warning("quarantined s3://%s -> s3://%s: %s", source, target, reason)
+        return f"s3://{target}"
+
+    def check(self) -> None:
+        try:
+            self.filesystem().call_s3("head_bucket", Bucket=self.bucket)
+        except Exception as exc:  # worded for the operator
+            error = _publish_error(exc, self.location)
+            advice = _CHECK_ADVICE.get(error.reason, "OSVI_LANDING_URL={url}: {error}")
+            raise LandingStoreError(advice.format(url=self.location, bucket=self.bucket,
+                                                  error=error.message), error.reason) from None
+
+
+_CHECK_ADVICE = {
+    "no_such_bucket": "OSVI_LANDING_URL={url}: the bucket {bucket!r} does not exist (create it, "
+                      "or fix the URL)",
+    "access_denied": "OSVI_LANDING_URL={url}: the credentials were refused "
+                     "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the role's policy): {error}",
+    "unreachable": "OSVI_LANDING_URL={url}: the object store cannot be reached "
+                   "(AWS_ENDPOINT_URL, network): {error}",
+}
+
+
+def _publish_error(exc: BaseException, location: str) -> PublishError:
+    """Classify an s3fs/botocore failure: the reason labels the failure metric."""
+    code = ""
+    response = getattr(exc, "response", None) or getattr(exc.__cause__, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+    text = f"{type(exc).__name__}: {exc}"
+    if code in ("NoSuchBucket", "404") or isinstance(exc, FileNotFoundError):
+        return PublishError("no_such_bucket", text)
+    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") \
+            or isinstance(exc, PermissionError):
+        return PublishError("access_denied", text)
+    if code in ("SlowDown", "503", "ServiceUnavailable"):
+        return PublishError("throttled", text)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"EndpointConnectionError", "ConnectionClosedError", "ClientConnectorError",
+                "ServerDisconnectedError", "ConnectTimeoutError", "ReadTimeoutError",
+                "ConnectionError", "TimeoutError", "ClientOSError"}:
+        return PublishError("unreachable", text)
+    return PublishError("error", f"{location}: {text}")
+
+
+def open_landing_store(location: str, quarantine_dir: Path) -> LandingStore:
+    """The store for OSVI_LANDING_URL as Settings resolved it (a folder or s3://...)."""
+    if location.startswith("s3://"):
+        return S3LandingStore(location)
+    return LocalLandingStore(Path(location.removeprefix("file://")), quarantine_dir)
+
+
+def iter_landing_files(store: LandingStore, days: list[str] | None = None
+                       ) -> Iterator[LandingFile]:
+    for day in store.days() if days is None else days:
+        yield from store.files(day)
+
+
+def replica_name(data_dir: Path, configured: str | None) -> str:
+    """OSVI_REPLICA_ID, else a random name kept in the data dir: it survives restarts on the
+    same disk (so a segment published again keeps its object name), and two replicas with
+    their own disks never share one."""
+    if configured:
+        return configured
+    path = data_dir / "replica-id"
+    with contextlib.suppress(FileNotFoundError):
+        existing = path.read_text(encoding="utf-8").strip()
+        if existing:
+            return existing
+    data_dir.mkdir(parents=True, exist_ok=True)
+    name = f"r{secrets.token_hex(4)}"
+    temp = path.with_name(f".replica-id.{os.getpid()}.tmp")
+    temp.write_text(name + "\n", encoding="utf-8")
+    with contextlib.suppress(FileExistsError):
+        os.link(temp, path)  # first writer wins, even between workers starting together
+    temp.unlink()
+    return path.read_text(encoding="utf-8").strip()
