@@ -28,11 +28,12 @@ from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from ingest_api.body import inspect_body
 from ingest_api.dotted import get_dotted
-from ingest_api.landing import LANDING_SCHEMA, PARTITION_PREFIX, LandingRow, write_landing_file
+from ingest_api.landing import LANDING_SCHEMA, LandingRow, encode_parquet
+from ingest_api.landing_store import LandingStore, PublishError, iter_landing_files
 
 IMPORT_PREFIX = "import-"  # landing files written by `osvi import`
 IMPORT_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d5e-9a57-0b7f3c1d2e4a")
@@ -172,20 +173,22 @@ def received_at_from(body: Any, dotted: str | None, timezone: str) -> int | None
     return int(moment.timestamp() * 1_000_000)
 
 
-def imported_ids(landing_dir: Path) -> set[str]:
+def imported_ids(store: LandingStore) -> set[str]:
     """Delivery ids of every earlier import (only the id column of the import files is read)."""
-    files = [str(p) for p in landing_dir.glob(f"{PARTITION_PREFIX}*/{IMPORT_PREFIX}*.parquet")]
-    if not files:
-        return set()
-    table = ds.dataset(files, format="parquet").to_table(columns=["delivery_id"])
-    return set(table.column("delivery_id").to_pylist())
+    ids: set[str] = set()
+    for file in iter_landing_files(store):
+        if file.name.startswith(IMPORT_PREFIX):
+            with store.open(file.path) as handle:
+                ids.update(pq.read_table(handle, columns=["delivery_id"])
+                           .column("delivery_id").to_pylist())
+    return ids
 
 
 class _LandingBuffer:
     """Rows waiting for a landing file, per UTC day, bounded in total."""
 
-    def __init__(self, landing_dir: Path, dry_run: bool) -> None:
-        self.landing_dir, self.dry_run = landing_dir, dry_run
+    def __init__(self, store: LandingStore, dry_run: bool) -> None:
+        self.store, self.dry_run = store, dry_run
         self.by_day: dict[str, list[list[object]]] = {}
         self.buffered = 0
 
@@ -205,7 +208,11 @@ class _LandingBuffer:
             return
         # Named after its rows, so the same rows always make the same file.
         digest = hashlib.sha256("\n".join(str(row[0]) for row in rows).encode()).hexdigest()
-        write_landing_file(self.landing_dir, day, f"{IMPORT_PREFIX}{digest[:24]}.parquet", rows)
+        name = f"{IMPORT_PREFIX}{digest[:24]}.parquet"
+        try:
+            self.store.publish(day, name, encode_parquet(rows).to_pybytes())
+        except PublishError as exc:
+            raise OSError(f"{self.store.location}: {exc}") from None
 
     def close(self) -> None:
         for day in list(self.by_day):
@@ -218,12 +225,12 @@ def _headers(where: str) -> str:
     return orjson.dumps({"x-osvi-import-source": where}).decode()
 
 
-def import_history(sources: list[Source], integration: str, landing_dir: Path, *,
+def import_history(sources: list[Source], integration: str, store: LandingStore, *,
                    timezone: str, received_at_field: str | None = None, dry_run: bool = False,
                    progress: Callable[[int], None] = lambda done: None) -> ImportReport:
     report = ImportReport()
-    seen = imported_ids(landing_dir)
-    buffer = _LandingBuffer(landing_dir, dry_run)
+    seen = imported_ids(store)
+    buffer = _LandingBuffer(store, dry_run)
     for source in sources:
         occurrences: Counter[str | None] = Counter()
         file_time = neighbour_time = source.modified_at()

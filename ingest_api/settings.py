@@ -181,7 +181,9 @@ class Settings(BaseSettings):
     def journal_dir(self) -> Path:
         """The replica's journal: inside a local landing folder (where earlier versions kept
         it), in the data dir when landing is remote."""
-        return self.data_dir / "journal" if self.landing_remote else self.landing_dir / "_journal"  # LOCAL_JOURNAL_DIRNAME
+        if self.landing_remote:
+            return self.data_dir / "journal"
+        return self.landing_dir / "_journal"  # journal.LOCAL_JOURNAL_DIRNAME
 
     @property
     def segment_seconds(self) -> float:

@@ -303,7 +303,7 @@ def materialize(
     _check_notify_urls(settings)
     days = _day_range(date, start, end) or landed_day_range(settings)
     if days is None:
-        console.print(f"nothing has landed in {settings.landing_dir} yet")
+        console.print(f"nothing has landed in {settings.landing_location} yet")
         return
     if (problem := days_outside_partitions(settings, *days)) is not None:
         _fail(problem)
@@ -353,6 +353,7 @@ def import_(
 
     from ingest_api.history_import import HistoryImportError, find_sources, import_history
     from ingest_api.integrations import NAME_PATTERN
+    from ingest_api.landing_store import open_landing_store
 
     settings = settings_or_exit()
     if settings.integrations_path is not None:
@@ -375,7 +376,8 @@ def import_(
                   TimeRemainingColumn(), console=errors, disable=not errors.is_terminal,
                   transient=True) as progress:
         task = progress.add_task("importing", total=total)
-        report = import_history(sources, integration, settings.landing_dir,
+        store = open_landing_store(settings.landing_location, settings.quarantine_dir)
+        report = import_history(sources, integration, store,
                                 timezone=settings.timezone, received_at_field=received_at_field,
                                 dry_run=dry_run, progress=lambda done: progress.advance(task, done))
     for message in report.errors:

@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
+from ingest_api.landing_store import LandingStore, open_landing_store
 from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
 from osvi_pipeline.lib.flag_stats import FlagRules
 from osvi_pipeline.lib.notify_targets import Target, parse_targets
@@ -59,7 +60,8 @@ class WarehouseDuckDB(DuckDBResource):
 
 
 class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
-    landing_dir: str
+    landing_url: str  # a folder or s3://bucket/prefix (OSVI_LANDING_URL)
+    publish_url: str | None = None
     published_warehouse: str
     reports_dir: str
     quarantine_dir: str
@@ -85,8 +87,8 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
                          min_count_change=self.flag_min_count_change)
 
     @property
-    def landing(self) -> Path:
-        return Path(self.landing_dir)
+    def landing(self) -> LandingStore:
+        return open_landing_store(self.landing_url, Path(self.quarantine_dir))
 
     @property
     def pii_rules(self) -> PiiRules | None:
@@ -125,7 +127,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
                                "preserve_insertion_order": False,
                                "temp_directory": str(settings.data_dir / "duckdb-tmp")},
         ),
-        "osvi": OsviOptions(landing_dir=str(settings.landing_dir),
+        "osvi": OsviOptions(landing_url=settings.landing_location,
+                            publish_url=settings.publish_url,
                             published_warehouse=str(settings.warehouse_path),
                             reports_dir=str(settings.data_dir / "reports"),
                             quarantine_dir=str(settings.quarantine_dir),

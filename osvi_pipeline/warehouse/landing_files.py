@@ -1,36 +1,47 @@
-"""Which landing files can hold a time window's deliveries (landing is split by UTC day)."""
+"""Which landing files can hold a time window's deliveries (landing is split by UTC day), on
+a local folder or a bucket (ingest_api.landing_store)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from duckdb import DuckDBPyConnection
 
-from ingest_api.landing import (
-    LANDING_SCHEMA,
-    OPTIONAL_COLUMNS,
-    PARTITION_PREFIX,
-    REQUIRED_COLUMNS,
-    quarantine_file,
-)
+from ingest_api.landing import LANDING_SCHEMA, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from ingest_api.landing_store import LandingStore, open_landing_store
 from ingest_api.settings import Settings
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 
-def files_for_window(landing_dir: Path, start: datetime, end: datetime) -> list[str]:
-    """Parquet files of every UTC day that overlaps [start, end)."""
+def landing_store(settings: Settings) -> LandingStore:
+    return open_landing_store(settings.landing_location, settings.quarantine_dir)
+
+
+def utc_days_of_window(start: datetime, end: datetime) -> list[str]:
     day = start.astimezone(UTC).date()
     last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    files: list[str] = []
+    days = []
     while day <= last:
-        directory = landing_dir / f"{PARTITION_PREFIX}{day.isoformat()}"
-        files.extend(str(path) for path in sorted(directory.glob("*.parquet")))
+        days.append(day.isoformat())
         day += timedelta(days=1)
-    return files
+    return days
+
+
+def files_for_window(store: LandingStore, start: datetime, end: datetime) -> list[str]:
+    """Parquet files of every UTC day that overlaps [start, end)."""
+    return [file.path for day in utc_days_of_window(start, end) for file in store.files(day)]
+
+
+def register_landing(con: DuckDBPyConnection, store: LandingStore) -> None:
+    """Let DuckDB's read_parquet open the store's paths: a bucket is read through its fsspec
+    filesystem (DuckDB's own httpfs extension is not needed, nor always available)."""
+    filesystem = store.filesystem()
+    if filesystem is not None and filesystem.protocol[0] not in con.list_filesystems():
+        con.register_filesystem(filesystem)
 
 
 def first_partition_day(settings: Settings) -> date:
@@ -40,17 +51,10 @@ def first_partition_day(settings: Settings) -> date:
     days, and refused older history)."""
     if settings.first_day is not None:
         return settings.first_day
-    days = landed_days(settings.landing_dir)
+    days = landing_store(settings).days()
     if days:
         return local_days_of_utc_day(date.fromisoformat(days[0]), settings.timezone)[0]
     return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
-def landed_days(landing_dir: Path) -> list[str]:
-    """UTC days that have landing files, oldest first."""
-    return sorted(path.name.removeprefix(PARTITION_PREFIX)
-                  for path in landing_dir.glob(f"{PARTITION_PREFIX}*")
-                  if any(path.glob("*.parquet")))
 
 
 @dataclass
@@ -68,24 +72,25 @@ class LandingInventory:
                          else f"null::varchar as {name}" for name in LANDING_SCHEMA.names)
 
 
-def inspect_landing_files(files: list[str], quarantine_dir: Path) -> LandingInventory:
+def inspect_landing_files(files: list[str], store: LandingStore) -> LandingInventory:
     """Check each file's footer; move out of landing the ones the day cannot load.
 
-    A truncated or corrupt file (a disk fault, a bad manual copy) or one without a column the
-    contract requires must not fail the whole day: it goes to `quarantine/landing-corrupt/` or
-    `quarantine/landing-incompatible/` with its reason beside it, for someone to look at.
+    A truncated or corrupt file (a disk fault, a bad manual copy, something else dropped in
+    the bucket) or one without a column the contract requires must not fail the whole day: it
+    goes to `landing-corrupt/` or `landing-incompatible/` under the quarantine folder (or the
+    bucket's `_quarantine/` prefix) with its reason beside it, for someone to look at.
     """
     inventory = LandingInventory()
     for name in files:
         try:
-            columns = pq.read_schema(name).names
-        except (OSError, pa.ArrowException) as exc:
-            _quarantine(inventory, name, quarantine_dir / "landing-corrupt",
-                        f"unreadable Parquet: {exc}")
+            with store.open(name) as handle:
+                columns = pq.read_schema(handle).names
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            _quarantine(inventory, store, name, "landing-corrupt", f"unreadable Parquet: {exc}")
             continue
         missing = [column for column in REQUIRED_COLUMNS if column not in columns]
         if missing:
-            _quarantine(inventory, name, quarantine_dir / "landing-incompatible",
+            _quarantine(inventory, store, name, "landing-incompatible",
                         f"missing required column(s): {', '.join(missing)}")
             continue
         inventory.readable.append(name)
@@ -95,6 +100,7 @@ def inspect_landing_files(files: list[str], quarantine_dir: Path) -> LandingInve
     return inventory
 
 
-def _quarantine(inventory: LandingInventory, name: str, target_dir: Path, reason: str) -> None:
-    moved = quarantine_file(Path(name), target_dir, reason)
-    inventory.quarantined.append({"file": str(moved), "reason": reason})
+def _quarantine(inventory: LandingInventory, store: LandingStore, name: str, category: str,
+                reason: str) -> None:
+    moved = store.quarantine(name, category, reason)
+    inventory.quarantined.append({"file": moved, "reason": reason})

@@ -7,7 +7,11 @@ from dagster_duckdb import DuckDBResource
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.warehouse.deliveries import load_window
-from osvi_pipeline.warehouse.landing_files import files_for_window, inspect_landing_files
+from osvi_pipeline.warehouse.landing_files import (
+    files_for_window,
+    inspect_landing_files,
+    register_landing,
+)
 
 
 def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -27,14 +31,15 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     def deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         window = context.partition_time_window
-        landing = inspect_landing_files(
-            files_for_window(osvi.landing, window.start, window.end), Path(osvi.quarantine_dir))
+        store = osvi.landing
+        landing = inspect_landing_files(files_for_window(store, window.start, window.end), store)
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:
             context.log.info(f"landing columns ignored: {sorted(landing.ignored_columns)}")
         integrations = Path(osvi.integrations_file) if osvi.integrations_file else None
         with duckdb.get_connection() as con:
+            register_landing(con, store)
             load = load_window(con, landing, window.start, window.end, osvi.timezone,
                                integrations)
         if load.relabeled:

@@ -1,16 +1,22 @@
-"""A sensor on the landing folder: new files -> a run for the days they belong to."""
+"""A sensor on landing (a folder or a bucket): new files -> a run for the days they belong to."""
 
-from datetime import date, datetime
+import hashlib
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingest_api.landing import PARTITION_PREFIX
+from ingest_api.landing_store import LandingFile, LandingStore
 from osvi_pipeline.defs.jobs import WarehouseJob
 from osvi_pipeline.defs.resources import OsviOptions
+from osvi_pipeline.lib.landing_cursor import LandingCursor
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 PARTITION_TAG = "dagster/partition"
+# A bucket is listed one request per day folder: the sensor looks at the last week's folders
+# (a replica's backlog after a long outage lands in its receipt day). Older days, e.g. from
+# `osvi import`, are loaded by `osvi materialize` or a UI backfill.
+REMOTE_DAYS_LISTED = 7
 LOAD_STEP = "deliveries"  # the step that reads the day's landing files
 # Statuses of a run that has not begun its first step (the one that reads landing).
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
@@ -24,17 +30,13 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
                description="Materializes the days that received new landing files.")
     def landing_sensor(context: dg.SensorEvaluationContext,
                        osvi: OsviOptions) -> dg.SensorResult:
-        # The cursor is the newest file modification time already handled (nanoseconds).
-        seen = int(context.cursor or 0)
-        newest = seen
+        files = {file.path: file for file in _listing(osvi.landing)}
+        new, cursor = LandingCursor.parse(context.cursor).advance(
+            (file.path, file.modified_ns) for file in files.values())
         touched: set[date] = set()
-        for folder in osvi.landing.glob(f"{PARTITION_PREFIX}*"):
-            utc_day = date.fromisoformat(folder.name.removeprefix(PARTITION_PREFIX))
-            for file in folder.glob("*.parquet"):
-                modified = file.stat().st_mtime_ns
-                if modified > seen:
-                    newest = max(newest, modified)
-                    touched.update(local_days_of_utc_day(utc_day, osvi.timezone))
+        for path in new:
+            touched.update(local_days_of_utc_day(date.fromisoformat(files[path].day),
+                                                 osvi.timezone))
         today = datetime.now(ZoneInfo(osvi.timezone)).date()
         older = sorted(day for day in touched if day < first_day)
         if older:  # history imported after this code location was loaded
@@ -42,16 +44,25 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
                 f"landing files for {older[0]}..{older[-1]}, before the first partition "
                 f"{first_day}: reload the code location (Deployment > Reload) or run "
                 f"`osvi materialize --start {older[0]} --end {older[-1]}`")
+        batch = hashlib.sha256("\n".join(new).encode()).hexdigest()[:16]
         waiting = _days_with_a_waiting_run(context.instance, job.name) if touched else set()
         requests = [
-            # run_key: the same day and the same newest file never launch a second run.
-            dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{newest}")
+            # run_key: the same day and the same new files never launch a second run.
+            dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{batch}")
             for day in sorted(touched)
             if first_day <= day <= today and day.isoformat() not in waiting
         ]
-        return dg.SensorResult(run_requests=requests, cursor=str(newest))
+        return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
 
     return landing_sensor
+
+
+def _listing(store: LandingStore) -> list[LandingFile]:
+    days = store.days()
+    if store.remote:
+        since = (datetime.now(UTC).date() - timedelta(days=REMOTE_DAYS_LISTED)).isoformat()
+        days = [day for day in days if day >= since]
+    return [file for day in days for file in store.files(day)]
 
 
 def _days_with_a_waiting_run(instance: dg.DagsterInstance, job_name: str) -> set[str]:
