@@ -163,7 +163,7 @@ class S3LandingStore(LandingStore):
 
             # No listing cache: the sensor must see objects published a moment ago.
             self._fs = s3fs.S3FileSystem(
-                use_listings_cache=False, skip_instance_cache=True, retries=3,
+                use_listings_cache=False, skip_instance_cache=True,
                 config_kwargs={"connect_timeout": 5, "read_timeout": 60,
                                "retries": {"max_attempts": 2}})
         fs: fsspec.AbstractFileSystem = self._fs

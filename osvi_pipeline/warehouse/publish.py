@@ -5,6 +5,9 @@ read-only. So the pipeline writes a private working file ($OSVI_DATA_DIR/pipelin
 end of each run, publishes a copy at OSVI_WAREHOUSE with an atomic rename. Analysts (DuckDB CLI,
 Python, BI tools) open OSVI_WAREHOUSE read-only at any moment: a connection keeps the snapshot it
 opened, and a new one sees the latest complete run; never a lock error, never half a day.
+
+With OSVI_PUBLISH_URL the same file is also uploaded to object storage (upload_snapshot), for
+analysts who ATTACH it from their own machines.
 """
 
 from __future__ import annotations
@@ -51,3 +54,17 @@ def copy_file(source: Path, target: Path) -> None:
                 remaining -= copied
     except (OSError, AttributeError):
         shutil.copyfile(source, target)
+
+
+def upload_snapshot(published: Path, url: str) -> int:
+    """Upload the published file to `url` (s3://bucket/key.duckdb); return bytes.
+
+    An object is replaced whole: a single PUT, or for a large file a multipart upload that
+    becomes visible only when completed, so a reader attaching meanwhile gets the previous
+    run's file or this one, never a mix. The endpoint and credentials are the AWS_* variables.
+    """
+    import s3fs  # only with OSVI_PUBLISH_URL
+
+    filesystem = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+    filesystem.put_file(str(published), url.removeprefix("s3://"))
+    return published.stat().st_size

@@ -9,7 +9,7 @@ from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
 from osvi_pipeline.lib.sql_names import sql_text
 from osvi_pipeline.warehouse.change_log import TableScope, ensure_state, prune_changes, retire_table
 from osvi_pipeline.warehouse.masking import refresh_masked
-from osvi_pipeline.warehouse.publish import publish_snapshot
+from osvi_pipeline.warehouse.publish import publish_snapshot, upload_snapshot
 from osvi_pipeline.warehouse.storage_format import convert_if_newer
 
 # OSVI_PII=mask: the masked copy of every table, kept up to date run by run and published by a
@@ -34,7 +34,8 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
               group_name="publish",
               description="Publishes the pipeline's working DuckDB file at OSVI_WAREHOUSE "
                           "with an atomic rename, after every table is built (phone numbers "
-                          "and person names masked when OSVI_PII=mask).")
+                          "and person names masked when OSVI_PII=mask), and uploads it to "
+                          "OSVI_PUBLISH_URL when set.")
     def warehouse_snapshot(duckdb: DuckDBResource, osvi: OsviOptions
                            ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         published = Path(osvi.published_warehouse)
@@ -60,7 +61,11 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
                 finally:
                     con.execute(f"detach {MASKED_CATALOG}")
         size = publish_snapshot(working if rules is None else masked_file, published)
-        return dg.MaterializeResult(metadata={
+        uploaded: dict[str, dg.MetadataValue] = {}
+        if osvi.publish_url:  # the same (masked) file, for analysts on other machines
+            upload_snapshot(published, osvi.publish_url)
+            uploaded["published_url"] = dg.MetadataValue.url(osvi.publish_url)
+        return dg.MaterializeResult(metadata={**uploaded,
             "path": dg.MetadataValue.path(osvi.published_warehouse),
             "bytes": dg.MetadataValue.int(size),
             "personal data": dg.MetadataValue.text("masked" if rules else "as received"),

@@ -1,0 +1,283 @@
+"""Landing on object storage (OSVI_LANDING_URL=s3://...), against a real HTTP S3 endpoint
+(moto's server mode): several `osvi serve` replicas with their own disks, a replica killed -9
+and restarted, the store unreachable, a bad bucket or bad credentials, a foreign object in the
+prefix, and the warehouse built from the bucket and published there, opened remotely by an
+analyst's DuckDB (1.4.4 with its httpfs extension).
+
+The promise under test: every delivery answered 200 is in the bucket exactly once, and the
+warehouse holds each acknowledged call once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.support.config import CHECKOUT, make_settings
+from tests.support.pipeline import query, run
+from tests.support.processes import OSVI, ServerProcess, free_port, wait_until
+from tests.support.s3 import (
+    DroppingProxy,
+    S3Endpoint,
+    moto_s3,
+    moto_s3_refusing_credentials,
+)
+
+pytestmark = pytest.mark.slow
+TOKEN = "object-store-token-abcdefgh"
+BUCKET = "osvi-landing"
+PREFIX = "landing"
+LANDING_URL = f"s3://{BUCKET}/{PREFIX}"
+OLDER_DUCKDB = CHECKOUT / ".venv" / "duckdb-1.4"
+HTTPFS = OLDER_DUCKDB / "duckdb_ext" / "extensions" / "v1.4.4" / "linux_amd64" / \
+    "httpfs.duckdb_extension"
+
+
+@pytest.fixture
+def s3() -> Iterator[S3Endpoint]:
+    with moto_s3() as endpoint:
+        endpoint.create_bucket(BUCKET)
+        yield endpoint
+
+
+def _replica_env(endpoint_url: str, **extra: str) -> dict[str, str]:
+    return {"OSVI_LANDING_URL": LANDING_URL, "OSVI_JOURNAL_SEGMENT_SECONDS": "0.3",
+            "AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "osvi-test-key",
+            "AWS_SECRET_ACCESS_KEY": "osvi-test-secret", "AWS_REGION": "us-east-1", **extra}
+
+
+class RoundRobinLoad:
+    """Clients sending to the replicas in turn (a load balancer's round robin); remembers each
+    acknowledged delivery and its call."""
+
+    def __init__(self, urls: list[str], threads: int = 6, per_thread: int = 400) -> None:
+        self.urls, self.threads, self.per_thread = urls, threads, per_thread
+        self.acked: dict[str, str] = {}  # delivery_id -> call_log_id
+        self.statuses: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def _work(self, worker: int) -> None:
+        targets = itertools.cycle(self.urls[worker % len(self.urls):] +
+                                  self.urls[:worker % len(self.urls)])
+        with httpx.Client(timeout=5) as client:
+            for sequence in range(self.per_thread):
+                if self._stop.is_set():
+                    return
+                call = f"w{worker}-{sequence}"
+                body = orjson.dumps({"call_log_id": call, "call_status": "completed",
+                                     "data_capture": {"n": sequence}})
+                try:
+                    response = client.post(f"{next(targets)}/webhooks/crm", content=body,
+                                           headers={"Authorization": f"Bearer {TOKEN}"})
+                    key = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                    time.sleep(0.01)
+                else:
+                    if response.status_code == 200:
+                        with self._lock:
+                            self.acked[str(response.json()["delivery_id"])] = call
+                with self._lock:
+                    self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    def start(self) -> None:
+        self._workers = [threading.Thread(target=self._work, args=(i,), daemon=True)
+                         for i in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
+
+    def acked_count(self) -> int:
+        with self._lock:
+            return len(self.acked)
+
+    def join(self) -> None:
+        for worker in self._workers:
+            worker.join(120)
+
+
+def _wait_for(load: RoundRobinLoad, count: int) -> None:
+    wait_until(f"{count} acknowledged deliveries", lambda: load.acked_count() >= count,
+               timeout=60, interval=0.02)
+
+
+def _stop(replica: ServerProcess) -> None:
+    if replica.process is not None and replica.process.poll() is None:
+        replica.kill(signal.SIGTERM)  # graceful: publishes what its journal holds
+
+
+def test_three_replicas_one_killed_every_ack_in_the_bucket_once_and_in_the_warehouse(
+        tmp_path: Path, s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    replicas = [ServerProcess(tmp_path / f"replica-{index}", free_port(), TOKEN,
+                              tmp_path / f"replica-{index}.log", _replica_env(s3.url))
+                for index in range(3)]
+    for replica in replicas:
+        replica.start()
+    load = RoundRobinLoad([replica.url for replica in replicas])
+    try:
+        load.start()
+        _wait_for(load, 500)
+        assert replicas[1].kill(signal.SIGKILL) == -signal.SIGKILL  # mid-load
+        _wait_for(load, load.acked_count() + 300)  # the others keep answering
+        replicas[1].start()  # on its disk: publishes what it had acknowledged
+        load.join()
+    finally:
+        for replica in replicas:
+            _stop(replica)
+
+    assert load.statuses.get("200", 0) == len(load.acked) >= 1500, load.statuses
+    assert set(load.statuses) - {"200"}, "the load never met the killed replica"
+    landed = s3.landed_delivery_ids(BUCKET, PREFIX)
+    assert not set(load.acked) - set(landed), "acknowledged deliveries missing in the bucket"
+    assert max(landed.values()) == 1, "a delivery is in the bucket twice"
+    for replica in replicas:
+        assert not list(replica.data_dir.rglob("*.journal")), "journal not fully published"
+        assert not (replica.data_dir / "landing").exists(), "landing written locally"
+    names = [key.rsplit("/", 1)[-1] for key in s3.keys(BUCKET, PREFIX)]
+    assert len({name.split("-")[0] for name in names}) == 3, "one replica id per replica"
+
+    # The pipeline reads the bucket: a foreign object in the prefix is set aside with its
+    # reason, the day still loads, and each acknowledged call is in `calls` once.
+    today = datetime.now(UTC).date().isoformat()
+    s3.put(BUCKET, f"{PREFIX}/received_date={today}/notes.parquet", b"not parquet at all")
+    for name, value in _replica_env(s3.url).items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(tmp_path / "pipeline", landing_url=LANDING_URL,
+                             publish_url=f"s3://{BUCKET}/published/warehouse.duckdb")
+    run(settings, today)
+    calls = dict(query(settings, "select call_log_id, delivery_count from calls"))
+    assert set(calls) == set(load.acked.values())
+    assert set(calls.values()) == {1}
+    assert query(settings, "select count(*) from deliveries") == [(len(landed),)]
+    quarantined = s3.keys(BUCKET, f"{PREFIX}/_quarantine/landing-corrupt/")
+    assert any(key.endswith(f"received_date={today}-notes.parquet") for key in quarantined)
+    reason = s3.get(BUCKET, next(key for key in quarantined if key.endswith(".reason.txt")))
+    assert b"unreadable Parquet" in reason
+
+    # An analyst's own DuckDB (1.4.4, httpfs from its wheel) attaches the published copy.
+    remote = _attach_remotely(s3, f"s3://{BUCKET}/published/warehouse.duckdb",
+                              "select count(*), sum(delivery_count) from osvi.calls")
+    assert remote == [[len(calls), len(calls)]]
+
+
+def _attach_remotely(s3: S3Endpoint, url: str, sql: str) -> object:
+    script = f"""
+import duckdb, json, sys
+con = duckdb.connect()
+con.execute("load '{HTTPFS}'")
+con.execute('''create secret (type s3, key_id 'osvi-test-key', secret 'osvi-test-secret',
+               region 'us-east-1', endpoint '{s3.url.removeprefix("http://")}',
+               url_style 'path', use_ssl false)''')
+con.execute("attach '{url}' as osvi (read_only)")
+print(json.dumps(con.execute({sql!r}).fetchall(), default=str))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(OLDER_DUCKDB)})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _metric(url: str, name: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_an_unreachable_store_is_a_backlog_then_503_never_a_loss(
+        tmp_path: Path, s3: S3Endpoint) -> None:
+    proxy = DroppingProxy(int(s3.url.rsplit(":", 1)[1]))
+    replica = ServerProcess(tmp_path / "replica", free_port(), TOKEN, tmp_path / "replica.log",
+                            _replica_env(proxy.url, OSVI_BACKLOG_MAX_BYTES="150000"))
+    replica.start()
+    acked: set[str] = set()
+    statuses: list[int] = []
+
+    def send(count: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            for index in range(count):
+                body = orjson.dumps({"call_log_id": f"c{len(statuses)}",
+                                     "call_summary": "x" * 400, "n": index})
+                response = client.post(f"{replica.url}/webhooks/crm", content=body,
+                                       headers={"Authorization": f"Bearer {TOKEN}"})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    acked.add(response.json()["delivery_id"])
+                elif response.status_code == 503:
+                    assert "OSVI_BACKLOG_MAX_BYTES" in response.json()["error"]
+                    assert response.headers["Retry-After"]
+                    return
+
+    try:
+        send(20)
+        wait_until("the first deliveries published",
+                   lambda: len(s3.landed_delivery_ids(BUCKET, PREFIX)) == 20, timeout=30)
+        proxy.down()
+        send(60)  # the store is gone: still acknowledged, into the journal
+        assert statuses.count(200) == 80
+        wait_until("publication failing as unreachable", lambda: _metric(
+            replica.url, 'osvi_landing_publish_failures_total{reason="unreachable"}') >= 1,
+            timeout=60)
+        assert _metric(replica.url, "osvi_landing_backlog_bytes") > 0
+        assert _metric(replica.url, "osvi_landing_backlog_oldest_age_seconds") > 0
+        assert httpx.get(f"{replica.url}/readyz").json()["publishing"].startswith("retrying")
+
+        for _ in range(50):  # up to the bound: unready first, then 503
+            send(40)
+            if statuses[-1] == 503:
+                break
+            time.sleep(0.4)  # the backlog figure is refreshed by the publisher loop
+        assert statuses[-1] == 503, "the backlog bound was never reached"
+        ready = httpx.get(f"{replica.url}/readyz")
+        assert ready.status_code == 503 and "OSVI_BACKLOG_MAX_BYTES" in ready.text
+
+        proxy.up()  # the store is back: the backlog drains, oldest first
+        wait_until("the backlog drained",
+                   lambda: _metric(replica.url, "osvi_landing_backlog_bytes") < 150000 * 0.8
+                   and httpx.get(f"{replica.url}/readyz").status_code == 200, timeout=120)
+        send(5)
+        assert statuses[-1] == 200
+    finally:
+        _stop(replica)
+        proxy.close()
+    landed = s3.landed_delivery_ids(BUCKET, PREFIX)
+    assert acked and not acked - set(landed), "acknowledged deliveries missing in the bucket"
+    assert max(landed.values()) == 1, "a delivery is in the bucket twice"
+
+
+def _serve_fails(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(OSVI), "serve", "--port", str(free_port())], text=True,
+                          capture_output=True, timeout=60,
+                          env={**os.environ, "OSVI_DATA_DIR": str(tmp_path / "data"),
+                               "OSVI_INGEST_TOKEN": TOKEN, **env})
+
+
+def test_serve_refuses_a_missing_bucket_and_refused_credentials(
+        tmp_path: Path, s3: S3Endpoint) -> None:
+    missing = _serve_fails(tmp_path, {**_replica_env(s3.url),
+                                      "OSVI_LANDING_URL": "s3://no-such-bucket/landing"})
+    assert missing.returncode == 2
+    assert "OSVI_LANDING_URL=s3://no-such-bucket/landing: the bucket 'no-such-bucket' does " \
+           "not exist" in missing.stderr
+    with moto_s3_refusing_credentials(tmp_path / "moto.log") as strict:
+        refused = _serve_fails(tmp_path, _replica_env(strict.url))
+    assert refused.returncode == 2
+    assert "credentials were refused (AWS_ACCESS_KEY_ID" in refused.stderr
+    assert "osvi-test-secret" not in refused.stderr + refused.stdout
