@@ -3,9 +3,15 @@
 In one run, on loopback, with wrk as the load generator (C, not the bottleneck):
 - `osvi serve`: this endpoint (group commit, fsync before every 200);
 - bare: FastAPI that only parses the JSON (an upper bound: stores nothing);
-- naive: FastAPI writing one Parquet file with fsync per request.
+- naive: FastAPI writing one Parquet file with fsync per request;
+- `osvi serve` with OSVI_LANDING_URL on an S3 endpoint (moto's server mode, in its own
+  process on this machine): the request path is the same, publication runs beside it.
 Every server runs under the same uvicorn settings (1 worker, uvloop, httptools, no access log).
 After each run the landing is counted: stored rows must equal wrk's 2xx responses.
+
+Then the backlog drain: a replica acknowledges deliveries while the store is unreachable (a
+proxy dropping every connection), the store comes back, and the time until the journal is
+empty gives the deliveries published per second.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+
+from ingest_api.journal import journal_backlog
+from tests.support.processes import free_port
+from tests.support.s3 import DroppingProxy, S3Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -109,13 +119,48 @@ def _count_rows(directory: Path) -> int:
     return sum(pq.read_metadata(f).num_rows for f in directory.rglob("*.parquet"))
 
 
-def run(duration: int = 15, connections: int = 32) -> list[Result]:
+BUCKET, PREFIX = "osvi-bench", "landing"
+
+
+class _Bucket:
+    """Rows in the bucket's landing objects, counted like a landing folder."""
+
+    def __init__(self, endpoint: S3Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def rows(self) -> int:
+        return sum(self.endpoint.landed_delivery_ids(BUCKET, PREFIX).values())
+
+
+def _moto_process(work: Path) -> tuple[subprocess.Popen[bytes], S3Endpoint]:
+    port = free_port()
+    with open(work / "moto.log", "wb") as log:
+        process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    endpoint = S3Endpoint(f"http://127.0.0.1:{port}")
+    for _ in range(100):
+        try:
+            endpoint.create_bucket(BUCKET)
+            return process, endpoint
+        except Exception:  # not listening yet
+            time.sleep(0.1)
+    raise RuntimeError("moto_server did not start")
+
+
+def _rows(landing: Path | _Bucket | None) -> int:
+    if landing is None:
+        return 0
+    return landing.rows() if isinstance(landing, _Bucket) else _count_rows(landing)
+
+
+def run(duration: int = 15, connections: int = 32) -> tuple[list[Result], Drain]:
     wrk = _ensure_wrk()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="osvi-bench-") as tmp:
         work = Path(tmp)
         script = _lua_script(work)
-        servers = {
+        moto, endpoint = _moto_process(work)
+        servers: dict[str, tuple[list[str], dict[str, str], Path | _Bucket | None]] = {
             "osvi serve (this endpoint)": (
                 [str(BIN / "osvi"), "serve", "--port", "{port}"],
                 {"OSVI_DATA_DIR": str(work / "osvi"), "OSVI_INGEST_TOKEN": TOKEN},
@@ -124,6 +169,11 @@ def run(duration: int = 15, connections: int = 32) -> list[Result]:
             "naive (Parquet + fsync per request)": (
                 _uvicorn("benchmarks.peers.naive_app:app", 0),
                 {"NAIVE_LANDING": str(work / "naive")}, work / "naive"),
+            "osvi serve, landing on S3 (moto)": (
+                [str(BIN / "osvi"), "serve", "--port", "{port}"],
+                {"OSVI_DATA_DIR": str(work / "osvi-s3"), "OSVI_INGEST_TOKEN": TOKEN,
+                 "OSVI_LANDING_URL": f"s3://{BUCKET}/{PREFIX}", **endpoint.env},
+                _Bucket(endpoint)),
         }
         for name, (command, env, landing) in servers.items():
             port = 18_400 + len(results)
@@ -135,8 +185,10 @@ def run(duration: int = 15, connections: int = 32) -> list[Result]:
                 subprocess.run([wrk, "-t2", f"-c{connections}", "-d2s", "-s", str(script),
                                 f"http://127.0.0.1:{port}/webhooks/crm"],
                                capture_output=True, check=True)  # warm-up, not measured
-                time.sleep(2.5)  # the warm-up's journal reaches landing before counting
-                warm = _count_rows(landing) if landing else 0
+                server.send_signal(signal.SIGTERM)  # the warm-up's journal reaches landing
+                server.wait(60)
+                warm = _rows(landing)
+                server = _start(command, env, port, work / f"server-{len(results)}.log")
                 output = subprocess.run(
                     [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
                      str(script), f"http://127.0.0.1:{port}/webhooks/crm"],
@@ -145,14 +197,64 @@ def run(duration: int = 15, connections: int = 32) -> list[Result]:
                 server.send_signal(signal.SIGTERM)
                 server.wait(60)
             rate, p50, p99, non_2xx, ok = _parse_wrk(output)
-            stored = _count_rows(landing) - warm if landing else 0
+            stored = _rows(landing) - warm
             results.append(Result(name, rate, stored / duration if landing else 0.0, p50, p99,
                                   non_2xx, stored, ok))
-    return results
+        try:
+            drain = backlog_drain(work, endpoint)
+        finally:
+            moto.kill()
+    return results, drain
 
 
-def markdown(results: list[Result], duration: int, connections: int) -> str:
+@dataclass
+class Drain:
+    deliveries: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.deliveries / self.seconds
+
+
+def backlog_drain(work: Path, endpoint: S3Endpoint, deliveries: int = 20_000) -> Drain:
+    """Deliveries acknowledged during an outage, then published when the store returns."""
+    proxy = DroppingProxy(int(endpoint.url.rsplit(":", 1)[1]))
+    port = free_port()
+    data_dir = work / "drain"
+    server = _start([str(BIN / "osvi"), "serve", "--port", str(port)],
+                    {"OSVI_DATA_DIR": str(data_dir), "OSVI_INGEST_TOKEN": TOKEN,
+                     "OSVI_LANDING_URL": f"s3://{BUCKET}/drain", **endpoint.env,
+                     "AWS_ENDPOINT_URL": proxy.url}, port, work / "drain.log")
+    try:
+        proxy.down()
+        sent = 0
+        with httpx.Client(timeout=10) as client:
+            while sent < deliveries:
+                response = client.post(f"http://127.0.0.1:{port}/webhooks/crm", content=SAMPLE,
+                                       headers={"Authorization": f"Bearer {TOKEN}"})
+                sent += response.status_code == 200
+        time.sleep(16)  # the last segment closes (15 s on object storage)
+        backlog = journal_backlog(data_dir / "journal")
+        proxy.up()
+        started = time.perf_counter()
+        while journal_backlog(data_dir / "journal").bytes:
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+        proxy.close()
+    published = sum(endpoint.landed_delivery_ids(BUCKET, "drain").values())
+    assert published == deliveries, (published, deliveries, backlog)
+    return Drain(deliveries, seconds)
+
+
+def markdown(found: tuple[list[Result], Drain], duration: int, connections: int) -> str:
+    results, drain = found
     bare = next(r for r in results if r.name.startswith("bare"))
+    local = next(r for r in results if r.name.startswith("osvi serve (this"))
+    remote = next(r for r in results if "S3" in r.name)
     lines = [
         f"wrk, {connections} connections, 2 threads, {duration} s per server, the OSVI sample "
         "payload (766 bytes), 1 uvicorn worker each, one run on this machine (2 cores).",
@@ -167,4 +269,11 @@ def markdown(results: list[Result], duration: int, connections: int) -> str:
             f"| {r.name} | {r.requests_per_s:,.0f} | {stored} | "
             f"{r.requests_per_s / bare.requests_per_s:.2f}x | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
             f"{r.non_2xx} | {r.responses_2xx:,} | {r.stored:,} |")
+    lines += [
+        "",
+        f"Landing on S3 vs local disk: {remote.requests_per_s / local.requests_per_s:.2f}x the "
+        "throughput (target ≥ 0.9x). Backlog drain after an outage: "
+        f"{drain.deliveries:,} acknowledged deliveries published in {drain.seconds:.1f} s = "
+        f"{drain.per_second:,.0f} deliveries/s.",
+    ]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import dagster as dg
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.defs.definitions import build_assets
 from osvi_pipeline.defs.resources import build_resources
+from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.warehouse.landing_files import first_partition_day, landing_store
@@ -48,11 +49,12 @@ def days_outside_partitions(settings: Settings, start: date, end: date) -> str |
 
 def materialize_days(settings: Settings, start: date, end: date,
                      on_step: Callable[[str], None] = lambda step: None,
-                     instance: dg.DagsterInstance | None = None
-                     ) -> list[dg.ExecuteInProcessResult]:
+                     instance: dg.DagsterInstance | None = None,
+                     only_new_files: bool = False) -> list[dg.ExecuteInProcessResult]:
     """Load deliveries for [start, end] in one run, then rebuild every downstream table.
 
-    Returns the runs; stops after the first that fails.
+    `only_new_files`: append the landing files not loaded yet, as the sensor's runs do (else
+    the window is replaced). Returns the runs; stops after the first that fails.
     """
     assets = build_assets(settings, first_partition_day(settings))
     resources = build_resources(settings)
@@ -63,7 +65,8 @@ def materialize_days(settings: Settings, start: date, end: date,
         run_config=QUIET,
         selection=[deliveries.key],
         tags={"dagster/asset_partition_range_start": start.isoformat(),
-              "dagster/asset_partition_range_end": end.isoformat()},
+              "dagster/asset_partition_range_end": end.isoformat(),
+              **({LOAD_TAG: NEW_FILES} if only_new_files else {})},
     )
     if not loaded.success:
         return [loaded]

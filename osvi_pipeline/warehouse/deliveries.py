@@ -61,9 +61,40 @@ where received_at >= $start and received_at < $end
 # Rows loaded while OSVI_TIMEZONE was another zone (a scan of one column: ~25 ms at 300,000).
 MISLABELED = f"received_day <> {LOCAL_DAY}"
 COUNT_WINDOW = "select count(*) from deliveries where received_at >= $start and received_at < $end"
-COUNT_LANDING = """
-select count(*) from read_parquet($files, union_by_name = true)
+
+
+# Which landing files each window's rows came from, and how many rows each gave it: the
+# per-file watermark of incremental loads (a run of the landing sensor loads only the files
+# not listed here), and the landing side of the rows-equal check without reading landing again.
+CREATE_LOADED_FILES = """
+create table if not exists osvi_state.loaded_files (
+    window_start timestamptz not null, window_end timestamptz not null,
+    path varchar not null, rows bigint not null, loaded_at timestamptz not null
+)
+"""
+LOADED_FILES = """
+select path, rows from osvi_state.loaded_files
+where window_start = $start and window_end = $end
+"""
+# A replaced window voids the record of every window overlapping it (a backfilled range and
+# its days): their next load by file starts with a replacement.
+FORGET_WINDOW_FILES = """
+delete from osvi_state.loaded_files where window_start < $end and window_end > $start
+"""
+# How many of the window's rows each file gave (reads two columns of the files).
+RECORD_FILES = """
+insert into osvi_state.loaded_files
+select $start, $end, listed.file, count(landed.filename), now()
+from unnest($files) as listed(file)
+left join (select filename from read_parquet($files, union_by_name = true, filename = true)
+           where received_at >= $start and received_at < $end) as landed
+       on landed.filename = listed.file
+group by listed.file
+"""
+NEW_ROWS = """
+select {key} from deliveries
 where received_at >= $start and received_at < $end
+  and delivery_id in (select delivery_id from read_parquet($files, union_by_name = true))
 """
 
 
@@ -95,30 +126,77 @@ def relabel_days(con: DuckDBPyConnection, timezone: str) -> int:
 @dataclass(frozen=True)
 class WindowLoad:
     loaded: int  # rows of the window in `deliveries` after the load
-    landed: int  # rows of the window in the readable landing files
+    landed: int  # rows of the window in the landing files (counted as they were loaded)
     relabeled: int  # deliveries moved to their day in a changed OSVI_TIMEZONE
     ambiguous: dict[str, list[str]]  # template slots that could not be split, per integration
+    new_files: int  # landing files read by this load
+    incremental: bool  # only new files were read (else the window was replaced)
 
 
-def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datetime,
-                end: datetime, timezone: str, integrations_file: Path | None) -> WindowLoad:
-    """Replace the window's deliveries with its landing rows, in one transaction."""
-    params: dict[str, object] = {"start": start, "end": end}
-    files = landing.readable
+def prepare(con: DuckDBPyConnection) -> None:
+    """The tables a load writes, created or upgraded."""
     con.execute(CREATE_DELIVERIES)
     for statement in UPGRADE_DELIVERIES:
         con.execute(statement)
     ensure_state(con)
+    con.execute(CREATE_LOADED_FILES)
+
+
+def files_already_loaded(con: DuckDBPyConnection, start: datetime, end: datetime,
+                         listed: list[str]) -> set[str]:
+    """The listed files whose rows the window already holds, when appending the others is
+    the same as replacing the window; else the empty set (replace it): the window was never
+    loaded by file, or a file loaded before is gone (quarantined, deleted)."""
+    prepare(con)
+    loaded = {path for path, _ in con.execute(LOADED_FILES, {"start": start, "end": end})
+              .fetchall()}
+    return loaded if loaded and loaded <= set(listed) else set()
+
+
+def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datetime,
+                end: datetime, timezone: str, integrations_file: Path | None,
+                *, already_loaded: set[str] | frozenset[str] = frozenset()) -> WindowLoad:
+    """Load the window's landing rows, in one transaction.
+
+    Without `already_loaded` the window's deliveries are replaced (a backfill or a re-run is
+    idempotent). With it (the landing sensor's runs: files_already_loaded) the rows of those
+    files stay and only `landing`'s files, the new ones, are read and appended, so the cost
+    follows the new deliveries, not the day so far.
+    """
+    params: dict[str, object] = {"start": start, "end": end}
+    prepare(con)
+    incremental = bool(already_loaded)
+    files = [file for file in landing.readable if file not in already_loaded]
     con.execute("begin transaction")
     relabeled = relabel_days(con, timezone)
-    record_window_changes(con, params)  # what the old rows fed downstream...
-    con.execute(DELETE_WINDOW, params)
+    if not incremental:
+        record_window_changes(con, params)  # what the old rows fed downstream...
+        con.execute(DELETE_WINDOW, params)
+        con.execute(FORGET_WINDOW_FILES, params)
     if files:
         con.execute(INSERT_WINDOW.format(columns=landing.select_list()),
                     {**params, "files": files, "tz": timezone})
+        con.execute(RECORD_FILES, {**params, "files": files})
     ambiguous = normalize_template_deliveries(con, integrations_file, params)
-    record_window_changes(con, params)  # ...and what the new rows feed
+    if incremental and not _has_templates(integrations_file):
+        if files:  # only what the new rows feed
+            for key in ("received_day", "call_log_id"):
+                record_changes(con, "deliveries", key, NEW_ROWS.format(key=key),
+                               {**params, "files": files})
+    else:  # ...and what the new rows feed (templates may re-link earlier rows too)
+        record_window_changes(con, params)
     con.execute("commit")
     loaded = int(scalar(con, COUNT_WINDOW, params))
-    landed = int(scalar(con, COUNT_LANDING, {**params, "files": files})) if files else 0
-    return WindowLoad(loaded, landed, relabeled, ambiguous)
+    landed = int(scalar(con, "select coalesce(sum(rows), 0) from osvi_state.loaded_files "
+                             "where window_start = $start and window_end = $end", params))
+    return WindowLoad(loaded, landed, relabeled, ambiguous, len(files), incremental)
+
+
+def _has_templates(integrations_file: Path | None) -> bool:
+    """Template and URL-template integrations re-link rows of the whole window on each load."""
+    if integrations_file is None or not integrations_file.exists():
+        return False
+    from ingest_api.integrations import load_integrations
+
+    return any(item.mode in ("template", "call_status") or item.url_template
+               for item in load_integrations(integrations_file).values())

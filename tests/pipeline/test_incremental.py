@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from ingest_api.settings import Settings
@@ -100,3 +101,43 @@ def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
                       .fetchall()}
         assert "section_leaves" not in tables | models, database
         assert "data_capture_fields" in tables
+
+
+def deliveries_load(runs: list[dg.ExecuteInProcessResult]) -> tuple[str, int]:
+    """How the deliveries step loaded: 'new files appended' or 'window replaced', files read."""
+    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+               if event.asset_key.path[-1] == "deliveries"]
+    metadata = event.materialization.metadata
+    return str(metadata["load"].value), int(metadata["landing_files_read"].value)
+
+
+@pytest.mark.parametrize("templates", [False, True])
+def test_sensor_runs_append_only_new_files_and_equal_a_full_build(
+        tmp_path: Path, templates: bool) -> None:
+    """The landing sensor's runs read only the files not loaded yet (a per-file watermark);
+    the result is the full build's, and a vanished file falls back to replacing the day."""
+    integrations = integrations_file(tmp_path / "integrations.yaml") if templates else None
+    sensed = make_settings(tmp_path / "sensed", integrations=integrations)
+    scratch = make_settings(tmp_path / "scratch", integrations=integrations)
+    loads = landings()
+    days = ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"]
+    how = []
+    for rows, day in zip(loads, days, strict=True):
+        land(sensed, rows)
+        land(scratch, rows)
+        how.append(deliveries_load(run(sensed, day, only_new_files=True)))
+    assert how[:3] == [("window replaced", 1)] * 3  # first loads of their day
+    assert how[3] == ("new files appended", 1)  # the late deliveries' file alone
+    assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (
+        "new files appended", 0)
+    run(scratch, "2026-11-26", "2026-11-28")
+    assert differences(sensed.warehouse_path, scratch.warehouse_path) == {}
+
+    # A file loaded before is gone (moved away by hand): appending would keep its rows.
+    for settings in (sensed, scratch):  # the day's first load: its larger file
+        files = settings.landing_dir.glob("received_date=2026-11-27/*.parquet")
+        max(files, key=lambda file: pq.read_metadata(file).num_rows).unlink()
+    assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (
+        "window replaced", 1)
+    run(scratch, "2026-11-26", "2026-11-28")
+    assert differences(sensed.warehouse_path, scratch.warehouse_path) == {}

@@ -36,9 +36,11 @@ def land(settings: Settings, rows: Iterable[LandingRow]) -> None:
 
 
 def run(settings: Settings, start: str, end: str | None = None,
-        instance: dg.DagsterInstance | None = None) -> list[dg.ExecuteInProcessResult]:
+        instance: dg.DagsterInstance | None = None, only_new_files: bool = False
+        ) -> list[dg.ExecuteInProcessResult]:
     runs = materialize_days(settings, datetime.fromisoformat(start).date(),
-                            datetime.fromisoformat(end or start).date(), instance=instance)
+                            datetime.fromisoformat(end or start).date(), instance=instance,
+                            only_new_files=only_new_files)
     assert all(result.success for result in runs), "materialization failed"
     return runs
 

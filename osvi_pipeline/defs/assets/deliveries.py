@@ -6,7 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
-from osvi_pipeline.warehouse.deliveries import load_window
+from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
+from osvi_pipeline.warehouse.deliveries import files_already_loaded, load_window
 from osvi_pipeline.warehouse.landing_files import (
     files_for_window,
     inspect_landing_files,
@@ -32,7 +33,12 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         window = context.partition_time_window
         store = osvi.landing
-        landing = inspect_landing_files(files_for_window(store, window.start, window.end), store)
+        listed = files_for_window(store, window.start, window.end)
+        only_new = context.run.tags.get(LOAD_TAG) == NEW_FILES
+        with duckdb.get_connection() as con:
+            skip = files_already_loaded(con, window.start, window.end, listed) if only_new \
+                else set()
+        landing = inspect_landing_files([file for file in listed if file not in skip], store)
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:
@@ -41,16 +47,21 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         with duckdb.get_connection() as con:
             register_landing(con, store)
             load = load_window(con, landing, window.start, window.end, osvi.timezone,
-                               integrations)
+                               integrations, already_loaded=skip)
         if load.relabeled:
             context.log.warning(f"OSVI_TIMEZONE is {osvi.timezone} now: {load.relabeled} "
                                 "deliveries loaded under another zone moved to their day in it")
         days = context.partition_key_range  # inclusive, unlike the window's end
         context.log.info(f"{load.loaded} deliveries for {days.start}"
-                         + ("" if days.start == days.end else f"..{days.end}"))
+                         + ("" if days.start == days.end else f"..{days.end}")
+                         + (f" ({load.new_files} new landing files appended)"
+                            if load.incremental else ""))
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(load.loaded),
-                      "landing_files": dg.MetadataValue.int(len(landing.readable)),
+                      "landing_files": dg.MetadataValue.int(len(listed)),
+                      "landing_files_read": dg.MetadataValue.int(load.new_files),
+                      "load": dg.MetadataValue.text("new files appended" if load.incremental
+                                                    else "window replaced"),
                       "quarantined_files": dg.MetadataValue.json(landing.quarantined),
                       "ignored_landing_columns": dg.MetadataValue.json(landing.ignored_columns),
                       "relabeled_for_timezone": dg.MetadataValue.int(load.relabeled),

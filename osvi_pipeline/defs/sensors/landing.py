@@ -9,6 +9,7 @@ import dagster as dg
 from ingest_api.landing_store import LandingFile, LandingStore
 from osvi_pipeline.defs.jobs import WarehouseJob
 from osvi_pipeline.defs.resources import OsviOptions
+from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.landing_cursor import LandingCursor
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
@@ -48,7 +49,8 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
         waiting = _days_with_a_waiting_run(context.instance, job.name) if touched else set()
         requests = [
             # run_key: the same day and the same new files never launch a second run.
-            dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{batch}")
+            dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{batch}",
+                          tags={LOAD_TAG: NEW_FILES})
             for day in sorted(touched)
             if first_day <= day <= today and day.isoformat() not in waiting
         ]
