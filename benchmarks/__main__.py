@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import history_import, ingest, pipeline, soak
+from benchmarks import freshness, history_import, ingest, pipeline, soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -23,7 +23,7 @@ def _publish(section: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import"],
+    parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -36,6 +36,13 @@ def main() -> None:
                         help="a small prefix loaded three times with each peer (start-up cost)")
     parser.add_argument("--import-lines", type=int, default=1_000_000,
                         help="JSON Lines for the history import benchmark")
+    parser.add_argument("--fresh-history", type=int, default=1_000_000,
+                        help="deliveries of history for the freshness benchmark")
+    parser.add_argument("--fresh-minutes", type=float, default=10,
+                        help="minutes of load in the freshness benchmark")
+    parser.add_argument("--fresh-rate", type=float, default=100, help="deliveries a second")
+    parser.add_argument("--sensor-interval", type=int, default=5,
+                        help="OSVI_SENSOR_INTERVAL_SECONDS in the freshness benchmark")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -53,6 +60,11 @@ def main() -> None:
                                         args.import_lines)
         print(table)
         _publish("import", table)
+    if args.only in (None, "freshness"):
+        table = freshness.markdown(freshness.run(args.fresh_history, args.fresh_rate,
+                                                 args.fresh_minutes, args.sensor_interval))
+        print(table)
+        _publish("freshness", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

@@ -210,11 +210,14 @@ def run(duration: int = 15, connections: int = 32) -> tuple[list[Result], Drain]
 @dataclass
 class Drain:
     deliveries: int
-    seconds: float
+    segments: int  # journal segments waiting when the store came back
+    first_publication_s: float  # from the store's return to the first publication (backoff)
+    drained: int  # deliveries published after the first publication
+    seconds: float  # ...and how long they took
 
     @property
     def per_second(self) -> float:
-        return self.deliveries / self.seconds
+        return self.drained / self.seconds
 
 
 def backlog_drain(work: Path, endpoint: S3Endpoint, deliveries: int = 20_000) -> Drain:
@@ -222,9 +225,12 @@ def backlog_drain(work: Path, endpoint: S3Endpoint, deliveries: int = 20_000) ->
     proxy = DroppingProxy(int(endpoint.url.rsplit(":", 1)[1]))
     port = free_port()
     data_dir = work / "drain"
+    journal = data_dir / "journal"
     server = _start([str(BIN / "osvi"), "serve", "--port", str(port)],
                     {"OSVI_DATA_DIR": str(data_dir), "OSVI_INGEST_TOKEN": TOKEN,
                      "OSVI_LANDING_URL": f"s3://{BUCKET}/drain", **endpoint.env,
+                     # Many segments, as a long outage at the default length leaves.
+                     "OSVI_JOURNAL_SEGMENT_SECONDS": "0.5",
                      "AWS_ENDPOINT_URL": proxy.url}, port, work / "drain.log")
     try:
         proxy.down()
@@ -234,20 +240,25 @@ def backlog_drain(work: Path, endpoint: S3Endpoint, deliveries: int = 20_000) ->
                 response = client.post(f"http://127.0.0.1:{port}/webhooks/crm", content=SAMPLE,
                                        headers={"Authorization": f"Bearer {TOKEN}"})
                 sent += response.status_code == 200
-        time.sleep(16)  # the last segment closes (15 s on object storage)
-        backlog = journal_backlog(data_dir / "journal")
+        time.sleep(1)  # the last segment closes
+        waiting = journal_backlog(journal).bytes
+        segments = len(list(journal.glob("*.journal")))
         proxy.up()
-        started = time.perf_counter()
-        while journal_backlog(data_dir / "journal").bytes:
-            time.sleep(0.05)
-        seconds = time.perf_counter() - started
+        returned = time.perf_counter()
+        while (left := journal_backlog(journal).bytes) >= waiting:
+            time.sleep(0.01)
+        first = time.perf_counter()
+        while journal_backlog(journal).bytes:
+            time.sleep(0.01)
+        seconds = time.perf_counter() - first
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
         proxy.close()
     published = sum(endpoint.landed_delivery_ids(BUCKET, "drain").values())
-    assert published == deliveries, (published, deliveries, backlog)
-    return Drain(deliveries, seconds)
+    assert published == deliveries, (published, deliveries)
+    return Drain(deliveries, segments, first - returned, round(deliveries * left / waiting),
+                 seconds)
 
 
 def markdown(found: tuple[list[Result], Drain], duration: int, connections: int) -> str:
@@ -272,8 +283,12 @@ def markdown(found: tuple[list[Result], Drain], duration: int, connections: int)
     lines += [
         "",
         f"Landing on S3 vs local disk: {remote.requests_per_s / local.requests_per_s:.2f}x the "
-        "throughput (target ≥ 0.9x). Backlog drain after an outage: "
-        f"{drain.deliveries:,} acknowledged deliveries published in {drain.seconds:.1f} s = "
-        f"{drain.per_second:,.0f} deliveries/s.",
+        "throughput (target ≥ 0.9x).",
+        "",
+        f"Backlog drain: {drain.deliveries:,} deliveries acknowledged while the store was "
+        f"unreachable, in {drain.segments} journal segments; the first publication "
+        f"{drain.first_publication_s:.1f} s after the store returned (the retry backoff, at "
+        f"most 30 s), then {drain.drained:,} deliveries in {drain.seconds:.1f} s = "
+        f"**{drain.per_second:,.0f} deliveries/s** published.",
     ]
     return "\n".join(lines)
