@@ -19,15 +19,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import orjson
 import pytest
 
+from ingest_api.journal import DurableLanding
+from ingest_api.landing_store import S3LandingStore
+from osvi_pipeline.defs.definitions import build_definitions
+from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from tests.support.config import CHECKOUT, make_settings
-from tests.support.pipeline import query, run
+from tests.support.pipeline import delivery, landing_sensor_evaluator, query, run
 from tests.support.processes import OSVI, ServerProcess, free_port, wait_until
 from tests.support.s3 import (
     DroppingProxy,
@@ -281,3 +286,28 @@ def test_serve_refuses_a_missing_bucket_and_refused_credentials(
     assert refused.returncode == 2
     assert "credentials were refused (AWS_ACCESS_KEY_ID" in refused.stderr
     assert "osvi-test-secret" not in refused.stderr + refused.stdout
+
+
+def test_the_landing_sensor_sees_new_objects_in_the_bucket(
+        tmp_path: Path, s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in _replica_env(s3.url).items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(tmp_path, landing_url=LANDING_URL, timezone="UTC",
+                             first_day=date(2024, 1, 1))
+    defs = build_definitions(settings)
+    evaluate = landing_sensor_evaluator(defs, dg.DagsterInstance.ephemeral())
+    journal = DurableLanding(tmp_path / "journal", S3LandingStore(LANDING_URL), replica="r1")
+    now = datetime.now(UTC)
+
+    assert evaluate(None)[0] == []
+    journal.append([delivery(now, {"call_log_id": "first"})])
+    journal.drain()
+    requests, cursor = evaluate(None)
+    assert [(r.partition_key, r.tags[LOAD_TAG]) for r in requests] == [
+        (now.date().isoformat(), NEW_FILES)]
+    assert evaluate(cursor)[0] == [], "nothing new, no run"
+    journal.append([delivery(now, {"call_log_id": "second"})])
+    journal.drain()
+    again, _ = evaluate(cursor)
+    assert [r.partition_key for r in again] == [now.date().isoformat()]
+    assert again[0].run_key != requests[0].run_key

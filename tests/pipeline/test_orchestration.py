@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from ingest_api.settings import Settings
 from osvi_pipeline.defs.definitions import build_assets, build_definitions
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 from tests.support.config import make_settings
-from tests.support.pipeline import delivery, land, query
+from tests.support.pipeline import delivery, land, landing_sensor_evaluator, query, run
 
 
 def test_a_utc_folder_maps_to_the_local_days_it_overlaps() -> None:
@@ -22,23 +21,6 @@ def test_a_utc_folder_maps_to_the_local_days_it_overlaps() -> None:
     assert local_days_of_utc_day(day, "UTC") == [day]
     assert local_days_of_utc_day(day, "Asia/Kolkata") == [day, date(2026, 11, 29)]
     assert local_days_of_utc_day(day, "America/New_York") == [date(2026, 11, 27), day]
-
-
-def _landing_sensor(defs: dg.Definitions, instance: dg.DagsterInstance
-                    ) -> Callable[[str | None], tuple[list[dg.RunRequest], str | None]]:
-    sensor = defs.resolve_sensor_def("landing_sensor")
-
-    def evaluate(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-        # Only the resources the sensor asks for, as the daemon builds them (not the
-        # warehouse's, whose setup takes the run lock).
-        resources = {key: (defs.resources or {})[key] for key in sensor.required_resource_keys}
-        context = dg.build_sensor_context(cursor=cursor, instance=instance,
-                                          resources=resources, definitions=defs)
-        result = sensor(context)
-        assert isinstance(result, dg.SensorResult)
-        return list(result.run_requests or []), result.cursor
-
-    return evaluate
 
 
 def _touch_newest_landing_file(settings: Settings) -> None:
@@ -54,7 +36,7 @@ SINCE_2024 = date(2024, 1, 1)
 def test_sensor_requests_each_new_day_once(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, timezone="UTC", first_day=SINCE_2024)
     defs = build_definitions(settings)
-    evaluate = _landing_sensor(defs, dg.DagsterInstance.ephemeral())
+    evaluate = landing_sensor_evaluator(defs, dg.DagsterInstance.ephemeral())
     now = datetime.now(UTC).replace(microsecond=0)
 
     assert evaluate(None)[0] == []
@@ -78,7 +60,7 @@ def test_sensor_adds_no_run_for_a_day_whose_run_is_still_queued(tmp_path: Path) 
     settings = make_settings(tmp_path, timezone="UTC", first_day=SINCE_2024)
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
-    evaluate = _landing_sensor(defs, instance)
+    evaluate = landing_sensor_evaluator(defs, instance)
     now = datetime.now(UTC).replace(microsecond=0)
     today, yesterday = now.date().isoformat(), (now.date() - timedelta(days=1)).isoformat()
     # Created, not yet launched (a QUEUED run can only be made through a code server; both
@@ -121,7 +103,7 @@ def test_history_older_than_the_loaded_partitions_is_named_not_requested(tmp_pat
     now = datetime.now(UTC).replace(microsecond=0)
     land(settings, [delivery(now - timedelta(days=30), {"call_log_id": "imported"}),
                     delivery(now, {"call_log_id": "live"})])
-    requests, _ = _landing_sensor(defs, dg.DagsterInstance.ephemeral())(None)
+    requests, _ = landing_sensor_evaluator(defs, dg.DagsterInstance.ephemeral())(None)
     assert [r.partition_key for r in requests] == [now.date().isoformat()]
     schedule = defs.resolve_schedule_def("daily_schedule")
     skipped = schedule(dg.build_schedule_context(scheduled_execution_time=now - timedelta(days=3)))
@@ -147,3 +129,19 @@ def test_asset_graph_wires_models_to_their_inputs(tmp_path: Path) -> None:
     assert deps["structured_output"] == ["structured_output_fields"]  # its leaves
     assert deps["data_capture"] == ["data_capture_fields"]
     assert deps["deliveries"] == []
+
+
+def test_first_look_skips_days_loaded_after_their_newest_file(tmp_path: Path) -> None:
+    """History built by `osvi materialize` before the sensor first looked is not loaded again
+    day by day (a run per day would delay today's by as many runs)."""
+    settings = make_settings(tmp_path, timezone="UTC", first_day=SINCE_2024)
+    now = datetime.now(UTC).replace(microsecond=0)
+    days = [(now - timedelta(days=n)).date().isoformat() for n in (3, 2)]
+    land(settings, [delivery(now - timedelta(days=3), {"call_log_id": "a"}),
+                    delivery(now - timedelta(days=2), {"call_log_id": "b"})])
+    instance = dg.DagsterInstance.ephemeral()
+    run(settings, days[0], days[1], instance=instance)
+    land(settings, [delivery(now, {"call_log_id": "today"})])
+    evaluate = landing_sensor_evaluator(build_definitions(settings), instance)
+    requests, _ = evaluate(None)
+    assert [r.partition_key for r in requests] == [now.date().isoformat()]

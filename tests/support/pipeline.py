@@ -4,7 +4,7 @@ real asset graph on them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -48,3 +48,21 @@ def run(settings: Settings, start: str, end: str | None = None,
 def query(settings: Settings, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()
+
+
+def landing_sensor_evaluator(defs: dg.Definitions, instance: dg.DagsterInstance
+                    ) -> Callable[[str | None], tuple[list[dg.RunRequest], str | None]]:
+    """Evaluate the landing sensor as the daemon does: cursor in, (run requests, cursor) out."""
+    sensor = defs.resolve_sensor_def("landing_sensor")
+
+    def evaluate(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+        # Only the resources the sensor asks for, as the daemon builds them (not the
+        # warehouse's, whose setup takes the run lock).
+        resources = {key: (defs.resources or {})[key] for key in sensor.required_resource_keys}
+        context = dg.build_sensor_context(cursor=cursor, instance=instance,
+                                          resources=resources, definitions=defs)
+        result = sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        return list(result.run_requests or []), result.cursor
+
+    return evaluate

@@ -34,10 +34,15 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
         files = {file.path: file for file in _listing(osvi.landing)}
         new, cursor = LandingCursor.parse(context.cursor).advance(
             (file.path, file.modified_ns) for file in files.values())
-        touched: set[date] = set()
+        newest: dict[date, int] = {}  # local day -> its newest new file's time
         for path in new:
-            touched.update(local_days_of_utc_day(date.fromisoformat(files[path].day),
-                                                 osvi.timezone))
+            for day in local_days_of_utc_day(date.fromisoformat(files[path].day),
+                                             osvi.timezone):
+                newest[day] = max(newest.get(day, 0), files[path].modified_ns)
+        if context.cursor is None:  # first look: every file is "new"
+            newest = {day: ns for day, ns in newest.items()
+                      if not _loaded_since(context.instance, day, ns)}
+        touched = set(newest)
         today = datetime.now(ZoneInfo(osvi.timezone)).date()
         older = sorted(day for day in touched if day < first_day)
         if older:  # history imported after this code location was loaded
@@ -57,6 +62,16 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
         return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
 
     return landing_sensor
+
+
+def _loaded_since(instance: dg.DagsterInstance, day: date, newest_file_ns: int) -> bool:
+    """The day was loaded (by `osvi materialize` or a backfill, before the sensor first
+    looked: a history import, an upgrade) after its newest file landed. Relaunching every such
+    day would put a run per day of history ahead of today's."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(LOAD_STEP),
+                              asset_partitions=[day.isoformat()]), limit=1).records
+    return bool(records) and records[0].timestamp * 1e9 >= newest_file_ns
 
 
 def _listing(store: LandingStore) -> list[LandingFile]:
