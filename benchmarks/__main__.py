@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--fresh-minutes", type=float, default=10,
                         help="minutes of load in the freshness benchmark")
     parser.add_argument("--fresh-rate", type=float, default=100, help="deliveries a second")
-    parser.add_argument("--sensor-interval", type=int, default=5,
+    parser.add_argument("--sensor-interval", type=int, default=3,
                         help="OSVI_SENSOR_INTERVAL_SECONDS in the freshness benchmark")
     args = parser.parse_args()
     if args.only in (None, "ingest"):

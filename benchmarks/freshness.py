@@ -90,7 +90,7 @@ def _read(result: Freshness, warehouse: Path, stop: threading.Event) -> None:
 
 
 def run(history: int = 1_000_000, rate: float = 100, minutes: float = 10,
-        sensor_interval: int = 5) -> Freshness:
+        sensor_interval: int = 3) -> Freshness:
     result = Freshness(history, rate, minutes, sensor_interval)
     with tempfile.TemporaryDirectory(prefix="osvi-fresh-") as tmp:
         work = Path(tmp)

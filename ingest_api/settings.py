@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # How often the landing sensor looks for new files. A look is one listing; a run is
     # launched only for days with new files and no run already waiting, so a short interval
     # starts the next run as soon as the previous one ends (never two at once: the pool).
-    sensor_interval_seconds: int = Field(default=10, ge=1)
+    sensor_interval_seconds: int = Field(default=3, ge=1)
     # Daily summaries: Apprise URLs (secrets: never logged), where the HTML reports are served
     # (for the link in chat messages), and how hard to try a target that fails.
     notify_urls: str | None = Field(default=None, repr=False)

@@ -10,13 +10,11 @@ warehouse holds each acknowledged call once.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -32,6 +30,7 @@ from ingest_api.landing_store import S3LandingStore
 from osvi_pipeline.defs.definitions import build_definitions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from tests.support.config import CHECKOUT, make_settings
+from tests.support.load import LoadGenerator
 from tests.support.pipeline import delivery, landing_sensor_evaluator, query, run
 from tests.support.processes import OSVI, ServerProcess, free_port, wait_until
 from tests.support.s3 import (
@@ -64,62 +63,6 @@ def _replica_env(endpoint_url: str, **extra: str) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "osvi-test-secret", "AWS_REGION": "us-east-1", **extra}
 
 
-class RoundRobinLoad:
-    """Clients sending to the replicas in turn (a load balancer's round robin); remembers each
-    acknowledged delivery and its call."""
-
-    def __init__(self, urls: list[str], threads: int = 6, per_thread: int = 400) -> None:
-        self.urls, self.threads, self.per_thread = urls, threads, per_thread
-        self.acked: dict[str, str] = {}  # delivery_id -> call_log_id
-        self.statuses: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-
-    def _work(self, worker: int) -> None:
-        targets = itertools.cycle(self.urls[worker % len(self.urls):] +
-                                  self.urls[:worker % len(self.urls)])
-        with httpx.Client(timeout=5) as client:
-            for sequence in range(self.per_thread):
-                if self._stop.is_set():
-                    return
-                call = f"w{worker}-{sequence}"
-                body = orjson.dumps({"call_log_id": call, "call_status": "completed",
-                                     "data_capture": {"n": sequence}})
-                try:
-                    response = client.post(f"{next(targets)}/webhooks/crm", content=body,
-                                           headers={"Authorization": f"Bearer {TOKEN}"})
-                    key = str(response.status_code)
-                except httpx.HTTPError as exc:
-                    key = type(exc).__name__
-                    time.sleep(0.01)
-                else:
-                    if response.status_code == 200:
-                        with self._lock:
-                            self.acked[str(response.json()["delivery_id"])] = call
-                with self._lock:
-                    self.statuses[key] = self.statuses.get(key, 0) + 1
-
-    def start(self) -> None:
-        self._workers = [threading.Thread(target=self._work, args=(i,), daemon=True)
-                         for i in range(self.threads)]
-        for worker in self._workers:
-            worker.start()
-
-    def acked_count(self) -> int:
-        with self._lock:
-            return len(self.acked)
-
-    def join(self) -> None:
-        for worker in self._workers:
-            worker.join(120)
-
-
-def _wait_for(load: RoundRobinLoad, count: int) -> None:
-    wait_until(f"{count} acknowledged deliveries", lambda: load.acked_count() >= count,
-               timeout=60, interval=0.02)
-
-
 def _stop(replica: ServerProcess) -> None:
     if replica.process is not None and replica.process.poll() is None:
         replica.kill(signal.SIGTERM)  # graceful: publishes what its journal holds
@@ -132,12 +75,13 @@ def test_three_replicas_one_killed_every_ack_in_the_bucket_once_and_in_the_wareh
                 for index in range(3)]
     for replica in replicas:
         replica.start()
-    load = RoundRobinLoad([replica.url for replica in replicas])
+    load = LoadGenerator([replica.url for replica in replicas], TOKEN, threads=6,
+                         per_thread=400)
     try:
         load.start()
-        _wait_for(load, 500)
+        load.wait_for_acks(500)
         assert replicas[1].kill(signal.SIGKILL) == -signal.SIGKILL  # mid-load
-        _wait_for(load, load.acked_count() + 300)  # the others keep answering
+        load.wait_for_acks(load.acked_count() + 300)  # the others keep answering
         replicas[1].start()  # on its disk: publishes what it had acknowledged
         load.join()
     finally:
