@@ -90,13 +90,16 @@ def _read(result: Freshness, warehouse: Path, stop: threading.Event) -> None:
 
 
 def run(history: int = 1_000_000, rate: float = 100, minutes: float = 10,
-        sensor_interval: int = 3) -> Freshness:
+        sensor_interval: int = 3, tree: Path | None = None) -> Freshness:
+    """`tree`: another checkout (e.g. a git worktree of an earlier revision) whose code runs
+    instead of this one's, on this venv's packages: the before/after comparison."""
     result = Freshness(history, rate, minutes, sensor_interval)
     with tempfile.TemporaryDirectory(prefix="osvi-fresh-") as tmp:
         work = Path(tmp)
         data = work / "data"
         env = {"OSVI_DATA_DIR": str(data), "OSVI_INGEST_TOKEN": TOKEN, "OSVI_TIMEZONE": "UTC",
-               "OSVI_SENSOR_INTERVAL_SECONDS": str(sensor_interval)}
+               "OSVI_SENSOR_INTERVAL_SECONDS": str(sensor_interval),
+               **({"PYTHONPATH": str(tree)} if tree else {})}
         started = time.perf_counter()
         days = max((datetime.now(UTC) - START).days, 1)  # history up to yesterday
         generate(data / "landing", work / "payloads.jsonl", history, days)

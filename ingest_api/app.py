@@ -133,12 +133,14 @@ class DeliveryEndpoint:
         self._compactor.close()
 
     async def _compact_forever(self) -> None:
-        """Publish closed journal segments to landing about once per segment period; after a
-        failure, again with exponential backoff (oldest segment first)."""
+        """Publish closed journal segments to landing about once per segment period; after an
+        object store failed, again with exponential backoff (oldest segment first). A local
+        disk is retried every period: deliveries answer 503 until it works again."""
         period = max(self.landing.segment_seconds / 2, 0.05)
         failures = 0
         while True:
-            await asyncio.sleep(period if not failures else min(2 ** (failures - 1), 30))
+            backoff = failures and self.store.remote
+            await asyncio.sleep(min(2 ** (failures - 1), 30) if backoff else period)
             self.landing.rotate_if_due()
             try:
                 rows = await asyncio.to_thread(self.landing.compact_closed,

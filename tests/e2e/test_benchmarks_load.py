@@ -9,7 +9,8 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["benchmarks.__main__", "benchmarks.before_after",
-                                    "benchmarks.history_import", "benchmarks.soak"])
+                                    "benchmarks.history_import", "benchmarks.soak",
+                                    "benchmarks.ingest", "benchmarks.freshness"])
 def test_the_benchmark_modules_import(module: str) -> None:
     loaded = importlib.import_module(module)
     assert callable(getattr(loaded, "main", None) or getattr(loaded, "run", None))
