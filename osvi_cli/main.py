@@ -181,6 +181,7 @@ def up(
 
     settings = settings_or_exit()
     _check_notify_urls(settings)
+    _check_landing(settings)  # once here, not in a restart loop of the role that reads it
     if (only or read_only) and not production:
         _fail("--only and --read-only go with --production")
     if production:

@@ -211,8 +211,9 @@ def test_an_unreachable_store_is_a_backlog_then_503_never_a_loss(
     assert max(landed.values()) == 1, "a delivery is in the bucket twice"
 
 
-def _serve_fails(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(OSVI), "serve", "--port", str(free_port())], text=True,
+def _serve_fails(tmp_path: Path, env: dict[str, str], command: str = "serve"
+                 ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(OSVI), command, "--port", str(free_port())], text=True,
                           capture_output=True, timeout=60,
                           env={**os.environ, "OSVI_DATA_DIR": str(tmp_path / "data"),
                                "OSVI_INGEST_TOKEN": TOKEN, **env})
@@ -225,6 +226,9 @@ def test_serve_refuses_a_missing_bucket_and_refused_credentials(
     assert missing.returncode == 2
     assert "OSVI_LANDING_URL=s3://no-such-bucket/landing: the bucket 'no-such-bucket' does " \
            "not exist" in missing.stderr
+    up = _serve_fails(tmp_path, {**_replica_env(s3.url),
+                                 "OSVI_LANDING_URL": "s3://no-such-bucket/landing"}, "up")
+    assert up.returncode == 2 and "the bucket 'no-such-bucket' does not exist" in up.stderr
     with moto_s3_refusing_credentials(tmp_path / "moto.log") as strict:
         refused = _serve_fails(tmp_path, _replica_env(strict.url))
     assert refused.returncode == 2
