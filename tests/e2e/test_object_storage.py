@@ -109,7 +109,11 @@ def test_three_replicas_one_killed_every_ack_in_the_bucket_once_and_in_the_wareh
                              publish_url=f"s3://{BUCKET}/published/warehouse.duckdb")
     run(settings, today)
     calls = dict(query(settings, "select call_log_id, delivery_count from calls"))
-    assert set(calls) == set(load.acked.values())
+    # A delivery stored by the killed replica but never answered is there too (allowed:
+    # OSVI saw a failure); every acknowledged one must be.
+    assert set(load.acked.values()) <= set(calls)
+    unanswered = sum(count for status, count in load.statuses.items() if not status.isdigit())
+    assert len(calls) - len(load.acked) <= unanswered
     assert set(calls.values()) == {1}
     assert query(settings, "select count(*) from deliveries") == [(len(landed),)]
     quarantined = s3.keys(BUCKET, f"{PREFIX}/_quarantine/landing-corrupt/")
