@@ -23,17 +23,25 @@ def builds(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
             if "build" in event.materialization.metadata}
 
 
+LOAD_DAYS = ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"]  # landings()' days
+
+
+def day_by_day(runs_in: Settings, scratch: Settings, only_new_files: bool = False
+               ) -> list[list[dg.ExecuteInProcessResult]]:
+    """Land each of landings() in both warehouses; run its day in `runs_in` alone."""
+    runs = []
+    for rows, day in zip(landings(), LOAD_DAYS, strict=True):
+        land(runs_in, rows)
+        land(scratch, rows)
+        runs.append(run(runs_in, day, only_new_files=only_new_files))
+    return runs
+
+
 def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> None:
     integrations = integrations_file(tmp_path / "integrations.yaml")
     daily = make_settings(tmp_path / "daily", integrations=integrations)
     scratch = make_settings(tmp_path / "scratch", integrations=integrations)
-    loads = landings()
-    days = ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"]
-    per_run = []
-    for rows, day in zip(loads, days, strict=True):
-        land(daily, rows)
-        land(scratch, rows)
-        per_run.append(builds(run(daily, day)))
+    per_run = [builds(runs) for runs in day_by_day(daily, scratch)]
     run(scratch, "2026-11-26", "2026-11-28")
 
     assert differences(daily.warehouse_path, scratch.warehouse_path) == {}
@@ -119,13 +127,7 @@ def test_sensor_runs_append_only_new_files_and_equal_a_full_build(
     integrations = integrations_file(tmp_path / "integrations.yaml") if templates else None
     sensed = make_settings(tmp_path / "sensed", integrations=integrations)
     scratch = make_settings(tmp_path / "scratch", integrations=integrations)
-    loads = landings()
-    days = ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"]
-    how = []
-    for rows, day in zip(loads, days, strict=True):
-        land(sensed, rows)
-        land(scratch, rows)
-        how.append(deliveries_load(run(sensed, day, only_new_files=True)))
+    how = [deliveries_load(runs) for runs in day_by_day(sensed, scratch, only_new_files=True)]
     assert how[:3] == [("window replaced", 1)] * 3  # first loads of their day
     assert how[3] == ("new files appended", 1)  # the late deliveries' file alone
     assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (
