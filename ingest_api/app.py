@@ -39,7 +39,7 @@ from ingest_api.landing import (
     probe_writable,
     quarantine_abandoned_temp_files,
 )
-from ingest_api.landing_store import PublishError, open_landing_store, replica_name
+from ingest_api.landing_store import PublishError, landing_store_for, replica_name
 from ingest_api.limits import RateLimiter
 from ingest_api.metrics import IngestMetrics
 from ingest_api.openapi import DELIVERY_PATHS
@@ -74,7 +74,7 @@ class DeliveryEndpoint:
         self.settings = settings
         self.authority = authority
         self.metrics = metrics
-        self.store = open_landing_store(settings.landing_location, settings.quarantine_dir)
+        self.store = landing_store_for(settings)
         self.landing = DurableLanding(settings.journal_dir, self.store,
                                       replica=replica_name(settings.data_dir,
                                                            settings.replica_id),

@@ -22,11 +22,12 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ingest_api.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
+from ingest_api.settings import Settings
 
 if TYPE_CHECKING:
     import fsspec
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("osvi.landing")
 
 QUARANTINE_PREFIX = "_quarantine"  # inside a bucket's landing prefix (never a day folder)
+REMOTE_DAYS_LISTED = 7  # day folders of a bucket the sensor lists before its horizon
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,11 @@ class LandingStore(ABC):
         """UTC days that hold landing files, oldest first."""
 
     @abstractmethod
+    def days_changed_since(self, since_ns: int) -> list[str]:
+        """The days that may hold files modified after `since_ns` (epoch ns): what the
+        sensor lists on each look instead of every day of history."""
+
+    @abstractmethod
     def files(self, day: str) -> list[LandingFile]:
         """The Parquet files of a UTC day, by name."""
 
@@ -120,6 +127,16 @@ class LocalLandingStore(LandingStore):
         return sorted(path.name.removeprefix(PARTITION_PREFIX)
                       for path in self.directory.glob(f"{PARTITION_PREFIX}*")
                       if any(path.glob("*.parquet")))
+
+    def days_changed_since(self, since_ns: int) -> list[str]:
+        # A file appears by a rename into its day folder, which updates the folder's mtime
+        # (never earlier than the file's own): one stat per day, not per file.
+        changed = []
+        for folder in self.directory.glob(f"{PARTITION_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if folder.stat().st_mtime_ns > since_ns:
+                    changed.append(folder.name.removeprefix(PARTITION_PREFIX))
+        return sorted(changed)
 
     def files(self, day: str) -> list[LandingFile]:
         found = []
@@ -186,6 +203,14 @@ class S3LandingStore(LandingStore):
             return []
         return sorted(name.rsplit("/", 1)[-1].removeprefix(PARTITION_PREFIX) for name in entries
                       if name.rsplit("/", 1)[-1].startswith(PARTITION_PREFIX))
+
+    def days_changed_since(self, since_ns: int) -> list[str]:
+        # Prefixes have no modification time: the last week's folders (a replica's backlog
+        # after a long outage lands in its receipt day). Older days, e.g. from `osvi import`,
+        # are loaded by `osvi materialize` or a UI backfill.
+        since = datetime.fromtimestamp(since_ns / 1e9, UTC).date() - timedelta(
+            days=REMOTE_DAYS_LISTED)
+        return [day for day in self.days() if day >= since.isoformat()]
 
     def files(self, day: str) -> list[LandingFile]:
         try:
@@ -259,8 +284,13 @@ def _publish_error(exc: BaseException, location: str) -> PublishError:
     return PublishError("error", f"{location}: {text}")
 
 
+def landing_store_for(settings: Settings) -> LandingStore:
+    """The store OSVI_LANDING_URL names (its quarantine folder for a local one)."""
+    return open_landing_store(settings.landing_location, settings.quarantine_dir)
+
+
 def open_landing_store(location: str, quarantine_dir: Path) -> LandingStore:
-    """The store for OSVI_LANDING_URL as Settings resolved it (a folder or s3://...)."""
+    """The store for a location as Settings resolves it (a folder or s3://...)."""
     if location.startswith("s3://"):
         return S3LandingStore(location)
     return LocalLandingStore(Path(location.removeprefix("file://")), quarantine_dir)

@@ -75,10 +75,10 @@ def _check_notify_urls(settings: Settings) -> list[Target]:
 def _check_landing(settings: Settings) -> None:
     """A missing bucket or refused credentials stop the start with the variable to fix: a
     replica that cannot publish would only fill its journal until it answers 503."""
-    from ingest_api.landing_store import LandingStoreError, open_landing_store
+    from ingest_api.landing_store import LandingStoreError, landing_store_for
 
     try:
-        open_landing_store(settings.landing_location, settings.quarantine_dir).check()
+        landing_store_for(settings).check()
     except LandingStoreError as exc:
         if exc.reason != "unreachable":
             _fail(str(exc))
@@ -354,7 +354,7 @@ def import_(
 
     from ingest_api.history_import import HistoryImportError, find_sources, import_history
     from ingest_api.integrations import NAME_PATTERN
-    from ingest_api.landing_store import open_landing_store
+    from ingest_api.landing_store import landing_store_for
 
     settings = settings_or_exit()
     if settings.integrations_path is not None:
@@ -377,8 +377,7 @@ def import_(
                   TimeRemainingColumn(), console=errors, disable=not errors.is_terminal,
                   transient=True) as progress:
         task = progress.add_task("importing", total=total)
-        store = open_landing_store(settings.landing_location, settings.quarantine_dir)
-        report = import_history(sources, integration, store,
+        report = import_history(sources, integration, landing_store_for(settings),
                                 timezone=settings.timezone, received_at_field=received_at_field,
                                 dry_run=dry_run, progress=lambda done: progress.advance(task, done))
     for message in report.errors:

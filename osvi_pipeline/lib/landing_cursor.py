@@ -34,10 +34,15 @@ class LandingCursor:
     def dumps(self) -> str:
         return json.dumps({"watermark_ns": self.watermark_ns, "recent": sorted(self.recent)})
 
+    @property
+    def horizon_ns(self) -> int:
+        """Files modified at or before this are history: listing may skip them."""
+        return self.watermark_ns - LOOKBACK_NS
+
     def advance(self, listed: Iterable[tuple[str, int]]) -> tuple[list[str], LandingCursor]:
         """The new names among (name, modified_ns) pairs, and the cursor after them."""
         listed = list(listed)
-        horizon = self.watermark_ns - LOOKBACK_NS
+        horizon = self.horizon_ns
         new = sorted(name for name, modified in listed
                      if modified > horizon and name not in self.recent)
         watermark = max([self.watermark_ns, *(modified for _, modified in listed)])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from duckdb import DuckDBPyConnection
 
+from ingest_api.integrations import load_integrations
 from osvi_pipeline.lib.sql_models import ScopeKey
 from osvi_pipeline.warehouse.change_log import ensure_state, record_changes
 from osvi_pipeline.warehouse.landing_files import LandingInventory
@@ -196,7 +197,5 @@ def _has_templates(integrations_file: Path | None) -> bool:
     """Template and URL-template integrations re-link rows of the whole window on each load."""
     if integrations_file is None or not integrations_file.exists():
         return False
-    from ingest_api.integrations import load_integrations
-
     return any(item.mode in ("template", "call_status") or item.url_template
                for item in load_integrations(integrations_file).values())

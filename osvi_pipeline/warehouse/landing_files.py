@@ -12,13 +12,9 @@ import pyarrow.parquet as pq
 from duckdb import DuckDBPyConnection
 
 from ingest_api.landing import LANDING_SCHEMA, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from ingest_api.landing_store import LandingStore, open_landing_store
+from ingest_api.landing_store import LandingStore, landing_store_for
 from ingest_api.settings import Settings
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
-
-
-def landing_store(settings: Settings) -> LandingStore:
-    return open_landing_store(settings.landing_location, settings.quarantine_dir)
 
 
 def utc_days_of_window(start: datetime, end: datetime) -> list[str]:
@@ -51,7 +47,7 @@ def first_partition_day(settings: Settings) -> date:
     days, and refused older history)."""
     if settings.first_day is not None:
         return settings.first_day
-    days = landing_store(settings).days()
+    days = landing_store_for(settings).days()
     if days:
         return local_days_of_utc_day(date.fromisoformat(days[0]), settings.timezone)[0]
     return datetime.now(ZoneInfo(settings.timezone)).date()

@@ -75,3 +75,17 @@ def test_segments_rotate_by_rows_and_age(tmp_path: Path) -> None:
     assert store.compact_closed() == 4 and store.backlog() == 0
     files = sorted((tmp_path / "landing").glob("*/*.parquet"))
     assert [pq.read_metadata(f).num_rows for f in files] in ([3, 1], [1, 3])
+
+
+def test_the_sensor_lists_only_day_folders_changed_since_its_horizon(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    store = DurableLanding.for_folder(landing)
+    store.append([_row(1, MIDNIGHT_UTC_US - 1), _row(2, MIDNIGHT_UTC_US)])
+    store.drain()
+    old, new = sorted(landing.glob("received_date=*"))
+    os.utime(old, ns=(10**18, 10**18))  # untouched for a long time
+    assert store.store.days_changed_since(2 * 10**18) == []
+    assert store.store.days_changed_since(10**18) == [new.name.removeprefix("received_date=")]
+    store.append([_row(3, MIDNIGHT_UTC_US - 1)])  # a new file in the old day's folder
+    store.drain()
+    assert len(store.store.days_changed_since(10**18)) == 2

@@ -35,19 +35,19 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         store = osvi.landing
         listed = files_for_window(store, window.start, window.end)
         only_new = context.run.tags.get(LOAD_TAG) == NEW_FILES
+        integrations = Path(osvi.integrations_file) if osvi.integrations_file else None
         with duckdb.get_connection() as con:
             skip = files_already_loaded(con, window.start, window.end, listed) if only_new \
                 else set()
-        landing = inspect_landing_files([file for file in listed if file not in skip], store)
+            landing = inspect_landing_files([file for file in listed if file not in skip],
+                                            store)
+            register_landing(con, store)
+            load = load_window(con, landing, window.start, window.end, osvi.timezone,
+                               integrations, already_loaded=skip)
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:
             context.log.info(f"landing columns ignored: {sorted(landing.ignored_columns)}")
-        integrations = Path(osvi.integrations_file) if osvi.integrations_file else None
-        with duckdb.get_connection() as con:
-            register_landing(con, store)
-            load = load_window(con, landing, window.start, window.end, osvi.timezone,
-                               integrations, already_loaded=skip)
         if load.relabeled:
             context.log.warning(f"OSVI_TIMEZONE is {osvi.timezone} now: {load.relabeled} "
                                 "deliveries loaded under another zone moved to their day in it")

@@ -1,12 +1,11 @@
 """A sensor on landing (a folder or a bucket): new files -> a run for the days they belong to."""
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingest_api.landing_store import LandingFile, LandingStore
 from osvi_pipeline.defs.jobs import WarehouseJob
 from osvi_pipeline.defs.resources import OsviOptions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
@@ -14,10 +13,6 @@ from osvi_pipeline.lib.landing_cursor import LandingCursor
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 PARTITION_TAG = "dagster/partition"
-# A bucket is listed one request per day folder: the sensor looks at the last week's folders
-# (a replica's backlog after a long outage lands in its receipt day). Older days, e.g. from
-# `osvi import`, are loaded by `osvi materialize` or a UI backfill.
-REMOTE_DAYS_LISTED = 7
 LOAD_STEP = "deliveries"  # the step that reads the day's landing files
 # Statuses of a run that has not begun its first step (the one that reads landing).
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
@@ -31,9 +26,11 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
                description="Materializes the days that received new landing files.")
     def landing_sensor(context: dg.SensorEvaluationContext,
                        osvi: OsviOptions) -> dg.SensorResult:
-        files = {file.path: file for file in _listing(osvi.landing)}
-        new, cursor = LandingCursor.parse(context.cursor).advance(
-            (file.path, file.modified_ns) for file in files.values())
+        before = LandingCursor.parse(context.cursor)
+        store = osvi.landing
+        files = {file.path: file for day in store.days_changed_since(before.horizon_ns)
+                 for file in store.files(day)}
+        new, cursor = before.advance((file.path, file.modified_ns) for file in files.values())
         newest: dict[date, int] = {}  # local day -> its newest new file's time
         for path in new:
             for day in local_days_of_utc_day(date.fromisoformat(files[path].day),
@@ -72,14 +69,6 @@ def _loaded_since(instance: dg.DagsterInstance, day: date, newest_file_ns: int) 
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(LOAD_STEP),
                               asset_partitions=[day.isoformat()]), limit=1).records
     return bool(records) and records[0].timestamp * 1e9 >= newest_file_ns
-
-
-def _listing(store: LandingStore) -> list[LandingFile]:
-    days = store.days()
-    if store.remote:
-        since = (datetime.now(UTC).date() - timedelta(days=REMOTE_DAYS_LISTED)).isoformat()
-        days = [day for day in days if day >= since]
-    return [file for day in days for file in store.files(day)]
 
 
 def _days_with_a_waiting_run(instance: dg.DagsterInstance, job_name: str) -> set[str]:
