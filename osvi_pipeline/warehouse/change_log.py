@@ -36,6 +36,10 @@ STATE_DDL = [
     "source varchar not null, scope varchar not null, key varchar)",
     "create table if not exists osvi_state.models (model varchar primary key, "
     "change_id bigint not null, fingerprint varchar not null)",
+    # The lowest watermark of each published copy (published_copy.py), which lives in the
+    # copy's own file: its change records are kept until it has taken them.
+    "create table if not exists osvi_state.copies (copy varchar primary key, "
+    "change_id bigint not null)",
 ]
 
 
@@ -89,6 +93,16 @@ def retire_table(con: duckdb.DuckDBPyConnection, table: str,
     con.execute(f"delete from {_models(catalog)} where model = $m", {"m": table})
 
 
+def change_log_id(con: duckdb.DuckDBPyConnection) -> str:
+    """This working file's change log, named once: watermarks kept elsewhere (the published
+    copies) name it too, so a replaced working file, whose ids start again, is never mistaken
+    for the one they were taken from."""
+    con.execute("create table if not exists osvi_state.change_log (id varchar not null)")
+    con.execute("insert into osvi_state.change_log select uuid()::varchar "
+                "where not exists (select 1 from osvi_state.change_log)")
+    return str(scalar(con, "select id from osvi_state.change_log"))
+
+
 def fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -98,7 +112,7 @@ def record_changes(con: duckdb.DuckDBPyConnection, source: str, scope: ScopeKey,
     """Record the keys `keys_sql` selects (one column) as changed, or everything if None.
 
     Call it inside the transaction that makes the change."""
-    change_id = _last_change(con) + 1
+    change_id = last_change(con) + 1
     if keys_sql is None:
         con.execute("insert into osvi_state.changes values ($id, $source, $scope, null)",
                     {"id": change_id, "source": source, "scope": scope})
@@ -114,7 +128,7 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
 
     The model writes `main.<model>` of the current database, or of the attached `catalog`
     (which then also holds its watermark); changes are always the current database's."""
-    upto = _last_change(con)
+    upto = last_change(con)
     state = con.execute(f"select change_id, fingerprint from {_models(catalog)} "
                         "where model = $m", {"m": model}).fetchall()
     if (not state or state[0][1] != model_fingerprint
@@ -149,11 +163,12 @@ def mark_done(con: duckdb.DuckDBPyConnection, model: str, planned: Plan,
 
 
 def prune_changes(con: duckdb.DuckDBPyConnection, also: tuple[str, ...] = ()) -> int:
-    """Forget changes every model with a watermark has processed (here and in the attached
-    catalogs `also`); returns rows removed. A model without a watermark rebuilds in full, so
-    it needs none of them."""
-    minimum = " union all ".join(f"select min(change_id) as id from {_models(catalog)}"
-                                 for catalog in (None, *also))
+    """Forget changes every model with a watermark has processed (here, in the attached
+    catalogs `also` and in the published copies); returns rows removed. A model without a
+    watermark rebuilds in full, so it needs none of them."""
+    minimum = " union all ".join([*(f"select min(change_id) as id from {_models(catalog)}"
+                                    for catalog in (None, *also)),
+                                  "select min(change_id) from osvi_state.copies"])
     removed = con.execute("delete from osvi_state.changes where change_id <= "
                           f"(select min(id) from ({minimum}))").fetchall()
     return int(removed[0][0]) if removed else 0
@@ -179,7 +194,7 @@ def restrict_to_scope(sql: str, key: str, keyed_tables: set[str], scope_table: s
     return tree.sql(dialect="duckdb")
 
 
-def _last_change(con: duckdb.DuckDBPyConnection) -> int:
+def last_change(con: duckdb.DuckDBPyConnection) -> int:
     """The newest change id, including ones already pruned (ids never go back)."""
     last = con.execute("select greatest((select coalesce(max(change_id), 0) from "
                        "osvi_state.changes), (select coalesce(max(change_id), 0) from "

@@ -22,20 +22,8 @@ import pyarrow as pa
 from osvi_pipeline.lib.json_paths import parse_path
 from osvi_pipeline.lib.pii_rules import PiiRules, mask_text
 from osvi_pipeline.lib.sql_names import quote_identifier, sql_text
-from osvi_pipeline.warehouse.change_log import (
-    TableScope,
-    create_scope,
-    ensure_state,
-    fingerprint,
-    mark_done,
-    plan,
-    retire_table,
-    transaction,
-)
-from osvi_pipeline.warehouse.queries import scalar
 from osvi_pipeline.warehouse.wide_tables import WIDE_TABLES
 
-MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
 DELIVERY_BODIES = frozenset({"body", "normalized_body"})
 URL_PARTS = frozenset({"path", "query"})
 # Raw bytes cannot be inspected; the raw body's hash would confirm a guessed phone number.
@@ -156,87 +144,3 @@ def leaf_key(path: str) -> str:
     """The last object key of a long table's path (`reminders[0].channel` -> `channel`)."""
     keys = [segment for segment in parse_path(path) if isinstance(segment, str)]
     return keys[-1] if keys else ""
-
-
-def refresh_masked(con: duckdb.DuckDBPyConnection, rules: PiiRules,
-                   scopes: dict[str, TableScope], catalog: str) -> dict[str, str]:
-    """Bring the attached database `catalog` (the masked file) up to date: each `main` table
-    masked, only its changed keys' rows when it has a key (the Python masking is costly: a run
-    pays for its day, not for the history), and the views. Returns table -> 'full' or
-    'incremental'."""
-    register_functions(con, rules)
-    ensure_state(con, catalog)
-    main = _tables(con, None)
-    for stale in set(_tables(con, catalog)) - set(main):
-        retire_table(con, stale, catalog)
-    builds = {table: _refresh_one(con, rules, table, catalog,
-                                  scopes.get(table, TableScope(None, frozenset())))
-              for table in main}
-    _copy_views(con, catalog)
-    return builds
-
-
-def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules, table: str, catalog: str,
-                 scope: TableScope) -> str:
-    columns = con.execute("select column_name, data_type from information_schema.columns "
-                          "where table_catalog = current_database() and table_schema = 'main' "
-                          "and table_name = $t order by ordinal_position", {"t": table}).fetchall()
-    model_fingerprint = fingerprint(rules.phone_keys, rules.name_keys, MASKING_VERSION, columns)
-    sources = set(scope.sources) | {table}
-    planned = plan(con, table, sources, model_fingerprint, catalog=catalog)
-    target = f"{quote_identifier(catalog)}.main.{quote_identifier(table)}"
-    select = masked_select(con, table, rules)
-    full = planned.full or scope.key is None
-    with transaction(con):
-        if full and table not in WIDE_TABLES:
-            _create_like(con, table, catalog)
-            con.execute(f"insert into {target} by name {select}")
-        elif full:  # masking may turn a wide column into VARCHAR: its type comes from the data
-            con.execute(f"create or replace table {target} as {select}")
-        else:
-            assert scope.key is not None
-            create_scope(con, scope.key, sources, planned)
-            in_scope = f"{quote_identifier(scope.key)} in (select key from _scope)"
-            con.execute(f"delete from {target} where {in_scope}")
-            con.execute(f"insert into {target} by name {select} where {in_scope}")
-        if scope.key is not None:
-            mark_done(con, table, planned, model_fingerprint, catalog=catalog)
-    return "full" if full else "incremental"
-
-
-def _create_like(con: duckdb.DuckDBPyConnection, table: str, catalog: str) -> None:
-    """An empty `table` in `catalog` made by the working table's own DDL, so the masked copy
-    keeps its column types, constraints and compression (the ZSTD bodies of `deliveries`),
-    which `create table ... as` would not."""
-    ddl = scalar(con, "select sql from duckdb_tables() where database_name = current_database() "
-                      "and schema_name = 'main' and table_name = $t", {"t": table})
-    _in_catalog(con, catalog, [f"drop table if exists {quote_identifier(table)}", ddl])
-
-
-def _in_catalog(con: duckdb.DuckDBPyConnection, catalog: str, statements: list[str]) -> None:
-    """Run statements that name their relations unqualified in `catalog`'s `main` schema."""
-    source = scalar(con, "select current_database()")
-    con.execute(f"use {quote_identifier(catalog)}.main")
-    try:
-        for statement in statements:
-            con.execute(statement)
-    finally:
-        con.execute(f"use {quote_identifier(source)}.main")
-
-
-def _copy_views(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    """The views of `main` (they name their tables unqualified: the masked ones there)."""
-    views = con.execute("select view_name, sql from duckdb_views() where database_name = "
-                        "current_database() and schema_name = 'main' and not internal").fetchall()
-    stale = con.execute("select view_name from duckdb_views() where database_name = $c and "
-                        "schema_name = 'main' and not internal", {"c": catalog}).fetchall()
-    _in_catalog(con, catalog, [f"drop view {quote_identifier(name)}" for (name,) in stale]
-                + [sql for _, sql in views])
-
-
-def _tables(con: duckdb.DuckDBPyConnection, catalog: str | None) -> list[str]:
-    """The `main` tables of the current database or of the attached `catalog`."""
-    return [row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = "
-        "coalesce($c, current_database()) and schema_name = 'main' order by table_name",
-        {"c": catalog}).fetchall()]

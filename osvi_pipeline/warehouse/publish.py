@@ -1,10 +1,11 @@
 """Publishing the warehouse analysts read.
 
 A DuckDB file held read-write by one process cannot be opened at all by another, not even
-read-only. So the pipeline writes a private working file ($OSVI_DATA_DIR/pipeline/) and, at the
-end of each run, publishes a copy at OSVI_WAREHOUSE with an atomic rename. Analysts (DuckDB CLI,
-Python, BI tools) open OSVI_WAREHOUSE read-only at any moment: a connection keeps the snapshot it
-opened, and a new one sees the latest complete run; never a lock error, never half a day.
+read-only. So the pipeline writes a private working file ($OSVI_DATA_DIR/pipeline/), brings a
+private copy up to date (published_copy.py) and, at the end of each run, makes OSVI_WAREHOUSE
+that copy with an atomic rename. Analysts (DuckDB CLI, Python, BI tools) open OSVI_WAREHOUSE
+read-only at any moment: a connection keeps the snapshot it opened, and a new one sees the latest
+complete run; never a lock error, never half a day.
 
 With OSVI_PUBLISH_URL the same file is also uploaded to object storage (upload_snapshot), for
 analysts who ATTACH it from their own machines.
@@ -35,6 +36,25 @@ def publish_snapshot(working: Path, published: Path) -> int:
         os.replace(temp, published)
     finally:
         temp.unlink(missing_ok=True)
+    fsync_dir(published.parent)
+    return published.stat().st_size
+
+
+def link_published(copy: Path, published: Path) -> int:
+    """Make `published` a hard link to the (checkpointed) `copy`, atomically; return bytes.
+    Where a link cannot be made (OSVI_WAREHOUSE on another filesystem), a copy is published
+    instead, as publish_snapshot does."""
+    published.parent.mkdir(parents=True, exist_ok=True)
+    temp = published.with_name(f".{published.name}.{os.getpid()}.link")
+    temp.unlink(missing_ok=True)
+    try:
+        os.link(copy, temp)
+    except OSError:  # EXDEV across filesystems, EPERM where links are not allowed
+        return publish_snapshot(copy, published)
+    try:
+        os.replace(temp, published)
+    finally:
+        temp.unlink(missing_ok=True)  # left when `published` was that link already
     fsync_dir(published.parent)
     return published.stat().st_size
 

@@ -93,14 +93,16 @@ def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
     land(settings, [delivery(DAY1, seed_call())])
     run(settings, "2026-11-26")
     # What a version that still built `section_leaves` left in its files (the working file,
-    # and with OSVI_PII=mask the masked copy, whose watermarks are its own).
-    masked = settings.pipeline_warehouse_path.with_name("masked.duckdb")
-    files = [settings.pipeline_warehouse_path, *([masked] if pii == "mask" else [])]
+    # and the published copy, whose watermarks are its own).
+    files = [settings.pipeline_warehouse_path,
+             *settings.pipeline_warehouse_path.parent.glob("published-*.duckdb")]
+    assert len(files) == 2
     for database in files:
         with duckdb.connect(str(database)) as con:
             con.execute("create table section_leaves as select 1 as stale")
             con.execute("insert into osvi_state.models values ('section_leaves', 0, 'old')")
     run(settings, "2026-11-26")
+    run(settings, "2026-11-26")  # both published copies written since
     for database in (*files, settings.warehouse_path):
         with duckdb.connect(str(database), read_only=True) as con:
             tables = {row[0] for row in con.execute("select table_name from duckdb_tables()")

@@ -172,7 +172,7 @@ def test_masked_copies_refreshed_day_by_day_equal_a_masked_full_build(tmp_path: 
 def masked_copies(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
     [event] = [event for result in runs for event in result.get_asset_materialization_events()
                if event.asset_key.path[-1] == "warehouse_snapshot"]
-    copies = event.materialization.metadata["masked copies"].value
+    copies = event.materialization.metadata["tables"].value
     assert isinstance(copies, dict)
     return copies
 

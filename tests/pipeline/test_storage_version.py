@@ -144,11 +144,13 @@ def test_a_warehouse_written_in_the_newest_format_is_converted_by_the_next_run(
 
 
 def test_the_masked_warehouse_is_converted_too(tmp_path: Path) -> None:
-    """OSVI_PII=mask publishes a second private file (the masked copies): same format rule."""
+    """OSVI_PII=mask publishes private copies holding masked tables: same format rule."""
     _one_day_of_calls(make_settings(tmp_path, pii="mask", duckdb_storage_version="latest"))
     settings = make_settings(tmp_path, pii="mask")
-    masked = settings.pipeline_warehouse_path.with_name("masked.duckdb")
+    [masked] = settings.pipeline_warehouse_path.parent.glob("published-*.duckdb")
     assert storage_version_of(masked) == "v2.0.0+"
+    run(settings, "2026-11-28")  # writes the other copy, seeded from this one
+    assert storage_version_of(settings.warehouse_path) == "v1.4.0+"
     run(settings, "2026-11-28")
     assert storage_version_of(masked) == storage_version_of(settings.warehouse_path) == "v1.4.0+"
     assert _read_with_older_duckdb(settings.warehouse_path)["main.calls"] == 2

@@ -1,0 +1,117 @@
+"""Publication by a private copy brought up to date with each run's changed rows (real asset
+graph, real DuckDB files, a reader in another process holding an older publication open)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from osvi_pipeline.warehouse.publish import link_published
+from tests.support.config import make_settings
+from tests.support.histories import differences, landings
+from tests.support.pipeline import land, query, run
+
+DAYS = ["2026-11-26", "2026-11-27", "2026-11-28"]  # landings()' first three days
+
+
+def snapshot_metadata(runs: list[dg.ExecuteInProcessResult]) -> dict[str, object]:
+    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+               if event.asset_key.path[-1] == "warehouse_snapshot"]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def copies(working: Path) -> dict[int, Path]:
+    return {path.stat().st_ino: path for path in working.parent.glob("published-*.duckdb")}
+
+
+@pytest.mark.parametrize("pii", ["keep", "mask"])
+def test_each_run_publishes_the_other_copy_with_only_its_changed_rows(
+        tmp_path: Path, pii: str) -> None:
+    settings = make_settings(tmp_path / "runs", pii=pii)
+    scratch = make_settings(tmp_path / "scratch", pii=pii)
+    published_copies = []
+    how = []
+    for rows, day in zip(landings()[:3], DAYS, strict=True):
+        land(settings, rows)
+        land(scratch, rows)
+        how.append(snapshot_metadata(run(settings, day)))
+        # OSVI_WAREHOUSE is one of the two private copies (a hard link), not a copy of it.
+        published_copies.append(copies(settings.pipeline_warehouse_path)
+                                [settings.warehouse_path.stat().st_ino].name)
+    assert published_copies == ["published-a.duckdb", "published-b.duckdb",
+                                "published-a.duckdb"]
+    first, second, third = how
+    # The first copy is made once (raw: the working file's; masked: built), the second from
+    # the first; then each run gives a copy only the rows changed since it was written.
+    assert first["copy"] == ("published-a.duckdb (seeded)" if pii == "keep"
+                             else "published-a.duckdb (empty)")
+    assert second["copy"] == "published-b.duckdb (reseeded)"
+    assert third["copy"] == "published-a.duckdb (kept)"
+    for changed in ("deliveries", "calls", "call_deliveries", "data_capture_fields"):
+        assert third["tables"][changed] == "incremental", changed  # type: ignore[index]
+    run(scratch, DAYS[0], DAYS[-1])
+    assert differences(settings.warehouse_path, scratch.warehouse_path) == {}
+    if pii == "keep":  # the published tables are the working file's, row for row
+        assert differences(settings.warehouse_path, settings.pipeline_warehouse_path) == {}
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select count(*) from deliveries").fetchone()[0], flush=True)
+sys.stdin.readline()  # held open, read-only, until the test has run twice more
+print(con.execute("select count(*) from deliveries").fetchone()[0], flush=True)
+"""
+
+
+def test_a_reader_holding_an_older_publication_keeps_it_and_runs_go_on(tmp_path: Path) -> None:
+    """Two runs after a reader opened OSVI_WAREHOUSE, its copy is the one to write; DuckDB's
+    lock refuses that, so the run replaces the copy by a fresh file (the reader keeps the
+    inode it opened, and its snapshot)."""
+    settings = make_settings(tmp_path)
+    batches = landings()
+    land(settings, batches[0])
+    run(settings, DAYS[0])
+    before = query(settings, "select count(*) from deliveries")[0][0]
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdin is not None
+        assert int(reader.stdout.readline()) == before
+        land(settings, batches[1])
+        run(settings, DAYS[1])
+        land(settings, batches[2])
+        held = snapshot_metadata(run(settings, DAYS[2]))
+        assert held["copy"] == "published-a.duckdb (reseeded)"
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert int(reader.stdout.readline()) == before  # its snapshot, unchanged
+    finally:
+        reader.kill()
+        reader.wait()
+    after = query(settings, "select count(*) from deliveries")[0][0]
+    assert after > before
+    assert differences(settings.warehouse_path, settings.pipeline_warehouse_path) == {}
+    # The next run writes the other copy again, incrementally.
+    assert snapshot_metadata(run(settings, DAYS[2]))["copy"] == "published-b.duckdb (kept)"
+
+
+def test_a_warehouse_on_another_filesystem_is_published_as_a_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    copy = tmp_path / "published-a.duckdb"
+    copy.write_bytes(os.urandom(100_000))
+    published = tmp_path / "out" / "warehouse.duckdb"
+    monkeypatch.setattr(os, "link", refuse)
+    assert link_published(copy, published) == 100_000
+    assert published.read_bytes() == copy.read_bytes()
+    assert published.stat().st_ino != copy.stat().st_ino
+    assert sorted(path.name for path in published.parent.iterdir()) == ["warehouse.duckdb"]
