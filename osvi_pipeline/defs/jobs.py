@@ -1,20 +1,40 @@
-"""The job the sensor and the schedule launch: every asset, one daily partition per run."""
+"""The jobs: `warehouse_job` (the schedule, backfills: every asset and check) and
+`landing_job` (the landing sensor's micro-batches: the same assets, without the checks that
+scan whole tables, which the schedule's run still makes every day)."""
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import (  # no public alias
     UnresolvedAssetJobDefinition,
 )
 
+from osvi_pipeline.defs.assets.report import DELIVERED
+
 # The type define_asset_job returns; Dagster has no public name for it.
 WarehouseJob = UnresolvedAssetJobDefinition
+# The checks a micro-batch keeps, which scan nothing: the load's two counts compared, and the
+# report's delivery (made with the report).
+CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), "landing_rows_equal_deliveries"),
+                dg.AssetCheckKey(dg.AssetKey("daily_report"), DELIVERED)]
+# With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so re-running
+# from the failed one is safe.
+RETRIES = {"dagster/max_retries": "2"}
+WAREHOUSE_JOB, LANDING_JOB = "warehouse_job", "landing_job"
 
 
 def build_warehouse_job() -> WarehouseJob:
     # Partitioned by the daily partitions of `deliveries` (Dagster infers it from the assets).
     return dg.define_asset_job(
-        "warehouse_job", selection=dg.AssetSelection.all(),
-        description="Loads one OSVI_TIMEZONE day of deliveries, rebuilds every table and "
-                    "publishes the snapshot analysts read.",
-        # With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so
-        # re-running from the failed one is safe.
-        tags={"dagster/max_retries": "2"})
+        WAREHOUSE_JOB, selection=dg.AssetSelection.all(), tags=RETRIES,
+        description="Loads one OSVI_TIMEZONE day of deliveries, rebuilds every table, runs "
+                    "every check and publishes the snapshot analysts read.")
+
+
+def build_landing_job() -> WarehouseJob:
+    return dg.define_asset_job(
+        LANDING_JOB, tags=RETRIES,
+        selection=(dg.AssetSelection.all().without_checks()
+                   | dg.AssetSelection.checks(*CHEAP_CHECKS)),
+        description="The landing sensor's runs: appends the day's new landing files, updates "
+                    "every table with their rows and publishes, in seconds. The checks that "
+                    "scan whole tables (unique, not null, every delivery accounted for) run in "
+                    "warehouse_job: the daily schedule's run, backfills, `osvi materialize`.")

@@ -153,3 +153,19 @@ def upstream(name: str, reads: dict[str, frozenset[str]]) -> set[str]:
                 found.add(table)
                 pending.append(table)
     return found
+
+
+def in_build_order(models: list[SqlModel]) -> list[SqlModel]:
+    """`models` with each after the models it reads (their order kept where it is free)."""
+    names = {model.name for model in models}
+    done: set[str] = set()
+    ordered: list[SqlModel] = []
+    pending = list(models)
+    while pending:
+        ready = [model for model in pending if not (model.reads & names) - done - {model.name}]
+        if not ready:
+            raise ModelError(f"models that read each other: {sorted(m.name for m in pending)}")
+        ordered.append(ready[0])
+        done.add(ready[0].name)
+        pending.remove(ready[0])
+    return ordered

@@ -33,7 +33,11 @@ _MAY_HOLD_NUMBER = r"\+\d|\d{10}"
 
 
 def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
-    """The masking functions as vectorized DuckDB functions on this connection."""
+    """The masking functions as vectorized DuckDB functions on this connection (and its
+    cursors, which share them); once per connection."""
+    if con.execute("select count(*) from duckdb_functions() "
+                   "where function_name = 'pii_mask'").fetchall()[0][0]:
+        return
     def rows(mask: Callable[..., Any], *columns: pa.Array) -> pa.Array:
         values = zip(*(column.to_pylist() for column in columns), strict=True)
         return pa.array([None if row[0] is None else mask(*row) for row in values], pa.string())

@@ -28,9 +28,10 @@ def preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5,
             pii: PiiRules | None = None) -> str:
     """The first rows; masked like the published warehouse when OSVI_PII=mask."""
     select = f"select * from {quote_identifier(table)}"
+    if pii is not None:  # on the connection: a cursor's functions die with the cursor
+        register_functions(con, pii)
     cursor = con.cursor()  # its own: the caller may hold an unfinished result
     if pii is not None:
-        register_functions(cursor, pii)
         select = masked_select(cursor, table, pii)
     cursor.execute(f"select * from ({select}) limit {int(limit)}")
     columns = [description[0] for description in cursor.description or []]

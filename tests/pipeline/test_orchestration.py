@@ -145,3 +145,46 @@ def test_first_look_skips_days_loaded_after_their_newest_file(tmp_path: Path) ->
     evaluate = landing_sensor_evaluator(build_definitions(settings), instance)
     requests, _ = evaluate(None)
     assert [r.partition_key for r in requests] == [now.date().isoformat()]
+
+
+def _check_names(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {evaluation.check_name for evaluation in result.get_asset_check_evaluations()}
+
+
+def test_micro_batches_leave_the_full_scan_checks_to_the_warehouse_job(tmp_path: Path) -> None:
+    """The sensor's landing_job builds the same tables in one step per SQL layer, without the
+    checks that scan whole tables; warehouse_job (the schedule's) runs them all."""
+    settings = make_settings(tmp_path)
+    land(settings, [delivery(datetime(2026, 11, 28, 10, tzinfo=UTC),
+                             {"call_log_id": "m1", "call_trigger_data": {"campaign": "x"}})])
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    micro = defs.resolve_job_def("landing_job").execute_in_process(
+        partition_key="2026-11-28", instance=instance)
+    assert micro.success
+    assert _check_names(micro) == {"landing_rows_equal_deliveries", "summary_delivered"}
+    steps = {event.step_key for event in micro.all_events if event.step_key}
+    assert {"staging_models", "core_models", "fields_models", "marts_models",
+            "wide_tables"} <= steps
+    assert len(steps) <= 10, steps
+    assert query(settings, "select campaign, calls from campaign_daily") == [("x", 1)]
+
+    full = defs.resolve_job_def("warehouse_job").execute_in_process(
+        partition_key="2026-11-28", instance=instance)
+    assert {"unique_call_log_id", "not_null_call_date", "every_delivery_is_a_call_or_a_rejection",
+            "data_capture_has_no_type_conflicts"} <= _check_names(full)
+    assert all(evaluation.passed for evaluation in full.get_asset_check_evaluations()
+               if evaluation.check_name != "no_rejected_deliveries")
+
+
+def test_a_table_chosen_alone_is_built_alone(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    land(settings, [delivery(datetime(2026, 11, 28, 10, tzinfo=UTC), {"call_log_id": "s1"})])
+    run(settings, "2026-11-28")
+    defs = build_definitions(settings)
+    chosen = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("call_attempts")}).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral())
+    assert chosen.success
+    assert [event.asset_key.path[-1] for event in chosen.get_asset_materialization_events()] == [
+        "call_attempts"]

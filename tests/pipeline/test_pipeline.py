@@ -147,7 +147,9 @@ def test_new_fields_and_type_conflicts_across_runs(kolkata: Settings) -> None:
     assert query(kolkata, "select column_name, column_type, conflict from field_catalog "
                           "where table_name = 'data_capture' order by 1") == [
         ("age", "VARCHAR", True), ("email", "VARCHAR", False), ("vip", "BOOLEAN", False)]
-    metadata = second.asset_materializations_for_node("data_capture")[0].metadata
+    [metadata] = [event.materialization.metadata
+                  for event in second.get_asset_materialization_events()
+                  if event.asset_key == dg.AssetKey("data_capture")]
     assert metadata["new_columns"].value == ["email"]
     assert "age" in metadata["type_conflicts"].value  # type: ignore[operator]
     [warning] = [e for e in second.get_asset_check_evaluations()

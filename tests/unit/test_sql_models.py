@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from osvi_pipeline.lib.sql_models import ColumnTest, ModelError, load_models, read_tables
+from osvi_pipeline.lib.sql_models import (
+    ColumnTest,
+    ModelError,
+    SqlModel,
+    in_build_order,
+    load_models,
+    read_tables,
+)
 
 
 def test_models_have_headers_and_the_expected_dependencies() -> None:
@@ -60,3 +67,14 @@ def test_a_header_that_cannot_be_used_names_the_file(tmp_path: Path, header: str
 def test_ctes_and_table_functions_are_not_dependencies() -> None:
     sql = "with x as (select * from calls) select * from x, json_tree(x.doc) as t"
     assert read_tables(sql) == frozenset({"calls"})
+
+
+def _model(name: str, reads: set[str]) -> SqlModel:
+    return SqlModel(name, "select 1", name, frozenset(reads), "marts")
+
+
+def test_a_layer_builds_each_model_after_the_models_it_reads() -> None:
+    layer = [_model("b", {"a", "calls"}), _model("a", {"calls"}), _model("c", set())]
+    assert [model.name for model in in_build_order(layer)] == ["a", "b", "c"]
+    with pytest.raises(ModelError, match="read each other"):
+        in_build_order([_model("x", {"y"}), _model("y", {"x"})])

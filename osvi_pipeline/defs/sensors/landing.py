@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from osvi_pipeline.defs.jobs import WarehouseJob
+from osvi_pipeline.defs.jobs import LANDING_JOB, WAREHOUSE_JOB, WarehouseJob
 from osvi_pipeline.defs.resources import OsviOptions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.landing_cursor import LandingCursor
@@ -48,7 +48,7 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
                 f"{first_day}: reload the code location (Deployment > Reload) or run "
                 f"`osvi materialize --start {older[0]} --end {older[-1]}`")
         batch = hashlib.sha256("\n".join(new).encode()).hexdigest()[:16]
-        waiting = _days_with_a_waiting_run(context.instance, job.name) if touched else set()
+        waiting = _days_with_a_waiting_run(context.instance) if touched else set()
         requests = [
             # run_key: the same day and the same new files never launch a second run.
             dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}:{batch}",
@@ -71,12 +71,14 @@ def _loaded_since(instance: dg.DagsterInstance, day: date, newest_file_ns: int) 
     return bool(records) and records[0].timestamp * 1e9 >= newest_file_ns
 
 
-def _days_with_a_waiting_run(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+def _days_with_a_waiting_run(instance: dg.DagsterInstance) -> set[str]:
     """Days whose run is queued and will load the day's deliveries when it starts, new files
     included, so another run would only repeat it. Without this, a warehouse whose runs take
     longer than the sensor's minute would grow its queue without end. A re-execution from a
     later step (a retry, or chosen in the UI) does not load them, so it does not count."""
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=WAITING))
+    runs = [run for job_name in (LANDING_JOB, WAREHOUSE_JOB)  # a sensor's, a backfill's
+            for run in instance.get_runs(filters=dg.RunsFilter(job_name=job_name,
+                                                               statuses=WAITING))]
     return {run.tags[PARTITION_TAG] for run in runs
             if PARTITION_TAG in run.tags
             and (run.step_keys_to_execute is None or LOAD_STEP in run.step_keys_to_execute)}
