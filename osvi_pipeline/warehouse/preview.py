@@ -28,8 +28,8 @@ def preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5,
             pii: PiiRules | None = None) -> str:
     """The first rows; masked like the published warehouse when OSVI_PII=mask."""
     select = f"select * from {quote_identifier(table)}"
-    if pii is not None:  # on the connection: a cursor's functions die with the cursor
-        register_functions(con, pii)
+    if pii is not None:  # on `con`, not on the cursor: DuckDB keeps a function registered
+        register_functions(con, pii)  # by a cursor after the cursor is gone, uncallable
     cursor = con.cursor()  # its own: the caller may hold an unfinished result
     if pii is not None:
         select = masked_select(cursor, table, pii)

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.warehouse.change_log import TableScope, ensure_state, prune_changes, retire_table
 from osvi_pipeline.warehouse.publish import link_published, upload_snapshot
 from osvi_pipeline.warehouse.published_copy import (
@@ -32,14 +31,14 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
                           "after every table is built: a private copy brought up to date with "
                           "the run's changed rows (phone numbers and person names masked when "
                           "OSVI_PII=mask), uploaded to OSVI_PUBLISH_URL when set.")
-    def warehouse_snapshot(duckdb: DuckDBResource, osvi: OsviOptions
+    def warehouse_snapshot(duckdb: WarehouseDuckDB, osvi: OsviOptions
                            ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         published = Path(osvi.published_warehouse)
         working = Path(duckdb.database)
         working.with_name(LEGACY_MASKED_FILE).unlink(missing_ok=True)
         rules = osvi.pii_rules
         target = choose_copy(working, published)
-        with duckdb.get_connection() as con:
+        with duckdb.get_connection(masking=osvi.pii_rules) as con:
             ensure_state(con)
             for table in RETIRED_TABLES:
                 retire_table(con, table)

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb as duckdb_api
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.lib.sql_models import ColumnTest, SqlModel, in_build_order
 from osvi_pipeline.warehouse.model_runner import build_sql_model
 from osvi_pipeline.warehouse.model_tests import failing_rows
@@ -38,9 +37,9 @@ def build_layer_asset(layer: str, models: list[SqlModel], known_tables: set[str]
 
     @dg.multi_asset(name=f"{layer}_models", specs=specs, check_specs=checks, can_subset=True,
                     pool=WAREHOUSE_POOL, description=f"The SQL models of dbt_like_sql/{layer}/.")
-    def layer_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+    def layer_models(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
                      osvi: OsviOptions) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
-        with duckdb.get_connection() as con:
+        with duckdb.get_connection(masking=osvi.pii_rules) as con:
             con.execute("set variable campaign_keys = $keys", {"keys": osvi.campaign_keys})
             for model in ordered:
                 key = dg.AssetKey(model.name)

@@ -5,9 +5,8 @@ Both in one step (a multi_asset; each table its own asset in the UI), like a SQL
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.warehouse.preview import markdown_table, preview
 from osvi_pipeline.warehouse.wide_tables import build_wide_table
 
@@ -23,9 +22,9 @@ def build_wide_assets(long_tables: dict[str, str],
              for section, long_table in long_tables.items()]
 
     @dg.multi_asset(name="wide_tables", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
-    def wide_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+    def wide_tables(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
                     osvi: OsviOptions) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
-        with duckdb.get_connection() as con:
+        with duckdb.get_connection(masking=osvi.pii_rules) as con:
             for section in long_tables:
                 if dg.AssetKey(section) not in context.selected_asset_keys:
                     continue
