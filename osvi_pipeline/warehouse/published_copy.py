@@ -42,13 +42,17 @@ from osvi_pipeline.warehouse.change_log import (
 )
 from osvi_pipeline.warehouse.masking import masked_select, register_functions
 from osvi_pipeline.warehouse.publish import copy_file
-from osvi_pipeline.warehouse.queries import scalar
+from osvi_pipeline.warehouse.queries import scalar, table_exists
 from osvi_pipeline.warehouse.storage_format import convert_if_newer
 from osvi_pipeline.warehouse.wide_tables import WIDE_TABLES
 
 COPY_NAMES = ("published-a.duckdb", "published-b.duckdb")
 COPY_CATALOG = "osvi_published"
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
+# Beyond this share of the calls changed since a copy was written, copying the working file
+# whole is cheaper (measured: 31,000 changed calls over 230,000 took 1.8 s as changed rows, a
+# 150 MB file copy 0.4 s; 300 over 1,000,000 took 0.5 s against a 2 s copy).
+RESEED_SHARE = 0.02
 # What earlier versions published from with OSVI_PII=mask (the copies replace it).
 LEGACY_MASKED_FILE = "masked.duckdb"
 
@@ -80,13 +84,17 @@ def attach_copy(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Pat
                 config: dict[str, Any], keep_raw: bool) -> str:
     """Attach `target.path` as COPY_CATALOG for writing; return how it was prepared.
 
-    'kept': written incrementally from its own watermarks. 'reseeded': replaced first by a file
-    copy of the current copy (a reader held it, or it was missing). 'seeded': copied from the
-    working file (no copy yet and nothing to mask). 'empty': every table is built in full.
+    'kept': written incrementally from its own watermarks. 'seeded': made (or remade, when a
+    reader held it or it was far behind) by a file copy of the working file, nothing being
+    masked. 'reseeded': with OSVI_PII=mask, made by a file copy of the current copy. 'empty':
+    every table is built in full.
     """
     path = target.path
     prepared = "kept"
-    if not path.exists():
+    if path.exists() and keep_raw and _cheaper_to_copy_whole(con, path):
+        path.unlink()  # a reader holding it keeps its inode
+        prepared = _seed(con, target, working, keep_raw)
+    elif not path.exists():
         prepared = _seed(con, target, working, keep_raw)
     convert_if_newer(path, config)
     try:
@@ -104,16 +112,36 @@ def attach_copy(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Pat
     return prepared
 
 
+def _cheaper_to_copy_whole(con: duckdb.DuckDBPyConnection, copy: Path) -> bool:
+    """Whether the copy is so far behind that a file copy of the working file beats taking
+    the changed rows: a table rebuilt in full since, or more than RESEED_SHARE of the calls
+    changed (each keyed table's delete and insert scans it whole; a bulk load of a day into a
+    small history is cheaper copied, a micro-batch into a large one far cheaper taken)."""
+    watermark = con.execute("select change_id from osvi_state.copies where copy = $copy",
+                            {"copy": copy.name}).fetchall()
+    if not watermark or not table_exists(con, "main", "calls"):
+        return False
+    changed = {"after": watermark[0][0]}
+    if scalar(con, "select count(*) from osvi_state.changes where change_id > $after "
+                   "and key is null", changed):
+        return True
+    calls = scalar(con, "select count(distinct key) from osvi_state.changes "
+                        "where change_id > $after and scope = 'call_log_id'", changed)
+    return int(calls) > RESEED_SHARE * int(scalar(con, "select count(*) from calls"))
+
+
 def _seed(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Path,
           keep_raw: bool) -> str:
-    """Make a missing copy by copying a file, whole, once."""
-    if target.current is not None and target.current.exists():
-        _copy_atomically(target.current, target.path)
-        return "reseeded"
+    """Make a missing copy by copying a file whole: the working file itself when nothing is
+    masked (up to date as it is), else the current copy (masked; it then takes the changes
+    since it was written)."""
     if keep_raw:
         con.execute("checkpoint")  # every table in the working file itself, none in its WAL
         _copy_atomically(working, target.path)
         return "seeded"
+    if target.current is not None and target.current.exists():
+        _copy_atomically(target.current, target.path)
+        return "reseeded"
     return "empty"
 
 
