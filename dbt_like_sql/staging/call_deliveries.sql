@@ -1,6 +1,6 @@
 -- call_deliveries: every stored delivery that can become a call, with its call columns and
 -- its sections parsed out of the body.
--- materialized: incremental(received_day)
+-- materialized: incremental(delivery_id)
 -- tests: unique(delivery_id), not_null(call_log_id)
 -- Grain: one row per delivery (a call delivered three times has three rows).
 -- A delivery qualifies when its body is a JSON object with a call_log_id; the rest is listed

@@ -1,5 +1,5 @@
 -- rejected_deliveries: stored deliveries that could not become a call, with a readable reason.
--- materialized: incremental(received_day)
+-- materialized: incremental(delivery_id)
 -- tests: unique(delivery_id), not_null(reason)
 -- Grain: one row per delivery. Nothing stored is silently dropped: every row of deliveries is
 -- either in call_deliveries or here (checked by the conservation asset check).

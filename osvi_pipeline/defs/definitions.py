@@ -43,7 +43,7 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
         build_wide_assets(long_tables, wide_sources),
         campaign_flags,
     ]
-    scopes = {"deliveries": TableScope("received_day", frozenset()),
+    scopes = {"deliveries": TableScope("delivery_id", frozenset()),
               **{model.name: TableScope(model.incremental, frozenset(sources[model.name]))
                  for model in models},
               **{section: TableScope("call_log_id", frozenset(wide_sources[section]))

@@ -1,12 +1,14 @@
 """Incremental models: a run rebuilds only what the newly loaded days touched.
 
-`deliveries` records what each load changed in `osvi_state.changes`: the `received_day`s it
-reloaded and the `call_log_id`s found in the old and the new rows of those days. A model whose
-header says `-- incremental: <key>` (`received_day` or `call_log_id`) then deletes and
-re-inserts only the rows of the keys changed since it last ran, reading its upstream tables
-restricted to those keys. That is exact when a row depends only on upstream rows with the same
-key, which is what the header promises (a call's row depends on that call's deliveries; a
-delivery's row on its day's deliveries).
+`deliveries` records what each load changed in `osvi_state.changes`: the `received_day`s, the
+`delivery_id`s and the `call_log_id`s of the rows it replaced or appended (a replaced window:
+its old and its new rows; the landing sensor's appends: the new rows only). A model whose
+header says `-- incremental: <key>` (`received_day`, `delivery_id` or `call_log_id`) then
+deletes and re-inserts only the rows of the keys changed since it last ran, reading its
+upstream tables restricted to those keys. That is exact when a row depends only on upstream
+rows with the same key, which is what the header promises (a call's row depends on that call's
+deliveries; a parsed delivery's row on that delivery). Keyed by delivery, a micro-batch late in
+a busy day parses its new deliveries, not the day so far.
 
 A model is rebuilt in full instead when it has never run, when its SQL or settings changed (its
 fingerprint), or when an upstream model was rebuilt in full. Each model's delete, insert and

@@ -100,8 +100,9 @@ where received_at >= $start and received_at < $end
 
 
 def record_window_changes(con: DuckDBPyConnection, params: dict[str, object]) -> None:
-    """The days and calls of the window's rows, for the incremental models downstream."""
-    for key in ("received_day", "call_log_id"):
+    """The days, deliveries and calls of the window's rows, for the incremental models
+    downstream."""
+    for key in ("received_day", "delivery_id", "call_log_id"):
         record_changes(con, "deliveries", key, f"select {key} from deliveries "
                        "where received_at >= $start and received_at < $end", params)
 
@@ -115,6 +116,7 @@ def relabel_days(con: DuckDBPyConnection, timezone: str) -> int:
     if moved:  # the old days, the new days and the calls all feed the models downstream
         changed: list[tuple[ScopeKey, str]] = [("received_day", "received_day"),
                                                ("received_day", LOCAL_DAY),
+                                               ("delivery_id", "delivery_id"),
                                                ("call_log_id", "call_log_id")]
         for scope, keys in changed:
             record_changes(con, "deliveries", scope,
@@ -181,7 +183,7 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
     ambiguous = normalize_template_deliveries(con, integrations_file, params)
     if incremental and not _has_templates(integrations_file):
         if files:  # only what the new rows feed
-            for key in ("received_day", "call_log_id"):
+            for key in ("received_day", "delivery_id", "call_log_id"):
                 record_changes(con, "deliveries", key, NEW_ROWS.format(key=key),
                                {**params, "files": files})
     else:  # ...and what the new rows feed (templates may re-link earlier rows too)

@@ -40,7 +40,7 @@ def test_layer_folders_headers_and_tests_are_read() -> None:
     assert {name: model.group for name, model in models.items()}["calls"] == "core"
     assert {model.group for model in models.values()} == {"staging", "core", "fields", "marts"}
     assert models["calls"].incremental == "call_log_id"
-    assert models["call_deliveries"].incremental == "received_day"
+    assert models["call_deliveries"].incremental == "delivery_id"
     assert models["campaign_daily"].incremental is None  # materialized: full
     assert ColumnTest("unique", "call_log_id") in models["calls"].tests
     assert "materialized" not in models["calls"].description, "header lines are not prose"
