@@ -7,13 +7,14 @@ from dagster._core.definitions.unresolved_asset_job_definition import (  # no pu
     UnresolvedAssetJobDefinition,
 )
 
+from osvi_pipeline.defs.assets.deliveries import ROWS_CHECK
 from osvi_pipeline.defs.assets.report import DELIVERED
 
 # The type define_asset_job returns; Dagster has no public name for it.
 WarehouseJob = UnresolvedAssetJobDefinition
 # The checks a micro-batch keeps, which scan nothing: the load's two counts compared, and the
 # report's delivery (made with the report).
-CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), "landing_rows_equal_deliveries"),
+CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), ROWS_CHECK),
                 dg.AssetCheckKey(dg.AssetKey("daily_report"), DELIVERED)]
 # With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so re-running
 # from the failed one is safe.

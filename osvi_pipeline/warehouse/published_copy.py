@@ -6,12 +6,14 @@ copies next to the working file (`published-a.duckdb`, `published-b.duckdb`). Ea
 the copy analysts are *not* linked to: its tables take only the rows of the days and calls
 changed since that copy was last written (the same change log as the incremental models;
 masked when OSVI_PII=mask), it is checkpointed, and OSVI_WAREHOUSE is re-linked to it with an
-atomic rename (publish.py). So a run's publication costs its changes, not the history: copying
-a 1M-delivery file took ~2 s a run, and grows with every day kept.
+atomic rename (publish.py). So a run's publication costs its changes, not the file: before,
+each run checkpointed the working file and copied it whole (~2 s a run at 1M deliveries, the
+copy alone 0.4-0.5 s from the page cache and 2.2-6.2 s at 5M).
 
-A reader that opened the other copy two runs ago and still holds it keeps DuckDB's shared lock
-on it; then the run cannot attach it for writing, and replaces it by a file copy of the
-current one first (the reader keeps the old inode and its snapshot). A copy's watermarks live in
+A copy that cannot or should not be written incrementally is remade by a file copy (of the
+working file; with OSVI_PII=mask, of the other, masked copy): when it is missing, when it is far
+behind (RESEED_SHARE), or when a reader that opened it two runs ago still holds DuckDB's shared
+lock on it (the reader keeps the old inode and its snapshot). A copy's watermarks live in
 the copy; the working file keeps each copy's lowest one (`osvi_state.copies`) so the change
 records a copy still needs are not pruned while it waits its turn.
 """
@@ -51,7 +53,7 @@ COPY_CATALOG = "osvi_published"
 MASKING_VERSION = 2  # bump when the masking rules in code change: masked copies are redone
 # Beyond this share of the calls changed since a copy was written, copying the working file
 # whole is cheaper (measured: 31,000 changed calls over 230,000 took 1.8 s as changed rows, a
-# 150 MB file copy 0.4 s; 300 over 1,000,000 took 0.5 s against a 2 s copy).
+# checkpoint and 150 MB file copy 0.7 s; 300 over 1,000,000 took 0.5 s as changed rows).
 RESEED_SHARE = 0.02
 # What earlier versions published from with OSVI_PII=mask (the copies replace it).
 LEGACY_MASKED_FILE = "masked.duckdb"
@@ -91,21 +93,16 @@ def attach_copy(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Pat
     """
     path = target.path
     prepared = "kept"
-    if path.exists() and keep_raw and _cheaper_to_copy_whole(con, path):
-        path.unlink()  # a reader holding it keeps its inode
-        prepared = _seed(con, target, working, keep_raw)
-    elif not path.exists():
-        prepared = _seed(con, target, working, keep_raw)
+    if not path.exists() or (keep_raw and _cheaper_to_copy_whole(con, path)):
+        prepared = _remake(con, target, working, keep_raw)
     convert_if_newer(path, config)
     try:
         con.execute(f"attach {sql_text(str(path))} as {COPY_CATALOG}")
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
             raise
-        # A reader still holds it from two publications ago: it keeps its inode, we a new one.
-        path.unlink()
-        Path(f"{path}.wal").unlink(missing_ok=True)
-        prepared = _seed(con, target, working, keep_raw)
+        # A reader still holds it from two publications ago.
+        prepared = _remake(con, target, working, keep_raw)
         con.execute(f"attach {sql_text(str(path))} as {COPY_CATALOG}")
     if prepared == "seeded":
         _adopt(con)
@@ -130,11 +127,13 @@ def _cheaper_to_copy_whole(con: duckdb.DuckDBPyConnection, copy: Path) -> bool:
     return int(calls) > RESEED_SHARE * int(scalar(con, "select count(*) from calls"))
 
 
-def _seed(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Path,
-          keep_raw: bool) -> str:
-    """Make a missing copy by copying a file whole: the working file itself when nothing is
-    masked (up to date as it is), else the current copy (masked; it then takes the changes
-    since it was written)."""
+def _remake(con: duckdb.DuckDBPyConnection, target: CopyTarget, working: Path,
+            keep_raw: bool) -> str:
+    """Replace the copy (a reader holding the old file keeps its inode) by copying a file
+    whole: the working file itself when nothing is masked (up to date as it is), else the
+    current copy (masked; it then takes the changes since it was written)."""
+    target.path.unlink(missing_ok=True)
+    Path(f"{target.path}.wal").unlink(missing_ok=True)
     if keep_raw:
         con.execute("checkpoint")  # every table in the working file itself, none in its WAL
         _copy_atomically(working, target.path)
@@ -158,10 +157,10 @@ def _adopt(con: duckdb.DuckDBPyConnection) -> None:
     file's, replaced by a copy's own watermarks at the newest change."""
     con.execute(f"drop schema if exists {COPY_CATALOG}.osvi_state cascade")
     ensure_state(con, COPY_CATALOG)
-    now = last_change(con)
+    now, log_id = last_change(con), change_log_id(con)
     for table in _tables(con, None):
-        mark_done(con, table, Plan(False, now, now), _copy_fingerprint(con, table, None),
-                  catalog=COPY_CATALOG)
+        mark_done(con, table, Plan(False, now, now),
+                  _copy_fingerprint(con, table, None, log_id), catalog=COPY_CATALOG)
 
 
 def refresh_copy(con: duckdb.DuckDBPyConnection, rules: PiiRules | None,
@@ -175,25 +174,28 @@ def refresh_copy(con: duckdb.DuckDBPyConnection, rules: PiiRules | None,
     main = _tables(con, None)
     for stale in set(_tables(con, COPY_CATALOG)) - set(main):
         retire_table(con, stale, COPY_CATALOG)
+    log_id = change_log_id(con)
     builds = {table: _refresh_one(con, rules, table,
-                                  scopes.get(table, TableScope(None, frozenset())))
+                                  scopes.get(table, TableScope(None, frozenset())), log_id)
               for table in main}
     _copy_views(con)
     return builds
 
 
-def _copy_fingerprint(con: duckdb.DuckDBPyConnection, table: str,
-                      rules: PiiRules | None) -> str:
+def _copy_fingerprint(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules | None,
+                      log_id: str) -> str:
+    """What a copy's table was made from: its columns, the masking, the working file's change
+    log (change_log_id)."""
     columns = con.execute("select column_name, data_type from information_schema.columns "
                           "where table_catalog = current_database() and table_schema = 'main' "
                           "and table_name = $t order by ordinal_position", {"t": table}).fetchall()
     masking = (rules.phone_keys, rules.name_keys, MASKING_VERSION) if rules else "as received"
-    return fingerprint(masking, columns, change_log_id(con))
+    return fingerprint(masking, columns, log_id)
 
 
 def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules | None, table: str,
-                 scope: TableScope) -> str:
-    model_fingerprint = _copy_fingerprint(con, table, rules)
+                 scope: TableScope, log_id: str) -> str:
+    model_fingerprint = _copy_fingerprint(con, table, rules, log_id)
     sources = set(scope.sources) | {table}
     planned = plan(con, table, sources, model_fingerprint, catalog=COPY_CATALOG)
     target = f"{COPY_CATALOG}.main.{quote_identifier(table)}"

@@ -14,6 +14,8 @@ from osvi_pipeline.warehouse.landing_files import (
     register_landing,
 )
 
+ROWS_CHECK = "landing_rows_equal_deliveries"  # landing rows = loaded rows, from the load's counts
+
 
 def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
@@ -25,7 +27,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         group_name="staging",
         description="One row per stored delivery (the landing columns plus received_day, the "
                     "OSVI_TIMEZONE day). Grain: delivery.",
-        check_specs=[dg.AssetCheckSpec("landing_rows_equal_deliveries", asset="deliveries",
+        check_specs=[dg.AssetCheckSpec(ROWS_CHECK, asset="deliveries",
                                        description="Every landing row of the window is loaded, "
                                                    "once.")],
     )
@@ -67,7 +69,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                       "relabeled_for_timezone": dg.MetadataValue.int(load.relabeled),
                       "ambiguous_template_slots": dg.MetadataValue.json(load.ambiguous)},
             check_results=[dg.AssetCheckResult(
-                check_name="landing_rows_equal_deliveries", passed=load.loaded == load.landed,
+                check_name=ROWS_CHECK, passed=load.loaded == load.landed,
                 metadata={"landing_rows": load.landed, "deliveries_rows": load.loaded})],
         )
 

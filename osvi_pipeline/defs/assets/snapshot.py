@@ -38,7 +38,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
         working.with_name(LEGACY_MASKED_FILE).unlink(missing_ok=True)
         rules = osvi.pii_rules
         target = choose_copy(working, published)
-        with duckdb.get_connection(masking=osvi.pii_rules) as con:
+        with duckdb.get_connection(masking=rules) as con:
             ensure_state(con)
             for table in RETIRED_TABLES:
                 retire_table(con, table)
