@@ -17,15 +17,22 @@ SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
 # 2.1 drives a bare postgresql:// with psycopg 3 (absent, and some of Dagster's queries fail
 # on it). Set from OSVI_DAGSTER_POSTGRES_URL in the environment the Dagster processes inherit.
 DRIVER_URL_VARIABLE = "OSVI_DAGSTER_POSTGRES_DRIVER_URL"
+_STORAGE_MODULE = "osvi_pipeline.defs.postgres_storage"
 POSTGRES_STORAGE = f"""
 # OSVI_DAGSTER_POSTGRES_URL is set: runs, events and schedules live in PostgreSQL, shared by
 # the webservers, the daemon and the runs. Dagster reads the URL from the environment
-# ({DRIVER_URL_VARIABLE}, which osvi derives from it); it is never written here.
-storage:
-  postgres:
+# ({DRIVER_URL_VARIABLE}, which osvi derives from it); it is never written here. The storages
+# are dagster-postgres's own, holding a few connections per process instead of opening one per
+# query (osvi_pipeline/defs/postgres_storage.py).
+""" + "".join(f"""{key}:
+  module: {_STORAGE_MODULE}
+  class: {class_name}
+  config:
     postgres_url:
       env: {DRIVER_URL_VARIABLE}
-"""
+""" for key, class_name in (("run_storage", "PooledPostgresRunStorage"),
+                            ("event_log_storage", "PooledPostgresEventLogStorage"),
+                            ("schedule_storage", "PooledPostgresScheduleStorage")))
 
 
 def dagster_home(settings: Settings) -> Path:

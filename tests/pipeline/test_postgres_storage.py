@@ -1,0 +1,81 @@
+"""The Dagster instance on a real PostgreSQL, as OSVI_DAGSTER_POSTGRES_URL sets it up: its
+storages keep their connections instead of opening a PostgreSQL session per query, survive
+their sessions being dropped, and write what stock dagster-postgres reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+
+from osvi_pipeline.defs.definitions import build_definitions
+from osvi_pipeline.defs.instance import persistent_instance, psycopg2_url
+from osvi_pipeline.defs.postgres_storage import (
+    PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
+    PooledPostgresScheduleStorage,
+)
+from tests.support.config import make_settings
+from tests.support.pipeline import delivery, land, query
+from tests.support.postgres import create_database, postgres_server
+
+DAY = "2026-11-28"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[tuple[str, int]]:
+    with postgres_server() as server:
+        yield server
+
+
+def _sessions_opened(url: str, database: str) -> int:
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("select sessions from pg_stat_database where datname = %s", (database,))
+        return int(cursor.fetchone()[0])
+
+
+def _land_call(settings: object, call_id: str, hour: int) -> None:
+    land(settings, [delivery(datetime(2026, 11, 28, hour, tzinfo=UTC),  # type: ignore[arg-type]
+                             {"call_log_id": call_id, "call_trigger_data": {"campaign": "x"}})])
+
+
+def test_runs_reuse_their_connections_and_survive_dropped_sessions(
+        tmp_path: Path, postgres: tuple[str, int]) -> None:
+    url = create_database(*postgres, "osvi_pooled")
+    settings = make_settings(tmp_path, dagster_postgres_url=url)
+    instance = persistent_instance(settings)
+    assert isinstance(instance.run_storage, PooledPostgresRunStorage)
+    assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
+    assert isinstance(instance.schedule_storage, PooledPostgresScheduleStorage)
+    _land_call(settings, "pg-1", 9)
+    landing_job = build_definitions(settings).resolve_job_def("landing_job")
+    assert landing_job.execute_in_process(partition_key=DAY, instance=instance).success
+    _land_call(settings, "pg-2", 10)
+    before = _sessions_opened(url, "osvi_pooled")
+    second = landing_job.execute_in_process(partition_key=DAY, instance=instance)
+    assert second.success
+    events = len(instance.all_logs(second.run_id))
+    # dagster-postgres's own storages open a session per query: ~200 for this run's ~80 events.
+    assert _sessions_opened(url, "osvi_pooled") - before <= 5 < events
+
+    # The server drops every session (a restart, an idle timeout): the next run reconnects.
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                       "where datname = 'osvi_pooled' and pid <> pg_backend_pid()")
+        assert cursor.fetchone()[0] >= 1
+    _land_call(settings, "pg-3", 11)
+    assert landing_job.execute_in_process(partition_key=DAY, instance=instance).success
+    assert query(settings, "select count(*) from calls") == [(3,)]
+
+    # Dagster's stock PostgreSQL storage reads the same instance.
+    stock_home = tmp_path / "stock"
+    stock_home.mkdir()
+    (stock_home / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url: {psycopg2_url(url)}\n", encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(stock_home)) as stock:
+        assert len(stock.get_runs(dg.RunsFilter(job_name="landing_job"))) == 3
+        assert stock.get_latest_materialization_event(dg.AssetKey("calls")) is not None
