@@ -14,6 +14,7 @@ schema are Dagster's own, so an instance written by either storage reads the sam
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any, Self, cast
 
 from dagster._serdes import ConfigurableClassData
@@ -31,6 +32,19 @@ from dagster_postgres.utils import (
 POOL_SIZE = 2
 MAX_OVERFLOW = 20
 
+# Every pooled engine of this process, weakly: a forked child must not use its parent's
+# sockets (SQLAlchemy's recipe for pools), and an engine must not outlive its storage (a
+# storage the code server builds for one sensor tick and drops would keep its sessions open).
+_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _forget_parent_connections() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
 
 class _Pooled:
     """Swaps the NullPool engine the dagster-postgres storage built for a pooled one."""
@@ -45,9 +59,13 @@ class _Pooled:
             self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
             pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_pre_ping=True)
         unpooled.dispose()
-        engine = self._engine
-        # A forked child must not use the parent's sockets (SQLAlchemy's recipe for pools).
-        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        _ENGINES.add(self._engine)
+
+    def dispose(self) -> None:
+        """Close the pool's sessions when Dagster is done with the storage (DagsterInstance's
+        own dispose(), e.g. after each sensor evaluation in the code server)."""
+        super().dispose()  # type: ignore[misc]
+        self._engine.dispose()
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,

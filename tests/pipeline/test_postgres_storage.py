@@ -4,6 +4,7 @@ their sessions being dropped, and write what stock dagster-postgres reads."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,13 @@ def postgres() -> Iterator[tuple[str, int]]:
 def _sessions_opened(url: str, database: str) -> int:
     with psycopg2.connect(url) as con, con.cursor() as cursor:
         cursor.execute("select sessions from pg_stat_database where datname = %s", (database,))
+        return int(cursor.fetchone()[0])
+
+
+def _open_sessions(url: str, database: str) -> int:
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("select count(*) from pg_stat_activity where datname = %s "
+                       "and pid <> pg_backend_pid()", (database,))
         return int(cursor.fetchone()[0])
 
 
@@ -79,3 +87,23 @@ def test_runs_reuse_their_connections_and_survive_dropped_sessions(
     with dg.DagsterInstance.from_config(str(stock_home)) as stock:
         assert len(stock.get_runs(dg.RunsFilter(job_name="landing_job"))) == 3
         assert stock.get_latest_materialization_event(dg.AssetKey("calls")) is not None
+
+
+def test_instances_built_and_dropped_leave_no_sessions_open(
+        tmp_path: Path, postgres: tuple[str, int]) -> None:
+    """The code server builds an instance for every sensor tick (every few seconds) and drops
+    it: its pooled sessions must close with it, disposed or only garbage-collected."""
+    url = create_database(*postgres, "osvi_pool_lifetime")
+    instance = persistent_instance(make_settings(tmp_path, dagster_postgres_url=url))
+    ref = instance.get_ref()
+    baseline = _open_sessions(url, "osvi_pool_lifetime")
+    for _ in range(40):
+        with dg.DagsterInstance.from_ref(ref) as tick:
+            tick.get_runs(limit=1)
+            tick.get_latest_materialization_event(dg.AssetKey("calls"))
+    for _ in range(40):
+        dropped = dg.DagsterInstance.from_ref(ref)
+        dropped.get_runs(limit=1)
+        del dropped
+    gc.collect()
+    assert _open_sessions(url, "osvi_pool_lifetime") <= baseline + 6
