@@ -5,6 +5,7 @@ written into the file)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -17,22 +18,36 @@ SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
 # 2.1 drives a bare postgresql:// with psycopg 3 (absent, and some of Dagster's queries fail
 # on it). Set from OSVI_DAGSTER_POSTGRES_URL in the environment the Dagster processes inherit.
 DRIVER_URL_VARIABLE = "OSVI_DAGSTER_POSTGRES_DRIVER_URL"
-_STORAGE_MODULE = "osvi_pipeline.defs.postgres_storage"
-POSTGRES_STORAGE = f"""
-# OSVI_DAGSTER_POSTGRES_URL is set: runs, events and schedules live in PostgreSQL, shared by
-# the webservers, the daemon and the runs. Dagster reads the URL from the environment
-# ({DRIVER_URL_VARIABLE}, which osvi derives from it); it is never written here. The storages
-# are dagster-postgres's own, holding a few connections per process instead of opening one per
-# query (osvi_pipeline/defs/postgres_storage.py).
-""" + "".join(f"""{key}:
-  module: {_STORAGE_MODULE}
-  class: {class_name}
-  config:
-    postgres_url:
-      env: {DRIVER_URL_VARIABLE}
-""" for key, class_name in (("run_storage", "PooledPostgresRunStorage"),
-                            ("event_log_storage", "PooledPostgresEventLogStorage"),
-                            ("schedule_storage", "PooledPostgresScheduleStorage")))
+_STORAGE_MODULE = "osvi_pipeline.defs.instance_storage"
+_STORAGE_KEYS = ("run_storage", "event_log_storage", "schedule_storage")
+
+
+def _storages(classes: tuple[str, str, str], configs: tuple[str, str, str]) -> str:
+    """Dagster's per-storage configuration, naming the classes in instance_storage.py (which
+    keep their connections; same tables and files as Dagster's stock storages)."""
+    return "".join(f"{key}:\n  module: {_STORAGE_MODULE}\n  class: {name}\n  config:\n{config}"
+                   for key, name, config in zip(_STORAGE_KEYS, classes, configs, strict=True))
+
+
+def postgres_storage() -> str:
+    url = f"    postgres_url:\n      env: {DRIVER_URL_VARIABLE}\n"
+    return (
+        "# OSVI_DAGSTER_POSTGRES_URL is set: runs, events and schedules live in PostgreSQL,\n"
+        "# shared by the webservers, the daemon and the runs. Dagster reads the URL from the\n"
+        f"# environment ({DRIVER_URL_VARIABLE}, which osvi derives from it); it is never\n"
+        "# written here.\n"
+        + _storages(("PooledPostgresRunStorage", "PooledPostgresEventLogStorage",
+                     "PooledPostgresScheduleStorage"), (url, url, url)))
+
+
+def sqlite_storage(home: Path) -> str:
+    """SQLite files where Dagster's default puts them, so an existing instance keeps its runs."""
+    runs, events, schedules = (f"    base_dir: {json.dumps(str(home / sub))}\n"  # YAML-quoted
+                               for sub in ("history", "history/runs", "schedules"))
+    return (
+        "# Runs, events and schedules in SQLite files under this directory (Dagster's layout).\n"
+        + _storages(("KeptSqliteRunStorage", "KeptSqliteEventLogStorage",
+                     "KeptSqliteScheduleStorage"), (runs, events, schedules)))
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -43,8 +58,10 @@ def dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = SHIPPED_CONFIG.read_text(encoding="utf-8")
     if settings.dagster_postgres_url:
-        config += POSTGRES_STORAGE
+        config += postgres_storage()
         os.environ[DRIVER_URL_VARIABLE] = psycopg2_url(settings.dagster_postgres_url)
+    else:
+        config += sqlite_storage(home)
     target = home / "dagster.yaml"
     if not target.exists() or target.read_text(encoding="utf-8") != config:
         target.write_text(config, encoding="utf-8")

@@ -1,21 +1,28 @@
-"""The Dagster instance on a real PostgreSQL, as OSVI_DAGSTER_POSTGRES_URL sets it up: its
-storages keep their connections instead of opening a PostgreSQL session per query, survive
-their sessions being dropped, and write what stock dagster-postgres reads."""
+"""The Dagster instance osvi writes, on a real PostgreSQL (OSVI_DAGSTER_POSTGRES_URL) and on
+SQLite files: its storages keep their connections instead of opening one per query, survive
+PostgreSQL sessions being dropped, and read and write what Dagster's stock storages do."""
 
 from __future__ import annotations
 
 import gc
+import sqlite3
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import psycopg2
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 from osvi_pipeline.defs.definitions import build_definitions
 from osvi_pipeline.defs.instance import persistent_instance, psycopg2_url
-from osvi_pipeline.defs.postgres_storage import (
+from osvi_pipeline.defs.instance_storage import (
+    KeptSqliteEventLogStorage,
+    KeptSqliteRunStorage,
     PooledPostgresEventLogStorage,
     PooledPostgresRunStorage,
     PooledPostgresScheduleStorage,
@@ -107,3 +114,56 @@ def test_instances_built_and_dropped_leave_no_sessions_open(
         del dropped
     gc.collect()
     assert _open_sessions(url, "osvi_pool_lifetime") <= baseline + 6
+
+
+@contextmanager
+def _sqlite_connections_opened() -> Iterator[Counter[str]]:
+    """File name -> SQLite connections opened in this process meanwhile."""
+    opened: Counter[str] = Counter()
+
+    def count(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            path = dbapi_connection.execute("pragma database_list").fetchone()[2]
+            opened[Path(path).name] += 1
+
+    event.listen(Pool, "connect", count)
+    try:
+        yield opened
+    finally:
+        event.remove(Pool, "connect", count)
+
+
+def test_sqlite_instance_keeps_its_connections_and_reads_a_stock_instance(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    _land_call(settings, "lite-1", 9)
+    landing_job = build_definitions(settings).resolve_job_def("landing_job")
+    # An instance written by Dagster's stock SQLite storages (osvi before this change).
+    home = tmp_path / "data" / "dagster"
+    home.mkdir(parents=True)
+    with dg.DagsterInstance.from_config(str(home)) as stock:
+        assert landing_job.execute_in_process(partition_key=DAY, instance=stock).success
+
+    instance = persistent_instance(settings)  # writes osvi's dagster.yaml over it
+    assert isinstance(instance.run_storage, KeptSqliteRunStorage)
+    assert isinstance(instance.event_log_storage, KeptSqliteEventLogStorage)
+    assert len(instance.get_runs()) == 1, "the stock instance's run is still there"
+    _land_call(settings, "lite-2", 10)
+    assert landing_job.execute_in_process(partition_key=DAY, instance=instance).success
+    _land_call(settings, "lite-3", 11)
+    with _sqlite_connections_opened() as opened:
+        third = landing_job.execute_in_process(partition_key=DAY, instance=instance)
+    assert third.success
+    # Stock storages open runs.db and index.db for every query and asset event (~140 a run).
+    assert opened["runs.db"] + opened["index.db"] == 0, opened
+    assert opened[f"{third.run_id}.db"] >= 1, "a run's own event file is written as stock"
+    assert query(settings, "select count(*) from calls") == [(3,)]
+
+    # Dagster's stock storages (no dagster.yaml) read what these wrote.
+    stock_home = tmp_path / "stock-reader"
+    stock_home.mkdir()
+    for name in ("history", "schedules", "storage"):
+        (stock_home / name).symlink_to(home / name)
+    with dg.DagsterInstance.from_config(str(stock_home)) as stock:
+        assert len(stock.get_runs(dg.RunsFilter(job_name="landing_job"))) == 3
+        assert stock.get_latest_materialization_event(dg.AssetKey("calls")) is not None
