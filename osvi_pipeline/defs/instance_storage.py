@@ -32,7 +32,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
@@ -160,8 +160,9 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
     engine; each run's own event file as Dagster does it (see the module's docstring)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        # Before Dagster's __init__, which indexes a new directory through _connect.
+        self._index_engine = _sqlite_engine(create_db_conn_string(base_dir, INDEX_SHARD_NAME))
         super().__init__(base_dir, inst_data)
-        self._index_engine = _sqlite_engine(self.conn_string_for_shard(INDEX_SHARD_NAME))
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sqlalchemy.Connection]:

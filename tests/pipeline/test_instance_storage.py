@@ -135,6 +135,10 @@ def _sqlite_connections_opened() -> Iterator[Counter[str]]:
 
 def test_sqlite_instance_keeps_its_connections_and_reads_a_stock_instance(
         tmp_path: Path) -> None:
+    fresh = persistent_instance(make_settings(tmp_path / "fresh"))  # a new DAGSTER_HOME
+    assert isinstance(fresh.event_log_storage, KeptSqliteEventLogStorage)
+    assert fresh.get_runs() == []
+    assert (tmp_path / "fresh/data/dagster/history/runs/index.db").exists()
     settings = make_settings(tmp_path)
     _land_call(settings, "lite-1", 9)
     landing_job = build_definitions(settings).resolve_job_def("landing_job")
