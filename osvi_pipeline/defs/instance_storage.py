@@ -5,7 +5,7 @@ Dagster's stock storages connect afresh for every query and event (SQLAlchemy's 
 SQLite a new engine each time, and closing a WAL database's last connection checkpoints it).
 A micro-batch run of `landing_job` stores ~80 events: on PostgreSQL that opened ~210 sessions
 (a backend fork plus SCRAM authentication each, ~7 ms on an idle machine here: about 1 s of a
-3 s run); on SQLite ~240 connections (~0.5 s of a 2 s run). Issue 20 (seconds to freshness);
+3 s run); on SQLite ~240 connections (~0.3-0.5 s of a 2 s run). Issue 20 (seconds to freshness);
 upstream: dagster-io/dagster#20325, #33935.
 
 These subclasses change only that: the same tables, files and schema (an instance written
@@ -97,7 +97,8 @@ class _PooledPostgres:
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,
                           config_value: Any) -> Self:
-        # dagster-postgres builds its own class here, whichever subclass the config names.
+        # dagster-postgres's from_config_value builds its own class, whichever subclass is
+        # named.
         storage: Self = cast(Any, cls)(
             inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
@@ -142,7 +143,7 @@ class _KeptSqlite:
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,
                           config_value: Any) -> Self:
-        # Dagster's builds its own class here, whichever subclass the config names.
+        # Dagster's from_config_value builds its own class, whichever subclass is named.
         storage: Self = cast(Any, cls).from_local(inst_data=inst_data, **config_value)
         return storage
 
