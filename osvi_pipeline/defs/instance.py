@@ -11,6 +11,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from osvi_pipeline.defs.instance_storage import (
+    KeptSqliteEventLogStorage,
+    KeptSqliteRunStorage,
+    KeptSqliteScheduleStorage,
+    PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
+    PooledPostgresScheduleStorage,
+)
 from osvi_pipeline.lib.settings import Settings
 
 SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
@@ -18,15 +26,15 @@ SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
 # 2.1 drives a bare postgresql:// with psycopg 3 (absent, and some of Dagster's queries fail
 # on it). Set from OSVI_DAGSTER_POSTGRES_URL in the environment the Dagster processes inherit.
 DRIVER_URL_VARIABLE = "OSVI_DAGSTER_POSTGRES_DRIVER_URL"
-_STORAGE_MODULE = "osvi_pipeline.defs.instance_storage"
 _STORAGE_KEYS = ("run_storage", "event_log_storage", "schedule_storage")
 
 
-def _storages(classes: tuple[str, str, str], configs: tuple[str, str, str]) -> str:
+def _storages(classes: tuple[type, type, type], configs: tuple[str, str, str]) -> str:
     """Dagster's per-storage configuration, naming the classes in instance_storage.py (which
     keep their connections; same tables and files as Dagster's stock storages)."""
-    return "".join(f"{key}:\n  module: {_STORAGE_MODULE}\n  class: {name}\n  config:\n{config}"
-                   for key, name, config in zip(_STORAGE_KEYS, classes, configs, strict=True))
+    return "".join(f"{key}:\n  module: {cls.__module__}\n  class: {cls.__qualname__}\n"
+                   f"  config:\n{config}"
+                   for key, cls, config in zip(_STORAGE_KEYS, classes, configs, strict=True))
 
 
 def postgres_storage() -> str:
@@ -36,8 +44,8 @@ def postgres_storage() -> str:
         "# shared by the webservers, the daemon and the runs. Dagster reads the URL from the\n"
         f"# environment ({DRIVER_URL_VARIABLE}, which osvi derives from it); it is never\n"
         "# written here.\n"
-        + _storages(("PooledPostgresRunStorage", "PooledPostgresEventLogStorage",
-                     "PooledPostgresScheduleStorage"), (url, url, url)))
+        + _storages((PooledPostgresRunStorage, PooledPostgresEventLogStorage,
+                     PooledPostgresScheduleStorage), (url, url, url)))
 
 
 def sqlite_storage(home: Path) -> str:
@@ -46,8 +54,8 @@ def sqlite_storage(home: Path) -> str:
                                for sub in ("history", "history/runs", "schedules"))
     return (
         "# Runs, events and schedules in SQLite files under this directory (Dagster's layout).\n"
-        + _storages(("KeptSqliteRunStorage", "KeptSqliteEventLogStorage",
-                     "KeptSqliteScheduleStorage"), (runs, events, schedules)))
+        + _storages((KeptSqliteRunStorage, KeptSqliteEventLogStorage, KeptSqliteScheduleStorage),
+                    (runs, events, schedules)))
 
 
 def dagster_home(settings: Settings) -> Path:

@@ -81,7 +81,8 @@ class _PooledPostgres:
     _engine: Any
     _token_provider: Any
 
-    def _use_pool(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         unpooled = self._engine
         self._engine = _kept(create_pg_engine(
             self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
@@ -107,21 +108,15 @@ class _PooledPostgres:
 
 
 class PooledPostgresRunStorage(_PooledPostgres, PostgresRunStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._use_pool()
+    pass
 
 
 class PooledPostgresEventLogStorage(_PooledPostgres, PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._use_pool()
+    pass
 
 
 class PooledPostgresScheduleStorage(_PooledPostgres, PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._use_pool()
+    pass
 
 
 class _KeptSqlite:

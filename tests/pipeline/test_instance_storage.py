@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
+from ingest_api.settings import Settings
 from osvi_pipeline.defs.definitions import build_definitions
 from osvi_pipeline.defs.instance import persistent_instance, psycopg2_url
 from osvi_pipeline.defs.instance_storage import (
@@ -40,21 +41,23 @@ def postgres() -> Iterator[tuple[str, int]]:
         yield server
 
 
-def _sessions_opened(url: str, database: str) -> int:
+def _pg_count(url: str, sql: str, database: str) -> int:
     with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute("select sessions from pg_stat_database where datname = %s", (database,))
+        cursor.execute(sql, (database,))
         return int(cursor.fetchone()[0])
+
+
+def _sessions_opened(url: str, database: str) -> int:
+    return _pg_count(url, "select sessions from pg_stat_database where datname = %s", database)
 
 
 def _open_sessions(url: str, database: str) -> int:
-    with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute("select count(*) from pg_stat_activity where datname = %s "
-                       "and pid <> pg_backend_pid()", (database,))
-        return int(cursor.fetchone()[0])
+    return _pg_count(url, "select count(*) from pg_stat_activity where datname = %s "
+                          "and pid <> pg_backend_pid()", database)
 
 
-def _land_call(settings: object, call_id: str, hour: int) -> None:
-    land(settings, [delivery(datetime(2026, 11, 28, hour, tzinfo=UTC),  # type: ignore[arg-type]
+def _land_call(settings: Settings, call_id: str, hour: int) -> None:
+    land(settings, [delivery(datetime(2026, 11, 28, hour, tzinfo=UTC),
                              {"call_log_id": call_id, "call_trigger_data": {"campaign": "x"}})])
 
 
