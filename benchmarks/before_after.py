@@ -24,15 +24,20 @@ from benchmarks.pipeline import START, generate
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 DAYS = 7
-# Either layout: osvi_pipeline/defs/materialize.py since issue 16, osvi_pipeline/materialize.py
-# before.
+# Any layout: osvi_pipeline/runtime/ since issue 26, defs/ since issue 16, the package before.
 CHILD = """
 import datetime as dt
-from ingest_api.settings import load_settings
-try:
-    from osvi_pipeline.defs.materialize import materialize_days
+try:  # osvi_core since issue 26
+    from osvi_core.settings import load_settings
 except ImportError:
-    from osvi_pipeline.materialize import materialize_days
+    from ingest_api.settings import load_settings
+try:
+    from osvi_pipeline.runtime.materialize import materialize_days
+except ImportError:
+    try:
+        from osvi_pipeline.defs.materialize import materialize_days
+    except ImportError:
+        from osvi_pipeline.materialize import materialize_days
 runs = materialize_days(load_settings(), dt.date.fromisoformat("{first}"),
                         dt.date.fromisoformat("{last}"))
 assert all(run.success for run in runs)

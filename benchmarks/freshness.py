@@ -176,7 +176,7 @@ def _sensor_runs(home: Path, env: dict[str, str]) -> int:
 
 def _postgres_driver_url(env: dict[str, str]) -> dict[str, str]:
     """The variable the instance's dagster.yaml reads, as `osvi up` sets it for Dagster."""
-    from osvi_pipeline.defs.instance import DRIVER_URL_VARIABLE, psycopg2_url
+    from osvi_pipeline.runtime.instance import DRIVER_URL_VARIABLE, psycopg2_url
 
     url = env.get("OSVI_DAGSTER_POSTGRES_URL")
     return {DRIVER_URL_VARIABLE: psycopg2_url(url)} if url else {}

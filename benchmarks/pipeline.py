@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ingest_api.body import inspect_body
 from ingest_api.journal import DurableLanding
-from ingest_api.landing import LandingRow
 from osvi_cli.simulate import generate_deliveries
+from osvi_core.body import inspect_body
+from osvi_core.landing import LandingRow
 
 DAY_US = 86_400_000_000
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -93,8 +93,8 @@ def _child(code: str, env: dict[str, str]) -> tuple[float, float, str]:
 
 _OURS = """
 import datetime as dt, warnings
-from ingest_api.settings import load_settings
-from osvi_pipeline.defs.materialize import materialize_days
+from osvi_core.settings import load_settings
+from osvi_pipeline.runtime.materialize import materialize_days
 runs = materialize_days(load_settings(), dt.date.fromisoformat("{start}"),
                         dt.date.fromisoformat("{end}"))
 assert all(r.success for r in runs)
@@ -106,7 +106,7 @@ assert all(r.success for r in runs)
 # tables can be faster on this machine, whatever it computes.
 _FLOOR = """
 import duckdb
-from ingest_api.settings import load_settings
+from osvi_core.settings import load_settings
 con = duckdb.connect("{floor}", config={{"memory_limit": "1GB",
                                         "preserve_insertion_order": False,
                                         "storage_compatibility_version":

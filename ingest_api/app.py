@@ -28,24 +28,24 @@ from fastapi.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ingest_api.body import inspect_body
+from ingest_api.auth import AuthOutcome, TokenAuthority, build_authority
 from ingest_api.committer import CommitStats, GroupCommitter, StoreUnavailable
 from ingest_api.delivery_log import DeliveryLog
-from ingest_api.integrations import AuthOutcome, TokenAuthority, build_authority
 from ingest_api.journal import CompactorProcess, DurableLanding, journal_backlog
-from ingest_api.landing import (
+from ingest_api.limits import RateLimiter
+from ingest_api.metrics import IngestMetrics
+from ingest_api.openapi import DELIVERY_PATHS
+from ingest_api.redaction import redact_headers, redact_query
+from ingest_api.signatures import verify_standard_webhook
+from osvi_core.body import inspect_body
+from osvi_core.landing import (
     LandingRow,
     encode_parquet,
     probe_writable,
     quarantine_abandoned_temp_files,
 )
-from ingest_api.landing_store import PublishError, landing_store_for, replica_name
-from ingest_api.limits import RateLimiter
-from ingest_api.metrics import IngestMetrics
-from ingest_api.openapi import DELIVERY_PATHS
-from ingest_api.redaction import redact_headers, redact_query
-from ingest_api.settings import READY_BACKLOG_SHARE, Settings, load_settings
-from ingest_api.signatures import verify_standard_webhook
+from osvi_core.landing_store import PublishError, landing_store_for, replica_name
+from osvi_core.settings import READY_BACKLOG_SHARE, Settings, load_settings
 
 log = logging.getLogger("osvi.ingest")
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ingest_api.landing import LandingRow
+from osvi_core.landing import LandingRow
 
 log = logging.getLogger("osvi.committer")
 

@@ -48,14 +48,9 @@ from typing import Any
 
 import orjson
 
-from ingest_api.landing import (
-    LANDING_SCHEMA,
-    LandingRow,
-    encode_parquet,
-    fsync_dir,
-    process_alive,
-)
-from ingest_api.landing_store import LandingStore, LocalLandingStore, PublishError
+from osvi_core.fs import fsync_dir, process_alive
+from osvi_core.landing import LANDING_SCHEMA, LandingRow, encode_parquet
+from osvi_core.landing_store import LandingStore, LocalLandingStore, PublishError
 
 log = logging.getLogger("osvi.journal")
 

@@ -30,10 +30,10 @@ from zoneinfo import ZoneInfo
 import orjson
 import pyarrow.parquet as pq
 
-from ingest_api.body import inspect_body
-from ingest_api.dotted import get_dotted
-from ingest_api.landing import LANDING_SCHEMA, LandingRow, encode_parquet
-from ingest_api.landing_store import LandingStore, PublishError, iter_landing_files
+from osvi_core.body import inspect_body
+from osvi_core.dotted import get_dotted
+from osvi_core.landing import LANDING_SCHEMA, LandingRow, encode_parquet
+from osvi_core.landing_store import LandingStore, PublishError, iter_landing_files
 
 IMPORT_PREFIX = "import-"  # landing files written by `osvi import`
 IMPORT_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d5e-9a57-0b7f3c1d2e4a")

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ingest_api.integrations import Integration
+from osvi_core.integrations import Integration
 from osvi_pipeline.lib.templates import render_template, render_url
 
 # OSVI's sample payload (its webhook page), what the Test button sends; the tests use it too.

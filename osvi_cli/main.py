@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from ingest_api.integrations import IntegrationsError, ensure_default_token, load_integrations
-from ingest_api.settings import ConfigError, Settings, load_settings
 from osvi_cli.production import Layout, Role
+from osvi_core.integrations import IntegrationsError, ensure_default_token, load_integrations
+from osvi_core.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from osvi_pipeline.lib.notify_targets import Target
@@ -75,7 +75,7 @@ def _check_notify_urls(settings: Settings) -> list[Target]:
 def _check_landing(settings: Settings) -> None:
     """A missing bucket or refused credentials stop the start with the variable to fix: a
     replica that cannot publish would only fill its journal until it answers 503."""
-    from ingest_api.landing_store import LandingStoreError, landing_store_for
+    from osvi_core.landing_store import LandingStoreError, landing_store_for
 
     try:
         landing_store_for(settings).check()
@@ -177,7 +177,7 @@ def up(
     production processes); Ctrl-C or SIGTERM stops them all.
     """
     from osvi_cli.supervise import run_together
-    from osvi_pipeline.defs.instance import dagster_home
+    from osvi_pipeline.runtime.instance import dagster_home
 
     settings = settings_or_exit()
     _check_notify_urls(settings)
@@ -215,7 +215,7 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
     status is this command's (for systemd's Restart=always or a container's restart policy)."""
     from osvi_cli.production import postgres_problem, role_command, write_workspace
     from osvi_cli.supervise import run_together
-    from osvi_pipeline.defs.instance import dagster_home
+    from osvi_pipeline.runtime.instance import dagster_home
 
     roles = [only] if only else [Role.code_server, Role.ingest, Role.daemon, Role.webserver]
     uses_dagster = bool(set(roles) - {Role.ingest})
@@ -293,8 +293,8 @@ def materialize(
     """Run the whole asset graph in-process for those days (default: every landed day)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from osvi_pipeline.defs.instance import persistent_instance
-    from osvi_pipeline.defs.materialize import (
+    from osvi_pipeline.runtime.instance import persistent_instance
+    from osvi_pipeline.runtime.materialize import (
         days_outside_partitions,
         landed_day_range,
         materialize_days,
@@ -352,9 +352,9 @@ def import_(
     """Store past OSVI bodies as deliveries, exactly as the endpoint would (idempotent)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from ingest_api.history_import import HistoryImportError, find_sources, import_history
-    from ingest_api.integrations import NAME_PATTERN
-    from ingest_api.landing_store import landing_store_for
+    from osvi_cli.history_import import HistoryImportError, find_sources, import_history
+    from osvi_core.integrations import NAME_PATTERN
+    from osvi_core.landing_store import landing_store_for
 
     settings = settings_or_exit()
     if settings.integrations_path is not None:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import orjson
 
-from ingest_api.dotted import set_dotted
-from ingest_api.integrations import Integration
+from osvi_core.dotted import set_dotted
+from osvi_core.integrations import Integration
 
 JSON = dict[str, Any]
 

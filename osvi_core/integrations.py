@@ -1,4 +1,4 @@
-"""The integrations file (README, "Integrations file") and token authentication.
+"""The integrations file (README, "Integrations file") and the default ingest token.
 
 Errors name the file and line so `osvi integrations check` and `osvi serve` can point at the
 exact place to fix.
@@ -6,13 +6,10 @@ exact place to fix.
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,10 +17,10 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-_NAME_RE = re.compile(NAME_PATTERN)
+NAME_RE = re.compile(NAME_PATTERN)
 # OSVI's `{{expression}}` placeholder, in templates and in URL templates.
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _EXPRESSION_SOURCES = ("call_info", "call_summary", "data_capture", "structured_output",
@@ -192,75 +189,6 @@ def _describe(path: Path, node: yaml.MappingNode, error: Mapping[str, Any]) -> s
     return f"{path}:{line}: {field}: {message}"
 
 
-class AuthOutcome(Enum):
-    OK = "ok"
-    UNKNOWN_INTEGRATION = "unknown_integration"
-    UNAUTHORIZED = "unauthorized"
-
-
-@dataclass(frozen=True)
-class TokenAuthority:
-    """Decides whether a request may deliver to an integration.
-
-    With an integrations file, each integration has its own tokens and header. Without one, a
-    single token is accepted for any well-formed integration name.
-    """
-
-    integrations: Mapping[str, Integration] | None
-    default_token: str | None
-
-    def header_name(self, integration: str) -> str:
-        if self.integrations is not None and integration in self.integrations:
-            return self.integrations[integration].header
-        return DEFAULT_HEADER
-
-    def knows(self, integration: str) -> bool:
-        if not _NAME_RE.match(integration):
-            return False
-        return self.integrations is None or integration in self.integrations
-
-    def authenticate(self, integration: str, headers: Mapping[str, str]) -> AuthOutcome:
-        if not self.knows(integration):
-            return AuthOutcome.UNKNOWN_INTEGRATION
-        header = self.header_name(integration)
-        presented = headers.get(header.lower())
-        if presented is None:
-            return AuthOutcome.UNAUTHORIZED
-        candidate = _strip_scheme(presented) if header.lower() == "authorization" else presented
-        return (AuthOutcome.OK if _matches_any(candidate.strip(), self._tokens(integration))
-                else AuthOutcome.UNAUTHORIZED)
-
-    def signing_secret(self, integration: str) -> str | None:
-        if self.integrations is None or integration not in self.integrations:
-            return None
-        return self.integrations[integration].signing_secret
-
-    def all_tokens(self) -> list[str]:
-        """Every secret, so redaction can remove one wherever a client put it."""
-        if self.integrations is None:
-            return [self.default_token] if self.default_token else []
-        return [token for item in self.integrations.values() for token in item.tokens]
-
-    def _tokens(self, integration: str) -> tuple[str, ...]:
-        if self.integrations is None:
-            return (self.default_token,) if self.default_token else ()
-        return self.integrations[integration].tokens
-
-
-def _strip_scheme(value: str) -> str:
-    scheme, _, rest = value.strip().partition(" ")
-    return rest if scheme.lower() == "bearer" and rest else value
-
-
-def _matches_any(candidate: str, tokens: tuple[str, ...]) -> bool:
-    """Constant time in the token's content; every token is compared (no early exit)."""
-    presented = candidate.encode()
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(presented, token.encode())
-    return matched
-
-
 def ensure_default_token(settings: Settings) -> tuple[str, bool]:
     """The single ingest token: OSVI_INGEST_TOKEN, else the data dir's, else a new one (0600).
 
@@ -282,12 +210,3 @@ def ensure_default_token(settings: Settings) -> tuple[str, bool]:
         os.fsync(handle.fileno())
     os.chmod(path, 0o600)
     return token, True
-
-
-def build_authority(settings: Settings) -> TokenAuthority:
-    """The authority for this configuration; raises IntegrationsError on a bad file."""
-    path = settings.integrations_path
-    if path is not None:
-        return TokenAuthority(integrations=load_integrations(path), default_token=None)
-    token, _ = ensure_default_token(settings)
-    return TokenAuthority(integrations=None, default_token=token)

@@ -22,6 +22,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from osvi_core.fs import fsync_dir, process_alive
+
 log = logging.getLogger("osvi.landing")
 
 # Explicit so every file has identical types, even a batch whose rows all lack a column.
@@ -70,12 +72,6 @@ class LandingRow:
     call_log_id: str | None
     parse_error: str | None
     body_base64: str | None = None
-
-
-def write_landing_file(landing_dir: Path, day: str, name: str,
-                       records: Sequence[Sequence[object]]) -> Path:
-    """Publish records (values in LANDING_SCHEMA order) as `received_date=<day>/<name>`."""
-    return write_landing_bytes(landing_dir, day, name, encode_parquet(records))
 
 
 def write_landing_bytes(landing_dir: Path, day: str, name: str, data: bytes | pa.Buffer
@@ -136,14 +132,6 @@ def probe_writable(landing_dir: Path) -> None:
             probe.unlink()
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def quarantine_abandoned_temp_files(landing_dir: Path, quarantine_dir: Path) -> list[Path]:
     """Move temp files whose writer is gone out of the landing tree; they were never acked."""
     moved: list[Path] = []
@@ -167,21 +155,3 @@ def quarantine_file(source: Path, target_dir: Path, reason: str) -> Path:
     target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
     log.warning("quarantined %s -> %s: %s", source, target, reason)
     return target
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_landing(landing_dir: Path) -> pa.Table:
-    """Every landed row, for tests and tools (the pipeline reads with DuckDB instead)."""
-    files = sorted(landing_dir.glob(f"{PARTITION_PREFIX}*/*.parquet"))
-    if not files:
-        return LANDING_SCHEMA.empty_table()
-    return pa.concat_tables(pq.read_table(file, schema=LANDING_SCHEMA) for file in files)

@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ingest_api.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
-from ingest_api.settings import Settings
+from osvi_core.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
+from osvi_core.settings import Settings
 
 if TYPE_CHECKING:
     import fsspec

@@ -1,5 +1,9 @@
-"""Every asset, check, job, sensor, schedule and resource, assembled in one place (no settings
-are read here: osvi_pipeline/definitions.py loads them when Dagster loads the location)."""
+"""The Dagster code location (`dagster dev -w workspace.yaml`, `-m osvi_pipeline.definitions`):
+every asset, check, job, sensor, schedule and resource, assembled in one place.
+
+Settings are read when Dagster loads the location (`defs` below), not when this module is
+imported: `osvi materialize` builds the same assets from its own settings.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import date
 
 import dagster as dg
 
+from osvi_core.settings import Settings, load_settings
 from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
 from osvi_pipeline.defs.assets.flags import campaign_flags
 from osvi_pipeline.defs.assets.report import daily_report
@@ -20,7 +25,6 @@ from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.schedules.daily import build_daily_schedule
 from osvi_pipeline.defs.sensors.landing import build_landing_sensor
 from osvi_pipeline.lib.notify_targets import parse_targets
-from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.lib.sql_models import LAYERS, load_models, upstream
 from osvi_pipeline.warehouse.change_log import TableScope
 from osvi_pipeline.warehouse.landing_files import first_partition_day
@@ -69,3 +73,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
     )
 
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

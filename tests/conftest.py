@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from tests.support.config import make_settings
 
 

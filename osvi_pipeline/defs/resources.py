@@ -14,12 +14,11 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
-from ingest_api.landing_store import LandingStore, open_landing_store
-from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
+from osvi_core.landing_store import LandingStore, open_landing_store
+from osvi_core.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS, Settings
 from osvi_pipeline.lib.flag_stats import FlagRules
 from osvi_pipeline.lib.notify_targets import Target, parse_targets
 from osvi_pipeline.lib.pii_rules import PiiRules
-from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.warehouse.masking import register_functions
 from osvi_pipeline.warehouse.storage_format import STORAGE_SETTING, convert_if_newer, wanted_version
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import phonenumbers
 
-from ingest_api.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
+from osvi_core.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS
 
 PHONE_STARS = "********"
 NAME_STARS = "***"

@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from ingest_api.dotted import get_dotted, set_dotted
-from ingest_api.integrations import PLACEHOLDER_RE
+from osvi_core.dotted import get_dotted, set_dotted
+from osvi_core.integrations import PLACEHOLDER_RE
 
 SOURCES = ("call_info", "call_summary", "data_capture", "structured_output", "call_trigger_data")
 Location = tuple[str | int, ...]

@@ -10,8 +10,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ingest_api.dotted import set_dotted
-from ingest_api.integrations import PLACEHOLDER_RE
+from osvi_core.dotted import set_dotted
+from osvi_core.integrations import PLACEHOLDER_RE
 
 # When a GET/DELETE delivery must be linked to a call, these trigger keys are tried in order.
 LINK_KEYS = ("crm_id", "phone_number", "person_name")

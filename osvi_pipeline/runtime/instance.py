@@ -11,7 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from osvi_pipeline.defs.instance_storage import (
+from osvi_core.settings import Settings
+from osvi_pipeline.runtime.instance_storage import (
     KeptSqliteEventLogStorage,
     KeptSqliteRunStorage,
     KeptSqliteScheduleStorage,
@@ -19,7 +20,6 @@ from osvi_pipeline.defs.instance_storage import (
     PooledPostgresRunStorage,
     PooledPostgresScheduleStorage,
 )
-from osvi_pipeline.lib.settings import Settings
 
 SHIPPED_CONFIG = Path(__file__).with_name("dagster.yaml")
 # The URL as SQLAlchemy must see it: dagster-postgres is built on psycopg2, while SQLAlchemy

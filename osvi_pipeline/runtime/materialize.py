@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingest_api.landing_store import landing_store_for
+from osvi_core.landing_store import landing_store_for
+from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_assets
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
-from osvi_pipeline.defs.definitions import build_assets
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
-from osvi_pipeline.lib.settings import Settings
 from osvi_pipeline.warehouse.landing_files import first_partition_day
 
 # Step-by-step DEBUG lines drown the progress bar; failures are still logged as errors.

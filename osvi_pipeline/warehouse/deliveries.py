@@ -8,7 +8,7 @@ from pathlib import Path
 
 from duckdb import DuckDBPyConnection
 
-from ingest_api.integrations import load_integrations
+from osvi_core.integrations import load_integrations
 from osvi_pipeline.lib.sql_models import SCOPE_KEYS, ScopeKey
 from osvi_pipeline.warehouse.change_log import ensure_state, record_changes
 from osvi_pipeline.warehouse.landing_files import LandingInventory

@@ -1,5 +1,5 @@
 """Which landing files can hold a time window's deliveries (landing is split by UTC day), on
-a local folder or a bucket (ingest_api.landing_store)."""
+a local folder or a bucket (osvi_core.landing_store)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from duckdb import DuckDBPyConnection
 
-from ingest_api.landing import LANDING_SCHEMA, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from ingest_api.landing_store import LandingStore, landing_store_for
-from ingest_api.settings import Settings
+from osvi_core.landing import LANDING_SCHEMA, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from osvi_core.landing_store import LandingStore, landing_store_for
+from osvi_core.settings import Settings
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 
 

@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ingest_api.landing import fsync_dir, process_alive
+from osvi_core.fs import fsync_dir, process_alive
 
 
 def publish_snapshot(working: Path, published: Path) -> int:

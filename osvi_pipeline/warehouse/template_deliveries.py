@@ -12,7 +12,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingest_api.integrations import Integration, load_integrations
+from osvi_core.integrations import Integration, load_integrations
 from osvi_pipeline.lib.auto_body import auto_body
 from osvi_pipeline.lib.templates import Slot, compile_template, invert
 from osvi_pipeline.lib.url_templates import LINK_KEYS, url_fields

@@ -16,8 +16,9 @@ import pytest
 
 from ingest_api.committer import GroupCommitter, StoreUnavailable
 from ingest_api.journal import DurableLanding
-from ingest_api.landing import LandingRow, read_landing
+from osvi_core.landing import LandingRow
 from tests.support.config import AUTH, make_settings, running_app
+from tests.support.landing import read_landing
 
 
 def _row(index: int) -> LandingRow:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest_api.integrations import (
+from osvi_core.integrations import (
     IntegrationsError,
     TokenAuthority,
     ensure_default_token,
     load_integrations,
 )
-from ingest_api.settings import ConfigError, load_settings
+from osvi_core.settings import ConfigError, load_settings
 from tests.support.config import make_settings
 from tests.support.processes import OSVI
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from osvi_pipeline.defs.instance import dagster_home
+from osvi_pipeline.runtime.instance import dagster_home
 from tests.support.browser import chromium
 from tests.support.config import CHECKOUT, make_settings
 from tests.support.dagster_graphql import LAUNCH, STATUS, graphql

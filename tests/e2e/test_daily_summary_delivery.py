@@ -19,9 +19,9 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.defs.assets.report import SEND_TAG
-from osvi_pipeline.defs.definitions import build_definitions
 from tests.support.campaigns import FIRST, LAST, land_flag_history
 from tests.support.config import TOKEN, make_settings
 from tests.support.pipeline import run

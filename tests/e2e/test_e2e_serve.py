@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ingest_api.landing import read_landing
+from tests.support.landing import read_landing
 from tests.support.load import LoadGenerator
 from tests.support.processes import served
 

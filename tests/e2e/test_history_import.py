@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ingest_api.landing import read_landing
 from osvi_pipeline.warehouse.landing_files import first_partition_day
 from tests.support.config import TOKEN, make_settings
+from tests.support.landing import read_landing
 from tests.support.pipeline import query, run
 from tests.support.processes import OSVI
 

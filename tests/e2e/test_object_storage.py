@@ -26,8 +26,8 @@ import orjson
 import pytest
 
 from ingest_api.journal import DurableLanding
-from ingest_api.landing_store import S3LandingStore
-from osvi_pipeline.defs.definitions import build_definitions
+from osvi_core.landing_store import S3LandingStore
+from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from tests.support.config import CHECKOUT, make_settings
 from tests.support.load import LoadGenerator

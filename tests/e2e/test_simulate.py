@@ -8,9 +8,9 @@ from pathlib import Path
 
 import orjson
 
-from ingest_api.landing import read_landing
 from osvi_cli.simulate import generate_deliveries, send_deliveries
 from tests.support.config import TOKEN
+from tests.support.landing import read_landing
 from tests.support.processes import served
 
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest_api.integrations import load_integrations
-from ingest_api.settings import Settings
 from osvi_cli.integration_requests import request_for
+from osvi_core.integrations import load_integrations
+from osvi_core.settings import Settings
 from tests.support.config import make_settings
 from tests.support.pipeline import query, run
 from tests.support.processes import OSVI, ServerProcess, free_port

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from ingest_api.landing import read_landing
+from tests.support.landing import read_landing
 from tests.support.processes import ServerProcess, free_port
 
 TOKEN = "fuzz-token-0123456789"

@@ -17,9 +17,10 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from ingest_api.landing import LANDING_SCHEMA, read_landing
-from ingest_api.settings import Settings
+from osvi_core.landing import LANDING_SCHEMA
+from osvi_core.settings import Settings
 from tests.support.config import AUTH, TOKEN, make_settings, running_app, sample_payload_bytes
+from tests.support.landing import read_landing
 
 
 def landed(settings: Settings) -> list[dict[str, object]]:

@@ -15,7 +15,8 @@ from ingest_api.journal import (
     decode_records,
     encode_records,
 )
-from ingest_api.landing import LandingRow, read_landing
+from osvi_core.landing import LandingRow
+from tests.support.landing import read_landing
 
 MIDNIGHT_UTC_US = 1_795_910_400_000_000  # 2026-11-29T00:00:00Z
 

@@ -8,10 +8,10 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ingest_api.landing import read_landing
 from ingest_api.limits import RateLimiter
 from ingest_api.signatures import sign_standard_webhook, verify_standard_webhook
 from tests.support.config import AUTH, TOKEN, make_settings, running_app
+from tests.support.landing import read_landing
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 

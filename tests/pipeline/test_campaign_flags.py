@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from osvi_pipeline.lib.report_render import render_chat_text
 from osvi_pipeline.warehouse.daily_report import load_report
 from tests.support.campaigns import FIRST, LAST, land_flag_history

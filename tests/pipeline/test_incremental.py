@@ -9,7 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.change_log import restrict_to_scope
 from tests.support.config import make_settings
 from tests.support.histories import DAY, DAY1, differences, integrations_file, landings, seed_call

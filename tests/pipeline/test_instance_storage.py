@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from ingest_api.settings import Settings
-from osvi_pipeline.defs.definitions import build_definitions
-from osvi_pipeline.defs.instance import persistent_instance, psycopg2_url
-from osvi_pipeline.defs.instance_storage import (
+from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_definitions
+from osvi_pipeline.runtime.instance import persistent_instance, psycopg2_url
+from osvi_pipeline.runtime.instance_storage import (
     KeptSqliteEventLogStorage,
     KeptSqliteRunStorage,
     PooledPostgresEventLogStorage,

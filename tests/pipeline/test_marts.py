@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from tests.support.config import make_settings
 from tests.support.pipeline import delivery, land, query, run
 

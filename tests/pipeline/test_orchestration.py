@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ingest_api.settings import Settings
-from osvi_pipeline.defs.definitions import build_assets, build_definitions
+from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_assets, build_definitions
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
 from tests.support.config import make_settings
 from tests.support.pipeline import delivery, land, landing_sensor_evaluator, query, run

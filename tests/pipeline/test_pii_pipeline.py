@@ -11,11 +11,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingest_api.landing import read_landing
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from osvi_pipeline.lib.sql_names import quote_identifier
 from tests.support.config import make_settings, sample_payload_bytes
 from tests.support.histories import differences, integrations_file, landings
+from tests.support.landing import read_landing
 from tests.support.pipeline import delivery, land, query, run
 
 MORNING = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from tests.support.config import make_settings, sample_payload_bytes
 from tests.support.pipeline import delivery, land, query, run
 

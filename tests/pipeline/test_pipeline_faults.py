@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from osvi_pipeline.defs.definitions import build_definitions
+from osvi_pipeline.definitions import build_definitions
 from tests.support.config import make_settings
 from tests.support.pipeline import delivery, land, query, run
 from tests.support.processes import OSVI

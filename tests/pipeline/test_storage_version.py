@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.storage_format import (
     convert_if_newer,
     is_newer_than_wanted,

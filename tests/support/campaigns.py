@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 from tests.support.pipeline import delivery, land
 
 FIRST = date(2026, 11, 20)

@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from ingest_api.app import create_app
-from ingest_api.settings import Settings
+from osvi_core.settings import Settings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 SEED_PAGE = CHECKOUT.parent / "shared" / "seed"

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from ingest_api.landing import LandingRow
 from osvi_cli.simulate import generate_deliveries
+from osvi_core.landing import LandingRow
 from osvi_pipeline.lib.sql_names import quote_identifier
 from tests.support.config import sample_payload_bytes
 from tests.support.pipeline import delivery

@@ -12,11 +12,11 @@ import dagster as dg
 import duckdb
 import orjson
 
-from ingest_api.body import inspect_body
 from ingest_api.journal import DurableLanding
-from ingest_api.landing import LandingRow
-from ingest_api.settings import Settings
-from osvi_pipeline.defs.materialize import materialize_days
+from osvi_core.body import inspect_body
+from osvi_core.landing import LandingRow
+from osvi_core.settings import Settings
+from osvi_pipeline.runtime.materialize import materialize_days
 
 
 def delivery(at: datetime, body: dict[str, Any] | bytes | None, *, integration: str = "crm",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ingest_api.body import inspect_body
 from ingest_api.redaction import redact_headers, redact_query
+from osvi_core.body import inspect_body
 
 
 @pytest.mark.parametrize(
