@@ -30,7 +30,7 @@ import orjson
 
 from benchmarks.ingest import BIN, SAMPLE, TOKEN, _start
 from benchmarks.pipeline import START, generate
-from tests.support.postgres import create_database, postgres_server
+from osvi_testkit.postgres import create_database, postgres_server
 
 PORT = 18_480
 MODES_DEFAULT = "osvi up"

@@ -31,8 +31,8 @@ import httpx
 import pyarrow.parquet as pq
 
 from ingest_api.journal import journal_backlog
-from tests.support.processes import free_port
-from tests.support.s3 import DroppingProxy, S3Endpoint
+from osvi_testkit.processes import free_port
+from osvi_testkit.s3 import DroppingProxy, S3Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

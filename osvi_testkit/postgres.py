@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port
+from osvi_testkit.processes import free_port
 
 USER, PASSWORD = "osvi", "pg-test-password-123"
 

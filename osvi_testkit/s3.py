@@ -22,7 +22,7 @@ import httpx
 import pyarrow.parquet as pq
 from moto.server import ThreadedMotoServer
 
-from tests.support.processes import free_port, wait_until
+from osvi_testkit.processes import free_port, wait_until
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "osvi-test-key", "AWS_SECRET_ACCESS_KEY": "osvi-test-secret",
                "AWS_REGION": "us-east-1"}

@@ -16,8 +16,8 @@ from osvi_core.integrations import (
     load_integrations,
 )
 from osvi_core.settings import ConfigError, load_settings
+from osvi_testkit.processes import OSVI
 from tests.support.config import make_settings
-from tests.support.processes import OSVI
 
 
 def test_bad_environment_is_reported_by_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from osvi_pipeline.runtime.instance import dagster_home
+from osvi_testkit.processes import free_port, wait_until
 from tests.support.browser import chromium
 from tests.support.config import CHECKOUT, make_settings
 from tests.support.dagster_graphql import LAUNCH, STATUS, graphql
 from tests.support.pipeline import delivery, land, query
-from tests.support.processes import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # dagster dev + a backfill
 DAGSTER = Path(sys.executable).with_name("dagster")

@@ -22,10 +22,10 @@ from aiosmtpd.controller import Controller
 from osvi_core.settings import Settings
 from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.defs.assets.report import SEND_TAG
+from osvi_testkit.processes import OSVI, free_port
 from tests.support.campaigns import FIRST, LAST, land_flag_history
 from tests.support.config import TOKEN, make_settings
 from tests.support.pipeline import run
-from tests.support.processes import OSVI, free_port
 
 SECRET = "hunter2-not-for-logs"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from osvi_testkit.processes import served
 from tests.support.landing import read_landing
 from tests.support.load import LoadGenerator
-from tests.support.processes import served
 
 TOKEN = "e2e-token-abcdefgh"
 pytestmark = pytest.mark.slow

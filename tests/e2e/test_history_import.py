@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from osvi_pipeline.warehouse.landing_files import first_partition_day
+from osvi_testkit.processes import OSVI
 from tests.support.config import TOKEN, make_settings
 from tests.support.landing import read_landing
 from tests.support.pipeline import query, run
-from tests.support.processes import OSVI
 
 
 def body(call_id: str, received_at: str, campaign: str = "summer-2023") -> dict[str, object]:

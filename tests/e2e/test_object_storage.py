@@ -29,16 +29,16 @@ from ingest_api.journal import DurableLanding
 from osvi_core.landing_store import S3LandingStore
 from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
-from tests.support.config import CHECKOUT, make_settings
-from tests.support.load import LoadGenerator
-from tests.support.pipeline import delivery, landing_sensor_evaluator, query, run
-from tests.support.processes import OSVI, ServerProcess, free_port, wait_until
-from tests.support.s3 import (
+from osvi_testkit.processes import OSVI, ServerProcess, free_port, wait_until
+from osvi_testkit.s3 import (
     DroppingProxy,
     S3Endpoint,
     moto_s3,
     moto_s3_refusing_credentials,
 )
+from tests.support.config import CHECKOUT, make_settings
+from tests.support.load import LoadGenerator
+from tests.support.pipeline import delivery, landing_sensor_evaluator, query, run
 
 pytestmark = pytest.mark.slow
 TOKEN = "object-store-token-abcdefgh"

@@ -17,8 +17,8 @@ import duckdb
 import httpx
 import pytest
 
+from osvi_testkit.processes import OSVI, free_port, wait_until
 from tests.support.config import CHECKOUT, SAMPLE_FILE
-from tests.support.processes import OSVI, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TOKEN = "up-token-abcdefgh"

@@ -16,10 +16,10 @@ import httpx
 import psycopg2
 import pytest
 
+from osvi_testkit.postgres import PASSWORD, USER, create_database, postgres_server
+from osvi_testkit.processes import OSVI, free_port, wait_until
 from tests.support.config import SAMPLE_FILE
 from tests.support.dagster_graphql import LAUNCH, STATUS, graphql
-from tests.support.postgres import PASSWORD, USER, create_database, postgres_server
-from tests.support.processes import OSVI, free_port, wait_until
 
 TOKEN = "production-token-123"
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 
 from osvi_cli.simulate import generate_deliveries, send_deliveries
+from osvi_testkit.processes import served
 from tests.support.config import TOKEN
 from tests.support.landing import read_landing
-from tests.support.processes import served
 
 
 def test_deliveries_are_realistic_and_reproducible() -> None:

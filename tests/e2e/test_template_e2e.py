@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from osvi_cli.integration_requests import request_for
 from osvi_core.integrations import load_integrations
 from osvi_core.settings import Settings
+from osvi_testkit.processes import OSVI, ServerProcess, free_port
 from tests.support.config import make_settings
 from tests.support.pipeline import query, run
-from tests.support.processes import OSVI, ServerProcess, free_port
 from tests.support.templates import TEMPLATE
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import OSVI, free_port, wait_until
+from osvi_testkit.processes import OSVI, free_port, wait_until
 
 ENV_TOKEN = "env-token-9f8e7d6c5b4a"
 FILE_TOKEN = "integrations-token-1a2b3c4d"

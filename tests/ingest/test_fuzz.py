@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from osvi_testkit.processes import ServerProcess, free_port
 from tests.support.landing import read_landing
-from tests.support.processes import ServerProcess, free_port
 
 TOKEN = "fuzz-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -28,9 +28,9 @@ from osvi_pipeline.runtime.instance_storage import (
     PooledPostgresRunStorage,
     PooledPostgresScheduleStorage,
 )
+from osvi_testkit.postgres import create_database, postgres_server
 from tests.support.config import make_settings
 from tests.support.pipeline import delivery, land, query
-from tests.support.postgres import create_database, postgres_server
 
 DAY = "2026-11-28"
 

@@ -1,9 +1,10 @@
 """Landing files of every shape the project or a user's script has written load side by side.
 
 The project has written one landing schema so far (osvi_core/landing.py, since its first
-commit: the contract's columns plus `body_base64`); CONTRACT.md documents the contract's columns alone,
-which is what a user's own producer writes. All of them, a file with a column of its own, a file
-written by pandas (nanosecond timestamps) and one that lacks a required column share one day.
+commit: the contract's columns plus `body_base64`); CONTRACT.md documents the contract's
+columns alone, which is what a user's own producer writes. All of them, a file with a column
+of its own, a file written by pandas (nanosecond timestamps) and one that lacks a required
+column share one day.
 """
 
 from __future__ import annotations

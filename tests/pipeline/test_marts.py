@@ -94,7 +94,7 @@ def _report(settings: Settings, *args: str, columns: str | None = "160") -> Any:
     import os
     import subprocess
 
-    from tests.support.processes import OSVI
+    from osvi_testkit.processes import OSVI
 
     env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir)}
     env.pop("COLUMNS", None)

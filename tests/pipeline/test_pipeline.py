@@ -245,7 +245,7 @@ def test_osvi_materialize_command(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    from tests.support.processes import OSVI
+    from osvi_testkit.processes import OSVI
 
     settings = make_settings(tmp_path)
     env = {**os.environ, "OSVI_DATA_DIR": str(settings.data_dir), "OSVI_TIMEZONE": "UTC"}

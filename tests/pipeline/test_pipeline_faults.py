@@ -17,9 +17,9 @@ import duckdb
 import pytest
 
 from osvi_pipeline.definitions import build_definitions
+from osvi_testkit.processes import OSVI
 from tests.support.config import make_settings
 from tests.support.pipeline import delivery, land, query, run
-from tests.support.processes import OSVI
 
 
 def test_midnight_and_dst_land_in_the_right_local_day(tmp_path: Path) -> None:
