@@ -38,9 +38,9 @@ except ImportError:
         from osvi_pipeline.defs.materialize import materialize_days
     except ImportError:
         from osvi_pipeline.materialize import materialize_days
-runs = materialize_days(load_settings(), dt.date.fromisoformat("{first}"),
-                        dt.date.fromisoformat("{last}"))
-assert all(run.success for run in runs)
+result = materialize_days(load_settings(), dt.date.fromisoformat("{first}"),
+                          dt.date.fromisoformat("{last}"))
+assert all(run.success for run in (result if isinstance(result, list) else [result]))
 """
 
 

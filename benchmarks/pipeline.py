@@ -95,9 +95,9 @@ _OURS = """
 import datetime as dt, warnings
 from osvi_core.settings import load_settings
 from osvi_pipeline.runtime.materialize import materialize_days
-runs = materialize_days(load_settings(), dt.date.fromisoformat("{start}"),
-                        dt.date.fromisoformat("{end}"))
-assert all(r.success for r in runs)
+run = materialize_days(load_settings(), dt.date.fromisoformat("{start}"),
+                       dt.date.fromisoformat("{end}"))
+assert run.success
 """
 
 # The write floor: the same tables copied from the finished warehouse into a new file, each

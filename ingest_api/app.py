@@ -75,8 +75,8 @@ class DeliveryEndpoint:
         self.authority = authority
         self.metrics = metrics
         self.store = landing_store_for(settings)
-        self.landing = DurableLanding(settings.journal_dir, self.store,
-                                      replica=replica_name(settings.data_dir,
+        self.landing = DurableLanding(settings.layout.journal_dir, self.store,
+                                      replica=replica_name(settings.layout.replica_id_file,
                                                            settings.replica_id),
                                       segment_rows=settings.journal_segment_rows,
                                       segment_seconds=settings.segment_seconds)
@@ -91,9 +91,9 @@ class DeliveryEndpoint:
 
     async def start(self) -> None:
         if not self.store.remote:
-            quarantine_abandoned_temp_files(self.settings.landing_dir,
-                                            self.settings.quarantine_dir)
-            self.settings.landing_dir.mkdir(parents=True, exist_ok=True)
+            quarantine_abandoned_temp_files(self.settings.layout.landing_dir,
+                                            self.settings.layout.quarantine_dir)
+            self.settings.layout.landing_dir.mkdir(parents=True, exist_ok=True)
         try:  # what a crashed or killed run acknowledged, published before serving
             await asyncio.to_thread(self.landing.recover)
         except PublishError as exc:
@@ -282,7 +282,7 @@ class DeliveryEndpoint:
         problems = []
         folders = {"journal": self.landing.journal_dir}  # what the acknowledgement needs
         if not self.store.remote:
-            folders["landing"] = self.settings.landing_dir
+            folders["landing"] = self.settings.layout.landing_dir
         for what, folder in folders.items():
             try:
                 await asyncio.to_thread(probe_writable, folder)

@@ -92,7 +92,7 @@ def _matches_any(candidate: str, tokens: tuple[str, ...]) -> bool:
 
 def build_authority(settings: Settings) -> TokenAuthority:
     """The authority for this configuration; raises IntegrationsError on a bad file."""
-    path = settings.integrations_path
+    path = settings.layout.integrations_path
     if path is not None:
         return TokenAuthority(integrations=load_integrations(path), default_token=None)
     token, _ = ensure_default_token(settings)

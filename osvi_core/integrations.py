@@ -196,7 +196,7 @@ def ensure_default_token(settings: Settings) -> tuple[str, bool]:
     """
     if settings.ingest_token:
         return settings.ingest_token, False
-    path = settings.token_file
+    path = settings.layout.token_file
     if path.exists():
         token = path.read_text(encoding="utf-8").strip()
         if token:

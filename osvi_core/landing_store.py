@@ -286,7 +286,7 @@ def _publish_error(exc: BaseException, location: str) -> PublishError:
 
 def landing_store_for(settings: Settings) -> LandingStore:
     """The store OSVI_LANDING_URL names (its quarantine folder for a local one)."""
-    return open_landing_store(settings.landing_location, settings.quarantine_dir)
+    return open_landing_store(settings.landing_location, settings.layout.quarantine_dir)
 
 
 def open_landing_store(location: str, quarantine_dir: Path) -> LandingStore:
@@ -302,18 +302,17 @@ def iter_landing_files(store: LandingStore, days: list[str] | None = None
         yield from store.files(day)
 
 
-def replica_name(data_dir: Path, configured: str | None) -> str:
+def replica_name(path: Path, configured: str | None) -> str:
     """OSVI_REPLICA_ID, else a random name kept in the data dir: it survives restarts on the
     same disk (so a segment published again keeps its object name), and two replicas with
     their own disks never share one."""
     if configured:
         return configured
-    path = data_dir / "replica-id"
     with contextlib.suppress(FileNotFoundError):
         existing = path.read_text(encoding="utf-8").strip()
         if existing:
             return existing
-    data_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     name = f"r{secrets.token_hex(4)}"
     temp = path.with_name(f".replica-id.{os.getpid()}.tmp")
     temp.write_text(name + "\n", encoding="utf-8")

@@ -1,17 +1,29 @@
-"""Configuration from `OSVI_*` environment variables (README, "Configuration"), validated at
-start."""
+"""Configuration: every `OSVI_*` setting, its section, default, meaning and whether it is a
+secret, in one place (docs/configuration.md is generated from this module, `osvi config` prints
+it). Read from the environment, and from the dotenv file named by `OSVI_ENV_FILE` (the
+environment wins), validated at start. Every path under `OSVI_DATA_DIR` is `DataLayout`'s.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from osvi_core.secrets import PostgresUrlError, check_postgres_url
+
+ENV_PREFIX = "OSVI_"
+ENV_FILE_VARIABLE = "OSVI_ENV_FILE"
 DEFAULT_CAMPAIGN_KEYS = "campaign,campaign_name,campaign_id,meta.campaign_id"
 # Keys holding personal data (comma-separated globs, case and `_`/`-`/spaces ignored).
 DEFAULT_PHONE_KEYS = ("phone,phone_number,phone_no,*_phone,*_phone_number,mobile,mobile_number,"
@@ -31,77 +43,174 @@ OBJECT_STORE_SEGMENT_SECONDS = 15.0
 READY_BACKLOG_SHARE = 0.8
 
 
+class Section(StrEnum):
+    """Groups of settings, in the order docs/configuration.md and `osvi config` show them."""
+
+    general = "general"
+    ingest = "ingest"
+    landing = "landing"
+    pipeline = "pipeline"
+    production = "production"
+    explorer = "explorer"
+    export = "export"
+    notify = "notify"
+    flags = "flags"
+    privacy = "privacy"
+
+
+def setting(default: Any, section: Section, meaning: str, *, secret: bool = False,
+            **constraints: Any) -> Any:
+    """A field with its section and meaning (shown by `osvi config` and the generated docs).
+    A secret is left out of repr and shown as *** everywhere it is printed."""
+    return Field(default=default, description=meaning, repr=not secret,
+                 json_schema_extra={"section": section.value, "secret": secret}, **constraints)
+
+
 class Settings(BaseSettings):
-    """Everything the ingest API and the pipeline read from the environment."""
+    """Everything the ingest API, the pipeline, the CLI and the explorer read from the
+    environment."""
 
-    model_config = SettingsConfigDict(env_prefix="OSVI_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    data_dir: Path = Path("./data")
-    warehouse: Path | None = None
-    integrations: Path | None = None
-    ingest_token: str | None = Field(default=None, repr=False)
-    timezone: str = "UTC"
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
-    # All request headers together (names and values); beyond it: 431.
-    max_header_bytes: int = Field(default=16_384, gt=0)
-    campaign_keys: str = DEFAULT_CAMPAIGN_KEYS
-    # The first daily partition (an OSVI_TIMEZONE day); unset: the earliest landed day.
-    first_day: date | None = None
+    # general
+    data_dir: Path = setting(Path("./data"), Section.general,
+                             "Root of everything the project writes: landing, the warehouse, "
+                             "reports, DAGSTER_HOME.")
+    timezone: str = setting("UTC", Section.general,
+                            "IANA time zone that defines a reporting day (`call_date`, "
+                            "partitions, the daily schedule).")
+    log_level: Literal["debug", "info", "warning", "error"] = setting(
+        "info", Section.general,
+        "How much `osvi up` prints. `info`: start-up lines, one line per run, warnings and "
+        "errors; `debug` (or `--verbose`): also Dagster's daemon and sensor chatter.")
 
-    # Group commit: a flush happens after `batch_max_rows` rows or `batch_max_wait_ms`.
-    batch_max_rows: int = Field(default=256, gt=0)
-    batch_max_wait_ms: float = Field(default=0.5, ge=0)
-    # Deliveries waiting for a flush; beyond this the API answers 503.
-    queue_max: int = Field(default=10_000, gt=0)
-    retry_after_seconds: int = Field(default=5, gt=0)
-    # Deliveries a second per integration (bursts of twice that); 0 turns the limit off.
-    rate_limit_per_integration: float = Field(default=0, ge=0)
-    # A body must arrive within this; OSVI itself gives up after 15 s.
-    request_timeout_seconds: float = Field(default=15, gt=0)
-    # The journal is published to landing Parquet this often (or every N rows); unset: every
-    # second on a local disk, every OBJECT_STORE_SEGMENT_SECONDS on object storage.
-    journal_segment_seconds: float | None = Field(default=None, gt=0)
-    journal_segment_rows: int = Field(default=20_000, gt=0)
-    # Where landing Parquet lives: a local folder (default $OSVI_DATA_DIR/landing) or
-    # s3://bucket/prefix on S3-compatible object storage (endpoint and credentials from the
-    # standard AWS_* variables).
-    landing_url: str | None = None
-    # Also upload each run's analyst warehouse there (s3://bucket/key.duckdb).
-    publish_url: str | None = None
-    # Acknowledged deliveries not yet published to landing (the journal's closed segments);
-    # past this the API answers 503, and /readyz is unready from READY_BACKLOG_SHARE of it.
-    backlog_max_bytes: int = Field(default=1 << 30, gt=0)
-    # This replica's name in landing object names; unset: a random one kept in the data dir.
-    replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    # The pipeline's DuckDB memory limit (it spills to disk beyond it).
-    duckdb_memory_limit: str = "1GB"
-    # The DuckDB storage format of the warehouse files: the oldest DuckDB release that can open
-    # them. Analysts' CLIs, drivers and BI tools often lag the DuckDB the pipeline runs.
-    duckdb_storage_version: str = "v1.4.0"
-    # Personal data in the analysts' warehouse: `keep` as received, or `mask` phone numbers and
-    # person names (landing and the pipeline's private working file always keep the raw data).
-    pii: Literal["keep", "mask"] = "keep"
-    pii_phone_keys: str = DEFAULT_PHONE_KEYS
-    pii_name_keys: str = DEFAULT_NAME_KEYS
-    # Dagster's run, event and schedule storage on PostgreSQL (`osvi up --production`); unset:
-    # SQLite under $OSVI_DATA_DIR/dagster. Holds a password: never logged or written to a file.
-    dagster_postgres_url: str | None = Field(default=None, repr=False)
-    # How often the landing sensor looks for new files. A look is one listing; a run is
-    # launched only for days with new files and no run already waiting, so a short interval
-    # starts the next run as soon as the previous one ends (never two at once: the pool).
-    sensor_interval_seconds: int = Field(default=3, ge=1)
-    # Daily summaries: Apprise URLs (secrets: never logged), where the HTML reports are served
-    # (for the link in chat messages), and how hard to try a target that fails.
-    notify_urls: str | None = Field(default=None, repr=False)
-    report_base_url: str | None = None
-    notify_attempts: int = Field(default=3, ge=1)
-    notify_backoff_seconds: float = Field(default=5.0, ge=0)
-    # What a campaign flag needs: a change at least this large (a proportion's absolute
-    # change; a daily count's relative change), and this many calls or answers.
-    flag_min_rate_change: float = Field(default=0.10, ge=0)
-    flag_min_count_change: float = Field(default=0.30, ge=0)
-    flag_min_day_count: int = Field(default=20, ge=1)
-    flag_min_baseline_count: int = Field(default=50, ge=1)
+    # ingest
+    host: str = setting("127.0.0.1", Section.ingest,
+                        "Interface the ingest API and the Dagster UI bind (`osvi serve`, "
+                        "`osvi up`); loopback unless told.")
+    port: int = setting(8000, Section.ingest, "The ingest API's TCP port.", gt=0, lt=65536)
+    ingest_token: str | None = setting(
+        None, Section.ingest,
+        "Token accepted for every integration name when no integrations file is used; unset: "
+        "generated on first start into `$OSVI_DATA_DIR/ingest-token` (mode 0600).", secret=True)
+    integrations: Path | None = setting(
+        None, Section.ingest,
+        "The integrations file (per-integration tokens, templates); unset: "
+        "`$OSVI_DATA_DIR/integrations.yaml` when it exists.")
+    max_body_bytes: int = setting(1_048_576, Section.ingest, "Larger bodies get 413.", gt=0)
+    max_header_bytes: int = setting(16_384, Section.ingest,
+                                    "All request headers together (names and values); "
+                                    "beyond it: 431.", gt=0)
+    batch_max_rows: int = setting(256, Section.ingest,
+                                  "Group commit: a flush after this many deliveries...", gt=0)
+    batch_max_wait_ms: float = setting(0.5, Section.ingest,
+                                       "...or after this many milliseconds.", ge=0)
+    queue_max: int = setting(10_000, Section.ingest,
+                             "Deliveries waiting for a flush; beyond it the API answers 503.",
+                             gt=0)
+    retry_after_seconds: int = setting(5, Section.ingest, "`Retry-After` of a 503.", gt=0)
+    rate_limit_per_integration: float = setting(
+        0, Section.ingest,
+        "Deliveries a second per integration (bursts of twice that); 0 turns the limit off.",
+        ge=0)
+    request_timeout_seconds: float = setting(
+        15, Section.ingest, "A body must arrive within this (OSVI itself gives up after 15 s).",
+        gt=0)
+
+    # landing
+    landing_url: str | None = setting(
+        None, Section.landing,
+        "Where landing Parquet lives: a folder (default `$OSVI_DATA_DIR/landing`) or "
+        "`s3://bucket/prefix` on S3-compatible storage (endpoint and credentials from the "
+        "standard `AWS_*` variables).")
+    journal_segment_seconds: float | None = setting(
+        None, Section.landing,
+        "The journal is published to landing Parquet this often; unset: every second on a "
+        f"local disk, every {OBJECT_STORE_SEGMENT_SECONDS:.0f} s on object storage.", gt=0)
+    journal_segment_rows: int = setting(20_000, Section.landing,
+                                        "...or every this many deliveries.", gt=0)
+    backlog_max_bytes: int = setting(
+        1 << 30, Section.landing,
+        "Acknowledged deliveries not yet published to landing; past this the API answers 503 "
+        f"(and `/readyz` is unready from {READY_BACKLOG_SHARE:.0%} of it).", gt=0)
+    replica_id: str | None = setting(
+        None, Section.landing,
+        "This replica's name in landing object names; unset: a random one kept in the data "
+        "dir.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    # pipeline
+    warehouse: Path | None = setting(
+        None, Section.pipeline,
+        "The DuckDB file analysts open read-only; unset: `$OSVI_DATA_DIR/warehouse.duckdb`.")
+    publish_url: str | None = setting(
+        None, Section.pipeline,
+        "Also publish each run's analyst warehouse there (`s3://bucket/key.duckdb`), for "
+        "`ATTACH` from analysts' machines.")
+    campaign_keys: str = setting(
+        DEFAULT_CAMPAIGN_KEYS, Section.pipeline,
+        "Where in `call_trigger_data` the campaign is looked for, first non-empty wins.")
+    first_day: date | None = setting(
+        None, Section.pipeline,
+        "The first daily partition (an `OSVI_TIMEZONE` day); unset: the earliest landed day.")
+    duckdb_memory_limit: str = setting("1GB", Section.pipeline,
+                                       "The pipeline's DuckDB memory limit (it spills to disk "
+                                       "beyond it).")
+    duckdb_storage_version: str = setting(
+        "v1.4.0", Section.pipeline,
+        "The DuckDB storage format of the warehouse files: the oldest DuckDB release that can "
+        "open them (analysts' CLIs and BI drivers often lag the pipeline's DuckDB).")
+    sensor_interval_seconds: int = setting(
+        3, Section.pipeline,
+        "How often the landing sensor lists landing for new files (a run is launched only for "
+        "days with new files and no run already waiting).", ge=1)
+
+    # production (Dagster's processes)
+    dagster_port: int = setting(3000, Section.production, "The Dagster UI's port.", gt=0,
+                                lt=65536)
+    code_server_host: str = setting(
+        "127.0.0.1", Section.production,
+        "`osvi up --production`: the gRPC code server's interface (where the daemon and "
+        "webservers reach it).")
+    code_server_port: int = setting(4000, Section.production, "The code server's gRPC port.",
+                                    gt=0, lt=65536)
+    dagster_postgres_url: str | None = setting(
+        None, Section.production,
+        "`postgresql://user:password@host:5432/database`: Dagster's run, event and schedule "
+        "storage on PostgreSQL (unset: SQLite under `$OSVI_DATA_DIR/dagster`). Percent-encode "
+        "`@ : / % ? #` in the user or password (`p@ss` is `p%40ss`).", secret=True)
+
+    # notify
+    notify_urls: str | None = setting(
+        None, Section.notify,
+        "Apprise URLs (comma- or space-separated: `slack://…`, `mailtos://…`, `msteams://…`, "
+        "`json://host/path`) that receive each day's summary.", secret=True)
+    report_base_url: str | None = setting(
+        None, Section.notify,
+        "Where the HTML reports are served, for the link in chat messages.")
+    notify_attempts: int = setting(3, Section.notify, "Tries per target that fails.", ge=1)
+    notify_backoff_seconds: float = setting(5.0, Section.notify,
+                                            "Seconds before the first retry (doubling).", ge=0)
+
+    # flags
+    flag_min_rate_change: float = setting(
+        0.10, Section.flags, "A proportion's flag needs at least this absolute change.", ge=0)
+    flag_min_count_change: float = setting(
+        0.30, Section.flags, "A daily count's flag needs at least this relative change.", ge=0)
+    flag_min_day_count: int = setting(20, Section.flags,
+                                      "Calls (or answers) a day needs to be tested.", ge=1)
+    flag_min_baseline_count: int = setting(
+        50, Section.flags, "Calls (or answers) the trailing 7 days need to be a baseline.", ge=1)
+
+    # privacy
+    pii: Literal["keep", "mask"] = setting(
+        "keep", Section.privacy,
+        "Personal data in the analysts' warehouse: `keep` as received, or `mask` phone numbers "
+        "and person names (landing and the pipeline's private working file keep the raw data).")
+    pii_phone_keys: str = setting(DEFAULT_PHONE_KEYS, Section.privacy,
+                                  "Keys holding phone numbers (comma-separated globs; case and "
+                                  "`_`/`-`/spaces ignored).")
+    pii_name_keys: str = setting(DEFAULT_NAME_KEYS, Section.privacy,
+                                 "Keys holding person names (same form).")
 
     @field_validator("timezone")
     @classmethod
@@ -161,31 +270,32 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one key, e.g. 'campaign,campaign_name'")
         return value
 
+    @field_validator("dagster_postgres_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            check_postgres_url(value.strip())
+        except PostgresUrlError as exc:  # the message never quotes the URL
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @property
     def landing_remote(self) -> bool:
         """Landing is on object storage (OSVI_LANDING_URL=s3://...)."""
         return self.landing_url is not None and self.landing_url.startswith("s3://")
 
     @property
-    def landing_dir(self) -> Path:
-        """The local landing folder (meaningless when landing_remote)."""
-        if self.landing_url is None or self.landing_remote:
-            return self.data_dir / "landing"
-        return Path(self.landing_url.removeprefix("file://"))
-
-    @property
     def landing_location(self) -> str:
         """Landing as users name it: the folder or the s3:// URL."""
         return self.landing_url if self.landing_remote and self.landing_url else str(
-            self.landing_dir)
-
-    @property
-    def journal_dir(self) -> Path:
-        """The replica's journal: inside a local landing folder (where earlier versions kept
-        it), in the data dir when landing is remote."""
-        if self.landing_remote:
-            return self.data_dir / "journal"
-        return self.landing_dir / "_journal"  # journal.LOCAL_JOURNAL_DIRNAME
+            self.layout.landing_dir)
 
     @property
     def segment_seconds(self) -> float:
@@ -194,34 +304,8 @@ class Settings(BaseSettings):
         return OBJECT_STORE_SEGMENT_SECONDS if self.landing_remote else 1.0
 
     @property
-    def quarantine_dir(self) -> Path:
-        return self.data_dir / "quarantine"
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.warehouse or self.data_dir / "warehouse.duckdb"
-
-    @property
-    def pipeline_warehouse_path(self) -> Path:
-        """The pipeline's private working file; analysts read warehouse_path (a snapshot)."""
-        return self.data_dir / "pipeline" / "warehouse.duckdb"
-
-    @property
-    def pipeline_run_lock_path(self) -> Path:
-        """Held (flock) by the run writing the working file, whatever process runs it."""
-        return self.pipeline_warehouse_path.with_name("run.lock")
-
-    @property
-    def token_file(self) -> Path:
-        return self.data_dir / "ingest-token"
-
-    @property
-    def integrations_path(self) -> Path | None:
-        """The integrations file in use: the configured one, else the data dir's when it exists."""
-        if self.integrations is not None:
-            return self.integrations
-        default = self.data_dir / "integrations.yaml"
-        return default if default.exists() else None
+    def layout(self) -> DataLayout:
+        return DataLayout.of(self)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -232,18 +316,122 @@ class Settings(BaseSettings):
         return [key.strip() for key in self.campaign_keys.split(",") if key.strip()]
 
 
+@dataclass(frozen=True)
+class DataLayout:
+    """Every file and folder the project keeps under OSVI_DATA_DIR (and the two that settings
+    may move elsewhere: the published warehouse and a local landing folder)."""
+
+    data_dir: Path
+    landing_dir: Path  # a local landing folder (meaningless when landing is remote)
+    journal_dir: Path
+    quarantine_dir: Path
+    warehouse_path: Path  # the analysts' published copy (OSVI_WAREHOUSE)
+    pipeline_warehouse_path: Path  # the pipeline's private working file
+    pipeline_run_lock_path: Path  # held (flock) by the run writing the working file
+    token_file: Path
+    integrations_path: Path | None  # the integrations file in use, if any
+    replica_id_file: Path
+    dagster_home: Path
+    reports_dir: Path
+    daily_reports_dir: Path
+    duckdb_temp_dir: Path
+    prometheus_dir: Path  # metrics of several `osvi serve --workers`
+
+    @classmethod
+    def of(cls, settings: Settings) -> DataLayout:
+        data = settings.data_dir
+        remote = settings.landing_remote
+        if settings.landing_url is None or remote:
+            landing = data / "landing"
+        else:
+            landing = Path(settings.landing_url.removeprefix("file://"))
+        pipeline = data / "pipeline"
+        default_integrations = data / "integrations.yaml"
+        integrations = settings.integrations or (
+            default_integrations if default_integrations.exists() else None)
+        return cls(
+            data_dir=data, landing_dir=landing,
+            # Inside a local landing folder (where earlier versions kept it), in the data dir
+            # when landing is remote (journal.LOCAL_JOURNAL_DIRNAME).
+            journal_dir=data / "journal" if remote else landing / "_journal",
+            quarantine_dir=data / "quarantine",
+            warehouse_path=settings.warehouse or data / "warehouse.duckdb",
+            pipeline_warehouse_path=pipeline / "warehouse.duckdb",
+            pipeline_run_lock_path=pipeline / "run.lock",
+            token_file=data / "ingest-token", integrations_path=integrations,
+            replica_id_file=data / "replica-id", dagster_home=data / "dagster",
+            reports_dir=data / "reports", daily_reports_dir=data / "reports" / "daily",
+            duckdb_temp_dir=data / "duckdb-tmp", prometheus_dir=data / "run" / "prometheus")
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who set the variable."""
 
 
+def env_file_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The dotenv file named by OSVI_ENV_FILE (e.g. /etc/osvi/osvi.env), if any."""
+    value = (os.environ if environ is None else environ).get(ENV_FILE_VARIABLE, "").strip()
+    return Path(value) if value else None
+
+
 def load_settings() -> Settings:
-    """Read the environment, turning pydantic's errors into one readable message."""
+    """Read the environment (and OSVI_ENV_FILE), turning pydantic's errors into one readable
+    message that never quotes a value."""
+    env_file = env_file_path()
+    if env_file is not None and not env_file.is_file():
+        raise ConfigError(f"{ENV_FILE_VARIABLE}: {env_file} is not a readable file")
     try:
-        return Settings()
+        return Settings(_env_file=env_file)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"  OSVI_{field.upper()}: {message}")
+            lines.append(f"  {ENV_PREFIX}{field.upper()}: {message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str  # the field
+    variable: str  # OSVI_...
+    section: Section
+    meaning: str
+    default: object
+    secret: bool
+
+
+def setting_infos() -> list[SettingInfo]:
+    """Every setting, in section order then declaration order."""
+    infos = []
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        infos.append(SettingInfo(name=name, variable=f"{ENV_PREFIX}{name.upper()}",
+                                 section=Section(str(extra["section"])),
+                                 meaning=field.description or "", default=field.default,
+                                 secret=bool(extra.get("secret"))))
+    order = list(Section)
+    return sorted(infos, key=lambda info: order.index(info.section))
+
+
+def setting_sources(settings: Settings, environ: Mapping[str, str] | None = None
+                    ) -> dict[str, str]:
+    """Where each setting's value came from: `environment`, `file` (OSVI_ENV_FILE) or
+    `default` (pydantic-settings matches names regardless of case, and the environment wins
+    over the file)."""
+    environ = os.environ if environ is None else environ
+    in_env = {key.upper() for key in environ}
+    env_file = env_file_path(environ)
+    in_file = ({key.upper() for key in dotenv_values(env_file)}
+               if env_file is not None and env_file.is_file() else set())
+    sources = {}
+    for info in setting_infos():
+        if info.variable in in_env:
+            sources[info.name] = "environment"
+        elif info.variable in in_file:
+            sources[info.name] = "file"
+        elif info.name in settings.model_fields_set:
+            sources[info.name] = "argument"
+        else:
+            sources[info.name] = "default"
+    return sources

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from osvi_core.landing_store import LandingStore, open_landing_store
-from osvi_core.settings import DEFAULT_NAME_KEYS, DEFAULT_PHONE_KEYS, Settings
+from osvi_core.settings import Settings, setting_sources
 from osvi_pipeline.lib.flag_stats import FlagRules
 from osvi_pipeline.lib.notify_targets import Target, parse_targets
 from osvi_pipeline.lib.pii_rules import PiiRules
@@ -94,24 +93,43 @@ class WarehouseDuckDB(DuckDBResource):
 
 
 class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The settings the assets, checks and sensor read, as Dagster shows them in the UI. No
+    defaults of its own: `from_settings` fills every field from `Settings`."""
+
     landing_url: str  # a folder or s3://bucket/prefix (OSVI_LANDING_URL)
-    publish_url: str | None = None
+    publish_url: str | None
     published_warehouse: str
-    reports_dir: str
+    daily_reports_dir: str
     quarantine_dir: str
-    integrations_file: str | None = None
+    integrations_file: str | None
     timezone: str
     campaign_keys: list[str]
-    pii: str = "keep"
-    pii_phone_keys: str = DEFAULT_PHONE_KEYS
-    pii_name_keys: str = DEFAULT_NAME_KEYS
-    report_base_url: str | None = None
-    notify_attempts: int = 3
-    notify_backoff_seconds: float = 5.0
-    flag_min_rate_change: float = 0.10
-    flag_min_count_change: float = 0.30
-    flag_min_day_count: int = 20
-    flag_min_baseline_count: int = 50
+    pii: str
+    pii_phone_keys: str
+    pii_name_keys: str
+    report_base_url: str | None
+    notify_attempts: int
+    notify_backoff_seconds: float
+    flag_min_rate_change: float
+    flag_min_count_change: float
+    flag_min_day_count: int
+    flag_min_baseline_count: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OsviOptions:
+        layout = settings.layout
+        same_names = {name: getattr(settings, name) for name in (
+            "publish_url", "timezone", "pii", "pii_phone_keys", "pii_name_keys",
+            "report_base_url", "notify_attempts", "notify_backoff_seconds",
+            "flag_min_rate_change", "flag_min_count_change", "flag_min_day_count",
+            "flag_min_baseline_count")}
+        return cls(landing_url=settings.landing_location,
+                   published_warehouse=str(layout.warehouse_path),
+                   daily_reports_dir=str(layout.daily_reports_dir),
+                   quarantine_dir=str(layout.quarantine_dir),
+                   integrations_file=(str(layout.integrations_path)
+                                      if layout.integrations_path else None),
+                   campaign_keys=settings.campaign_key_list, **same_names)
 
     @property
     def flag_rules(self) -> FlagRules:
@@ -144,7 +162,7 @@ class NotifyTargets(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def _notify_urls(settings: Settings) -> str | dg.EnvVar | None:
-    if settings.notify_urls and os.environ.get("OSVI_NOTIFY_URLS") == settings.notify_urls:
+    if settings.notify_urls and setting_sources(settings)["notify_urls"] == "environment":
         return dg.EnvVar("OSVI_NOTIFY_URLS")
     return settings.notify_urls
 
@@ -152,32 +170,15 @@ def _notify_urls(settings: Settings) -> str | dg.EnvVar | None:
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "duckdb": WarehouseDuckDB(
-            database=str(settings.pipeline_warehouse_path),  # private: see publish.py
-            run_lock=str(settings.pipeline_run_lock_path),  # its folder made per run
+            database=str(settings.layout.pipeline_warehouse_path),  # private: see publish.py
+            run_lock=str(settings.layout.pipeline_run_lock_path),  # its folder made per run
             # Bounded memory whatever the history's size: DuckDB spills to disk beyond it.
             connection_config={"memory_limit": settings.duckdb_memory_limit,
-                               # Readable by the analysts' older DuckDB (see storage.py).
+                               # Readable by the analysts' older DuckDB (see storage_format.py).
                                STORAGE_SETTING: settings.duckdb_storage_version,
                                "preserve_insertion_order": False,
-                               "temp_directory": str(settings.data_dir / "duckdb-tmp")},
+                               "temp_directory": str(settings.layout.duckdb_temp_dir)},
         ),
-        "osvi": OsviOptions(landing_url=settings.landing_location,
-                            publish_url=settings.publish_url,
-                            published_warehouse=str(settings.warehouse_path),
-                            reports_dir=str(settings.data_dir / "reports"),
-                            quarantine_dir=str(settings.quarantine_dir),
-                            integrations_file=(str(settings.integrations_path)
-                                               if settings.integrations_path else None),
-                            timezone=settings.timezone,
-                            campaign_keys=settings.campaign_key_list,
-                            pii=settings.pii, pii_phone_keys=settings.pii_phone_keys,
-                            pii_name_keys=settings.pii_name_keys,
-                            report_base_url=settings.report_base_url,
-                            notify_attempts=settings.notify_attempts,
-                            notify_backoff_seconds=settings.notify_backoff_seconds,
-                            flag_min_rate_change=settings.flag_min_rate_change,
-                            flag_min_count_change=settings.flag_min_count_change,
-                            flag_min_day_count=settings.flag_min_day_count,
-                            flag_min_baseline_count=settings.flag_min_baseline_count),
+        "osvi": OsviOptions.from_settings(settings),
         "notify": NotifyTargets(urls=_notify_urls(settings)),
     }

@@ -62,7 +62,7 @@ def dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME with its dagster.yaml written; with PostgreSQL it also sets
     DRIVER_URL_VARIABLE in this process's environment, which the Dagster processes started
     from here inherit and an in-process instance reads."""
-    home = (settings.data_dir / "dagster").resolve()
+    home = settings.layout.dagster_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = SHIPPED_CONFIG.read_text(encoding="utf-8")
     if settings.dagster_postgres_url:

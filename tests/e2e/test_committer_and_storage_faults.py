@@ -101,7 +101,7 @@ def test_full_disk_gives_503_never_2xx_and_recovers_when_space_returns(tmp_path:
         assert 503 in statuses, "the disk never filled; make the bodies bigger"
         assert set(statuses) <= {200, 503}
         assert after == 200
-        stored = set(read_landing(settings.landing_dir).column("delivery_id").to_pylist())
+        stored = set(read_landing(settings.layout.landing_dir).column("delivery_id").to_pylist())
         assert acked == stored, "every 200 is in landing, and nothing answered 503 is"
-        assert not list(settings.landing_dir.rglob("*.tmp")), "no temp file left behind"
-        assert not list(settings.landing_dir.rglob("*.journal")), "journal fully published"
+        assert not list(settings.layout.landing_dir.rglob("*.tmp")), "no temp file left behind"
+        assert not list(settings.layout.landing_dir.rglob("*.journal")), "journal fully published"

@@ -52,7 +52,7 @@ def test_generated_token_is_private_and_stable(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, ingest_token=None)
     token, generated = ensure_default_token(settings)
     assert generated and len(token) >= 32
-    assert stat.S_IMODE(settings.token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(settings.layout.token_file.stat().st_mode) == 0o600
     assert ensure_default_token(settings) == (token, False)
 
 

@@ -142,7 +142,7 @@ def test_the_schedule_sends_once_to_each_target_and_retries_only_the_failed_one(
     [check] = [c for c in second.get_asset_check_evaluations()
                if c.check_name == "summary_delivered"]
     assert check.passed
-    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.pipeline_warehouse_path), read_only=True) as con:
         rows = con.execute("select target, status, attempts from notifications "
                            "order by sent_at, target").fetchall()
     assert [(target.rsplit("/", 1)[-1], status, attempts)
@@ -187,6 +187,6 @@ def test_an_smtp_server_that_is_down_is_a_warning_not_a_failed_run(tmp_path: Pat
     [check] = [c for c in result.get_asset_check_evaluations()
                if c.check_name == "summary_delivered"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.pipeline_warehouse_path), read_only=True) as con:
         assert con.execute("select status, attempts from notifications").fetchall() == [
             ("failed", 2)]

@@ -55,7 +55,7 @@ def test_history_older_than_2024_round_trips_into_calls_and_reimports_as_nothing
     assert "7 bodies read: stored 7 new deliveries" in done.stdout
     assert "osvi materialize --start 2023-06-01 --end 2023-06-02" in done.stdout
 
-    landed = read_landing(settings.landing_dir).to_pylist()
+    landed = read_landing(settings.layout.landing_dir).to_pylist()
     assert {row["method"] for row in landed} == {"POST"}
     assert {row["path"] for row in landed} == {"/webhooks/crm"}
     [bad] = [row for row in landed if row["parse_error"]]
@@ -70,11 +70,11 @@ def test_history_older_than_2024_round_trips_into_calls_and_reimports_as_nothing
         ("h3", date(2023, 6, 2), "summer-2023", 2)]
     assert query(settings, "select count(*) from rejected_deliveries") == [(1,)]
 
-    files_before = sorted(settings.landing_dir.rglob("*.parquet"))
+    files_before = sorted(settings.layout.landing_dir.rglob("*.parquet"))
     again = osvi_import(settings.data_dir, str(tmp_path), "--integration", "crm",
                         "--received-at-field", "call_info.received_at")
     assert "stored 0 new deliveries, 7 imported before" in again.stdout, again.stdout
-    assert sorted(settings.landing_dir.rglob("*.parquet")) == files_before
+    assert sorted(settings.layout.landing_dir.rglob("*.parquet")) == files_before
 
 
 def test_stdin_dry_run_and_file_time(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_a_file_without_the_received_at_field_uses_its_modification_time(tmp_pat
                        "--received-at-field", "call_info.received_at")
     assert done.returncode == 0, done.stderr
     assert "1 bodies had no usable call_info.received_at" in done.stdout
-    assert list(settings.landing_dir.glob("received_date=2023-07-22/import-*.parquet"))
+    assert list(settings.layout.landing_dir.glob("received_date=2023-07-22/import-*.parquet"))
 
 
 def test_unknown_paths_and_integrations_are_refused(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
 
 def _wait_published(settings: Settings, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while list(settings.landing_dir.glob("_journal/*.journal")):
+    while list(settings.layout.landing_dir.glob("_journal/*.journal")):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     time.sleep(0.5)

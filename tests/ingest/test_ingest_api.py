@@ -24,11 +24,11 @@ from tests.support.landing import read_landing
 
 
 def landed(settings: Settings) -> list[dict[str, object]]:
-    return read_landing(settings.landing_dir).to_pylist()
+    return read_landing(settings.layout.landing_dir).to_pylist()
 
 
 def landing_files(settings: Settings) -> list[Path]:
-    return sorted(settings.landing_dir.glob("received_date=*/*.parquet"))
+    return sorted(settings.layout.landing_dir.glob("received_date=*/*.parquet"))
 
 
 def test_sample_payload_lands_byte_for_byte(settings: Settings) -> None:
@@ -53,7 +53,7 @@ def test_sample_payload_lands_byte_for_byte(settings: Settings) -> None:
     [file] = landing_files(settings)
     received = row["received_at"]
     assert file.parent.name == f"received_date={received:%Y-%m-%d}"  # type: ignore[str-format]
-    assert not list(settings.landing_dir.glob("_journal/*.journal")), "published at shutdown"
+    assert not list(settings.layout.landing_dir.glob("_journal/*.journal")), "published at shutdown"
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
@@ -149,7 +149,7 @@ def test_integrations_file_tokens_rotation_and_headers(tmp_path: Path) -> None:
     assert sorted(str(row["integration"]) for row in rows) == ["crm", "crm", "sheet"]
     sheet = next(row for row in rows if row["integration"] == "sheet")
     assert orjson.loads(str(sheet["headers"]))["x-osvi-key"] == "[redacted]"
-    assert not settings.token_file.exists(), "no default token when a file is used"
+    assert not settings.layout.token_file.exists(), "no default token when a file is used"
 
 
 @pytest.mark.parametrize(
@@ -280,7 +280,7 @@ def test_every_file_has_the_same_explicit_schema(tmp_path: Path) -> None:
         assert pq.read_schema(file).remove_metadata() == LANDING_SCHEMA.remove_metadata()
     union = duckdb.sql(
         f"select count(*), count(body), count(call_log_id) from read_parquet("
-        f"'{settings.landing_dir}/*/*.parquet', hive_partitioning = true)").fetchall()
+        f"'{settings.layout.landing_dir}/*/*.parquet', hive_partitioning = true)").fetchall()
     assert union == [(3, 2, 1)]
 
 
@@ -369,7 +369,7 @@ async def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
 
 
 def test_abandoned_temp_files_are_quarantined_on_start(settings: Settings) -> None:
-    partition = settings.landing_dir / "received_date=2026-01-01"
+    partition = settings.layout.landing_dir / "received_date=2026-01-01"
     partition.mkdir(parents=True)
     dead = partition / ".999999999-0123abcd.parquet.tmp"
     dead.write_bytes(b"PAR1 half written")
@@ -382,7 +382,7 @@ def test_abandoned_temp_files_are_quarantined_on_start(settings: Settings) -> No
 
     asyncio.run(scenario())
     assert not dead.exists() and alive.exists()
-    quarantined = list((settings.quarantine_dir / "landing-temp").glob("*.tmp"))
+    quarantined = list((settings.layout.quarantine_dir / "landing-temp").glob("*.tmp"))
     assert [path.read_bytes() for path in quarantined] == [b"PAR1 half written"]
     reason = quarantined[0].with_name(quarantined[0].name + ".reason.txt").read_text()
     assert reason.startswith("abandoned temp file")

@@ -41,7 +41,7 @@ def test_rate_limited_deliveries_get_429_and_are_not_stored(tmp_path: Path) -> N
     statuses, retry_after, metrics = asyncio.run(scenario())
     assert statuses == [200, 200, 429, 429, 200]
     assert retry_after == "1"
-    assert len(read_landing(settings.landing_dir)) == 3
+    assert len(read_landing(settings.layout.landing_dir)) == 3
     assert 'osvi_deliveries_total{integration="crm",status="429"} 2.0' in metrics
     assert TOKEN not in metrics
 
@@ -62,7 +62,7 @@ def test_a_body_that_never_finishes_gets_408(tmp_path: Path) -> None:
 
     status, seconds = asyncio.run(scenario())
     assert status == 408 and seconds < 3
-    assert len(read_landing(settings.landing_dir)) == 0
+    assert len(read_landing(settings.layout.landing_dir)) == 0
 
 
 def test_standard_webhooks_signatures() -> None:
@@ -97,6 +97,6 @@ def test_signed_integration_refuses_unsigned_or_forged_deliveries(tmp_path: Path
             ]
 
     assert asyncio.run(scenario()) == [200, 401, 401]
-    rows = read_landing(settings.landing_dir).to_pylist()
+    rows = read_landing(settings.layout.landing_dir).to_pylist()
     assert [row["call_log_id"] for row in rows] == ["signed"]
     assert "proxy-token-123" not in str(rows) and SECRET not in str(rows)

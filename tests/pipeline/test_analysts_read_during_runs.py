@@ -39,7 +39,7 @@ def test_a_reader_never_fails_and_only_sees_complete_states(tmp_path: Path) -> N
                     for day, count in enumerate(per_day) for i in range(count)])
     run(settings, "2026-11-20")  # a first snapshot exists before the reader starts
     stop, out = tmp_path / "stop", tmp_path / "reads.jsonl"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path),
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.layout.warehouse_path),
                                str(stop), str(out)])
     try:
         deadline = time.monotonic() + 30  # the reader is reading before the runs start

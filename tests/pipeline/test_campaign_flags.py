@@ -44,7 +44,7 @@ def test_a_real_change_is_flagged_and_noise_is_not(warehouse: Settings) -> None:
 
 
 def test_the_summary_leads_with_the_numbers_and_the_flags(warehouse: Settings) -> None:
-    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(warehouse.layout.warehouse_path), read_only=True) as con:
         report = load_report(con, LAST)
     assert report is not None
     text = render_chat_text(report, "https://reports.example.com/daily/x.html")

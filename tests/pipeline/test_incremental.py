@@ -44,7 +44,7 @@ def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> No
     per_run = [builds(runs) for runs in day_by_day(daily, scratch)]
     run(scratch, "2026-11-26", "2026-11-28")
 
-    assert differences(daily.warehouse_path, scratch.warehouse_path) == {}
+    assert differences(daily.layout.warehouse_path, scratch.layout.warehouse_path) == {}
     # The later runs really took the incremental path (else this test proves nothing).
     for later in per_run[1:]:
         for model in ("call_deliveries", "calls", "data_capture_fields", "call_trigger_fields",
@@ -66,7 +66,7 @@ def test_a_setting_the_sql_reads_rebuilds_downstream_in_full(tmp_path: Path) -> 
     changed = Settings(**{**settings.model_dump(), "campaign_keys": "team"})
     reran = builds(run(changed, "2026-11-27"))
     assert reran["call_deliveries"] == reran["calls"] == reran["call_trigger_fields"] == "full"
-    with duckdb.connect(str(changed.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(changed.layout.warehouse_path), read_only=True) as con:
         assert con.execute("select call_log_id, campaign from calls order by 1").fetchall() == [
             ("c1", "blue"), ("c2", "red")]
 
@@ -94,8 +94,8 @@ def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
     run(settings, "2026-11-26")
     # What a version that still built `section_leaves` left in its files (the working file,
     # and the published copy, whose watermarks are its own).
-    files = [settings.pipeline_warehouse_path,
-             *settings.pipeline_warehouse_path.parent.glob("published-*.duckdb")]
+    files = [settings.layout.pipeline_warehouse_path,
+             *settings.layout.pipeline_warehouse_path.parent.glob("published-*.duckdb")]
     assert len(files) == 2
     for database in files:
         with duckdb.connect(str(database)) as con:
@@ -103,7 +103,7 @@ def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
             con.execute("insert into osvi_state.models values ('section_leaves', 0, 'old')")
     run(settings, "2026-11-26")
     run(settings, "2026-11-26")  # both published copies written since
-    for database in (*files, settings.warehouse_path):
+    for database in (*files, settings.layout.warehouse_path):
         with duckdb.connect(str(database), read_only=True) as con:
             tables = {row[0] for row in con.execute("select table_name from duckdb_tables()")
                       .fetchall()}
@@ -135,13 +135,13 @@ def test_sensor_runs_append_only_new_files_and_equal_a_full_build(
     assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (
         "new files appended", 0)
     run(scratch, "2026-11-26", "2026-11-28")
-    assert differences(sensed.warehouse_path, scratch.warehouse_path) == {}
+    assert differences(sensed.layout.warehouse_path, scratch.layout.warehouse_path) == {}
 
     # A file loaded before is gone (moved away by hand): appending would keep its rows.
     for settings in (sensed, scratch):  # the day's first load: its larger file
-        files = settings.landing_dir.glob("received_date=2026-11-27/*.parquet")
+        files = settings.layout.landing_dir.glob("received_date=2026-11-27/*.parquet")
         max(files, key=lambda file: pq.read_metadata(file).num_rows).unlink()
     assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (
         "window replaced", 1)
     run(scratch, "2026-11-26", "2026-11-28")
-    assert differences(sensed.warehouse_path, scratch.warehouse_path) == {}
+    assert differences(sensed.layout.warehouse_path, scratch.layout.warehouse_path) == {}

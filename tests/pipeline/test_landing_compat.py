@@ -45,7 +45,7 @@ def write(folder: Path, name: str, rows: list[dict[str, Any]], schema: pa.Schema
 
 def test_every_landing_schema_loads_in_one_day(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    folder = settings.landing_dir / f"{PARTITION_PREFIX}{DAY.date()}"
+    folder = settings.layout.landing_dir / f"{PARTITION_PREFIX}{DAY.date()}"
     folder.mkdir(parents=True)
     # 1. what the ingest writes (every version so far): contract columns + body_base64
     write(folder, "ingest.parquet", [{**landing_row("ingest", 1), "body_base64": None}],
@@ -62,14 +62,14 @@ def test_every_landing_schema_loads_in_one_day(tmp_path: Path) -> None:
     write(folder, "no-body.parquet", [landing_row("no-body", 5)],
           pa.schema([field for field in CONTRACT_SCHEMA if field.name != "body"]))
 
-    [result] = run(settings, str(DAY.date()))[:1]
+    result = run(settings, str(DAY.date()))
 
     assert query(settings, "select call_log_id from calls order by 1") == [
         ("contract",), ("extra",), ("ingest",), ("pandas",)]
     assert query(settings, "select campaign, calls from campaign_daily") == [("compat", 4)]
     assert query(settings, "select count(*) from deliveries where received_at = $at",
                  {"at": DAY + timedelta(minutes=4)}) == [(1,)], "pandas' timestamp kept"
-    quarantine = settings.quarantine_dir / "landing-incompatible"
+    quarantine = settings.layout.quarantine_dir / "landing-incompatible"
     assert [p.name for p in quarantine.glob("*.parquet")] == [
         f"{PARTITION_PREFIX}{DAY.date()}-no-body.parquet"]
     reason = (quarantine / f"{PARTITION_PREFIX}{DAY.date()}-no-body.parquet.reason.txt")
@@ -86,7 +86,7 @@ def test_every_landing_schema_loads_in_one_day(tmp_path: Path) -> None:
 def test_a_day_of_only_contract_files_loads(tmp_path: Path) -> None:
     """The reported failure: no file of the day has body_base64 (Binder Error before)."""
     settings = make_settings(tmp_path)
-    folder = settings.landing_dir / f"{PARTITION_PREFIX}{DAY.date()}"
+    folder = settings.layout.landing_dir / f"{PARTITION_PREFIX}{DAY.date()}"
     folder.mkdir(parents=True)
     write(folder, "a.parquet", [landing_row("a", 1), landing_row("b", 2)], CONTRACT_SCHEMA)
     run(settings, str(DAY.date()))

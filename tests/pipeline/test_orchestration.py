@@ -24,7 +24,8 @@ def test_a_utc_folder_maps_to_the_local_days_it_overlaps() -> None:
 
 
 def _touch_newest_landing_file(settings: Settings) -> None:
-    os.utime(max(settings.landing_dir.glob("*/*.parquet"), key=lambda p: p.stat().st_mtime_ns),
+    files = settings.layout.landing_dir.glob("*/*.parquet")
+    os.utime(max(files, key=lambda p: p.stat().st_mtime_ns),
              ns=(10**19, 10**19))  # clearly newer than the cursor on any clock resolution
 
 

@@ -36,7 +36,7 @@ def second_call() -> dict[str, object]:
 
 
 @pytest.fixture
-def masked(tmp_path: Path) -> tuple[Settings, list[object]]:
+def masked(tmp_path: Path) -> tuple[Settings, dg.ExecuteInProcessResult]:
     settings = make_settings(tmp_path, pii="mask")
     land(settings, [
         delivery(MORNING, json.loads(sample_payload_bytes())),
@@ -67,9 +67,9 @@ def every_text_value(database: Path) -> list[tuple[str, str, str]]:
 
 
 def test_no_raw_phone_or_name_in_any_published_table_or_view(
-        masked: tuple[Settings, list[object]]) -> None:
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
     settings, _ = masked
-    values = every_text_value(settings.warehouse_path)
+    values = every_text_value(settings.layout.warehouse_path)
     relations = {relation for relation, _, _ in values}
     assert {"calls", "deliveries", "data_capture_fields", "data_capture",
             "structured_output", "call_trigger_fields", "rejected_deliveries"} <= relations
@@ -79,7 +79,7 @@ def test_no_raw_phone_or_name_in_any_published_table_or_view(
 
 
 def test_masked_values_keep_country_code_last_digits_and_initial(
-        masked: tuple[Settings, list[object]]) -> None:
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
     settings, _ = masked
     assert query(settings, "select call_log_id, phone_number, person_name, call_summary "
                            "from calls order by call_log_id") == [
@@ -97,25 +97,25 @@ def test_masked_values_keep_country_code_last_digits_and_initial(
 
 
 def test_marts_count_the_raw_numbers_though_their_masks_look_alike(
-        masked: tuple[Settings, list[object]]) -> None:
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
     settings, _ = masked
     assert query(settings, "select campaign, calls, unique_phones from campaign_daily") == [
         ("june-renewals", 2, 2)]
 
 
 def test_landing_and_the_working_file_keep_the_raw_data(
-        masked: tuple[Settings, list[object]]) -> None:
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
     settings, _ = masked
-    bodies = read_landing(settings.landing_dir).column("body").to_pylist()
+    bodies = read_landing(settings.layout.landing_dir).column("body").to_pylist()
     assert any(body and "+919876543210" in body for body in bodies)
-    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.pipeline_warehouse_path), read_only=True) as con:
         assert con.execute("select phone_number, person_name from calls "
                            "where call_log_id = 'second'").fetchall() == [
             ("+919812345610", "Ananya Iyer")]
 
 
 def test_masked_copies_keep_the_working_tables_column_definitions(
-        masked: tuple[Settings, list[object]]) -> None:
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
     settings, _ = masked
 
     def columns(database: Path, table: str) -> list[tuple[str, str, bool]]:
@@ -125,18 +125,18 @@ def test_masked_copies_keep_the_working_tables_column_definitions(
                                {"t": table}).fetchall()
 
     for table in ("deliveries", "calls", "structured_output_fields"):
-        assert columns(settings.warehouse_path, table) == columns(
-            settings.pipeline_warehouse_path, table)
+        assert columns(settings.layout.warehouse_path, table) == columns(
+            settings.layout.pipeline_warehouse_path, table)
     assert query(settings, "select list(distinct compression) from pragma_storage_info("
                            "'deliveries') where column_name = 'body' "
                            "and segment_type = 'VARCHAR'") == [(["ZSTD"],)]
 
 
 def test_previews_in_the_dagster_ui_are_masked_too(
-        masked: tuple[Settings, list[object]]) -> None:
-    _, runs = masked
+        masked: tuple[Settings, dg.ExecuteInProcessResult]) -> None:
+    _, result = masked
     previews = [str(event.materialization.metadata["preview"].value)
-                for result in runs for event in result.get_asset_materialization_events()
+                for event in result.get_asset_materialization_events()
                 if "preview" in event.materialization.metadata]
     assert any("+91********10" in text for text in previews)
     assert not [text for text in previews if any(raw in text for raw in RAW)]
@@ -161,16 +161,16 @@ def test_masked_copies_refreshed_day_by_day_equal_a_masked_full_build(tmp_path: 
         land(scratch, rows)
         copies.append(masked_copies(run(daily, day)))
     run(scratch, "2026-11-26", "2026-11-28")
-    assert differences(daily.warehouse_path, scratch.warehouse_path) == {}
+    assert differences(daily.layout.warehouse_path, scratch.layout.warehouse_path) == {}
     for later in copies[1:]:  # the Python masking ran on the changed rows only
         assert {later[table] for table in ("deliveries", "calls", "data_capture_fields")} == {
             "incremental"}
-    values = every_text_value(daily.warehouse_path)
+    values = every_text_value(daily.layout.warehouse_path)
     assert not [value for _, _, value in values if "+919876543210" in value or "John" in value]
 
 
-def masked_copies(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
-    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+def masked_copies(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    [event] = [event for event in result.get_asset_materialization_events()
                if event.asset_key.path[-1] == "warehouse_snapshot"]
     copies = event.materialization.metadata["tables"].value
     assert isinstance(copies, dict)
@@ -183,7 +183,7 @@ def test_a_replaced_working_file_rebuilds_the_masked_copies_in_full(tmp_path: Pa
     run(settings, "2026-11-28")
     land(settings, [delivery(MORNING + timedelta(days=1), second_call())])
     run(settings, "2026-11-29")
-    settings.pipeline_warehouse_path.unlink()  # the masked file keeps its watermarks
+    settings.layout.pipeline_warehouse_path.unlink()  # the masked file keeps its watermarks
     copies = masked_copies(run(settings, "2026-11-28", "2026-11-29"))
     assert set(copies.values()) == {"full"}
     assert query(settings, "select count(*) from calls") == [(2,)]

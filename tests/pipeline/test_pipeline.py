@@ -72,8 +72,7 @@ def test_a_backfill_loads_several_days_in_one_run(kolkata: Settings) -> None:
     land(kolkata, [delivery(day + timedelta(minutes=i), call(f"{day:%d}-{i}"))
                    for day, count in ((DAY1, 2), (DAY2, 3), (DAY3, 4)) for i in range(count)])
     instance = dg.DagsterInstance.ephemeral()
-    runs = run(kolkata, "2026-11-28", "2026-11-30", instance=instance)
-    load = runs[0]
+    load = run(kolkata, "2026-11-28", "2026-11-30", instance=instance)
     assert load.dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-28"
     assert load.dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-30"
     assert len(instance.get_runs()) == 1, "one run loads every day and rebuilds the rest"
@@ -89,7 +88,7 @@ def test_days_follow_osvi_timezone_not_utc(kolkata: Settings) -> None:
     late_utc_evening = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # 00:30 on the 29th in Kolkata
     land(kolkata, [delivery(late_utc_evening, call("late"))])
     instance = dg.DagsterInstance.ephemeral()
-    [load] = run(kolkata, "2026-11-28", instance=instance)
+    load = run(kolkata, "2026-11-28", instance=instance)
     assert "0 deliveries for 2026-11-28" in [entry.user_message
                                              for entry in instance.all_logs(load.run_id)]
     assert query(kolkata, "select count(*) from deliveries") == [(0,)]
@@ -112,7 +111,7 @@ def test_changing_osvi_timezone_moves_every_loaded_delivery_to_its_new_day(
 
     kolkata = make_settings(tmp_path, timezone="Asia/Kolkata")
     instance = dg.DagsterInstance.ephemeral()
-    [load] = run(kolkata, "2026-11-30", instance=instance)
+    load = run(kolkata, "2026-11-30", instance=instance)
     assert query(kolkata, by_call) == [("day", date(2026, 11, 28)),
                                        ("next", date(2026, 11, 29)),
                                        ("night", date(2026, 11, 29))]  # 01:30 in Kolkata
@@ -139,10 +138,10 @@ def test_a_call_delivered_on_two_days_is_one_call(kolkata: Settings) -> None:
 
 def test_new_fields_and_type_conflicts_across_runs(kolkata: Settings) -> None:
     land(kolkata, [delivery(DAY1, call("a", data_capture={"age": 41, "vip": True}))])
-    first = run(kolkata, "2026-11-28")[0]
+    first = run(kolkata, "2026-11-28")
     assert query(kolkata, "select age, vip from data_capture") == [(41, True)]
     land(kolkata, [delivery(DAY2, call("b", data_capture={"age": "forty", "email": "x@y.z"}))])
-    second = run(kolkata, "2026-11-28", "2026-11-29")[0]
+    second = run(kolkata, "2026-11-28", "2026-11-29")
     assert query(kolkata, "select call_log_id, age, vip, email from data_capture order by 1") == [
         ("a", "41", True, None), ("b", "forty", None, "x@y.z")]
     assert query(kolkata, "select column_name, column_type, conflict from field_catalog "
@@ -193,7 +192,7 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
         delivery(DAY1, {"no_id": True}),
         delivery(DAY1, None, method="GET", path="/leads/{{crm_id}}"),
     ])
-    runs = run(kolkata, "2026-11-28")
+    result = run(kolkata, "2026-11-28")
     assert query(kolkata, "select call_log_id, campaign from calls") == [("bare", "(none)")]
     for table in ("data_capture_fields", "structured_output_fields", "call_trigger_fields"):
         assert query(kolkata, f"select count(*) from {table}") == [(0,)]
@@ -201,7 +200,7 @@ def test_omitted_sections_and_rejections(kolkata: Settings) -> None:
     assert reasons == ["GET delivery without a body, and no url_template field in its URL",
                        "body is not a JSON object: expected a JSON object, got a list",
                        "the body has no call_log_id"]
-    checks = {e.check_name: e for result in runs for e in result.get_asset_check_evaluations()}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["landing_rows_equal_deliveries"].passed
     assert checks["every_delivery_is_a_call_or_a_rejection"].passed
     assert checks["unique_call_log_id"].passed and checks["not_null_call_log_id"].passed

@@ -76,7 +76,7 @@ def test_a_killed_run_leaves_the_last_complete_state_and_the_next_run_completes(
     land(settings, [delivery(day + timedelta(seconds=i), {"call_log_id": f"a{i}"})
                     for i in range(50)])
     run(settings, "2026-11-20")
-    assert _calls(settings.warehouse_path) == 50
+    assert _calls(settings.layout.warehouse_path) == 50
     land(settings, [delivery(day + timedelta(days=1, seconds=i), {"call_log_id": f"b{i}"})
                     for i in range(70)])
     for delay in (1.5, 3.0, 4.5):  # kill -9 at different points of the run
@@ -84,11 +84,11 @@ def test_a_killed_run_leaves_the_last_complete_state_and_the_next_run_completes(
         time.sleep(delay)
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
-        assert _calls(settings.warehouse_path) in (50, 120), "only complete states published"
+        assert _calls(settings.layout.warehouse_path) in (50, 120), "only complete states published"
     finished = _materialize(settings.data_dir)
     _, errors = finished.communicate(timeout=300)
     assert finished.returncode == 0, errors
-    assert _calls(settings.warehouse_path) == 120
+    assert _calls(settings.layout.warehouse_path) == 120
     assert query(settings, "select count(*), count(distinct delivery_id) from deliveries") == [
         (120, 120)]
     assert not list(settings.data_dir.glob(".warehouse.duckdb.*.tmp")), "killed copies cleaned"
@@ -110,7 +110,7 @@ def test_two_materializations_at_once_do_not_corrupt_anything(tmp_path: Path) ->
         assert end <= start, f"runs overlapped: {spans}"
     final = _materialize(settings.data_dir)
     assert final.wait(300) == 0
-    assert _calls(settings.warehouse_path) == 40
+    assert _calls(settings.layout.warehouse_path) == 40
     assert query(settings, "select count(*) from deliveries") == [(40,)]
 
 
@@ -118,14 +118,14 @@ def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) 
     settings = make_settings(tmp_path)
     day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
     land(settings, [delivery(day, {"call_log_id": "good"})])
-    partition = next(settings.landing_dir.glob("received_date=2026-11-20"))
+    partition = next(settings.layout.landing_dir.glob("received_date=2026-11-20"))
     (partition / "broken.parquet").write_bytes(b"PAR1 this is not a parquet file")
     good = next(partition.glob("*.parquet"))
     truncated = partition / "truncated.parquet"
     truncated.write_bytes(good.read_bytes()[:-20])
     runs = run(settings, "2026-11-20")
     assert query(settings, "select call_log_id from calls") == [("good",)]
-    quarantine = settings.quarantine_dir / "landing-corrupt"
+    quarantine = settings.layout.quarantine_dir / "landing-corrupt"
     moved = sorted(p.name for p in quarantine.glob("*.parquet"))
     assert moved == ["received_date=2026-11-20-broken.parquet",
                      "received_date=2026-11-20-truncated.parquet"]
@@ -148,14 +148,14 @@ def test_deleting_the_working_files_while_definitions_are_loaded_rebuilds(tmp_pa
     shutil.rmtree(settings.data_dir / "pipeline")
     assert job.execute_in_process(partition_key="2026-11-20",
                                   instance=dg.DagsterInstance.ephemeral()).success
-    assert _calls(settings.warehouse_path) == 5
+    assert _calls(settings.layout.warehouse_path) == 5
 
 
 @pytest.mark.slow
 def test_materialize_waits_for_a_run_holding_the_warehouse_and_says_so(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     land(settings, [delivery(datetime(2026, 11, 20, 8, tzinfo=UTC), {"call_log_id": "c1"})])
-    lock = settings.pipeline_run_lock_path
+    lock = settings.layout.pipeline_run_lock_path
     lock.parent.mkdir(parents=True)
     with open(lock, "ab") as held:  # another run, e.g. one the sensor launched
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -165,4 +165,4 @@ def test_materialize_waits_for_a_run_holding_the_warehouse_and_says_so(tmp_path:
     _, errors = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, errors
     assert "another run is writing the warehouse: waiting for it" in errors
-    assert _calls(settings.warehouse_path) == 1
+    assert _calls(settings.layout.warehouse_path) == 1

@@ -54,8 +54,8 @@ def test_each_run_publishes_the_other_copy_with_only_its_changed_rows(
         land(scratch, rows)
         how.append(snapshot_metadata(run(settings, day)))
         # OSVI_WAREHOUSE is one of the two private copies (a hard link), not a copy of it.
-        published_copies.append(copies(settings.pipeline_warehouse_path)
-                                [settings.warehouse_path.stat().st_ino].name)
+        published_copies.append(copies(settings.layout.pipeline_warehouse_path)
+                                [settings.layout.warehouse_path.stat().st_ino].name)
     assert published_copies == ["published-a.duckdb", "published-b.duckdb",
                                 "published-a.duckdb"]
     first, second, third = how
@@ -70,9 +70,10 @@ def test_each_run_publishes_the_other_copy_with_only_its_changed_rows(
     for changed in ("deliveries", "calls", "call_deliveries", "data_capture_fields"):
         assert third["tables"][changed] == "incremental", changed  # type: ignore[index]
     run(scratch, DAYS[0], DAYS[-1])
-    assert differences(settings.warehouse_path, scratch.warehouse_path) == {}
+    assert differences(settings.layout.warehouse_path, scratch.layout.warehouse_path) == {}
     if pii == "keep":  # the published tables are the working file's, row for row
-        assert differences(settings.warehouse_path, settings.pipeline_warehouse_path) == {}
+        layout = settings.layout
+        assert differences(layout.warehouse_path, layout.pipeline_warehouse_path) == {}
 
 
 READER = """
@@ -92,7 +93,8 @@ def test_a_copy_far_behind_is_remade_by_a_file_copy(tmp_path: Path) -> None:
         land(settings, rows)
         how = snapshot_metadata(run(settings, day))
     assert how["copy"] == "published-a.duckdb (seeded)"  # it existed: remade, not taken
-    assert differences(settings.warehouse_path, settings.pipeline_warehouse_path) == {}
+    layout = settings.layout
+    assert differences(layout.warehouse_path, layout.pipeline_warehouse_path) == {}
 
 
 @pytest.mark.usefixtures("changed_rows_always")
@@ -105,7 +107,7 @@ def test_a_reader_holding_an_older_publication_keeps_it_and_runs_go_on(tmp_path:
     land(settings, batches[0])
     run(settings, DAYS[0])
     before = query(settings, "select count(*) from deliveries")[0][0]
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path)],
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.layout.warehouse_path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout is not None and reader.stdin is not None
@@ -123,7 +125,8 @@ def test_a_reader_holding_an_older_publication_keeps_it_and_runs_go_on(tmp_path:
         reader.wait()
     after = query(settings, "select count(*) from deliveries")[0][0]
     assert after > before
-    assert differences(settings.warehouse_path, settings.pipeline_warehouse_path) == {}
+    layout = settings.layout
+    assert differences(layout.warehouse_path, layout.pipeline_warehouse_path) == {}
     # The next run writes the other copy again, incrementally.
     assert snapshot_metadata(run(settings, DAYS[2]))["copy"] == "published-b.duckdb (kept)"
 

@@ -34,7 +34,7 @@ def test_the_readme_example_queries_run_on_simulated_calls(tmp_path: Path) -> No
     run(settings, f"{yesterday:%Y-%m-%d}")
     queries = example_queries()
     assert len(queries) >= 5  # the block was found and split
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         for sql in queries:
             rows = con.execute(sql).fetchall()
             # Simulated appointment dates are fixed, so a filter on today may select nothing.

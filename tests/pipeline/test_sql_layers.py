@@ -31,7 +31,7 @@ def test_a_failed_blocking_test_stops_the_layer_before_what_reads_the_table(
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "not_null_id" and not check.passed
     assert check.metadata["failing_rows"].value == 1
-    with duckdb.connect(str(settings.pipeline_warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.pipeline_warehouse_path), read_only=True) as con:
         tables = {row[0] for row in con.execute("select table_name from duckdb_tables()")
                   .fetchall()}
     assert {"good", "bad"} <= tables and "reads_bad" not in tables

@@ -118,8 +118,8 @@ def test_the_published_warehouse_opens_in_older_duckdb(tmp_path: Path) -> None:
     """DuckDB 1.4 (the LTS line; pip's duckdb-cli) reads every table and view of it."""
     settings = make_settings(tmp_path)
     _one_day_of_calls(settings)
-    assert storage_version_of(settings.warehouse_path) == "v1.4.0+"
-    counts = _read_with_older_duckdb(settings.warehouse_path)
+    assert storage_version_of(settings.layout.warehouse_path) == "v1.4.0+"
+    counts = _read_with_older_duckdb(settings.layout.warehouse_path)
     assert counts == _counts(settings)
     assert counts["main.calls"] == 2 and counts["main.rejected_deliveries"] == 1
 
@@ -128,14 +128,14 @@ def test_a_warehouse_written_in_the_newest_format_is_converted_by_the_next_run(
         tmp_path: Path) -> None:
     newest = make_settings(tmp_path, duckdb_storage_version="latest")
     _one_day_of_calls(newest)
-    assert storage_version_of(newest.warehouse_path) == "v2.0.0+"
+    assert storage_version_of(newest.layout.warehouse_path) == "v2.0.0+"
     before = _counts(newest)
 
     settings = make_settings(tmp_path)  # the default, as after upgrading osvi-pipeline
     run(settings, "2026-11-28")
-    assert storage_version_of(settings.pipeline_warehouse_path) == "v1.4.0+"
-    assert storage_version_of(settings.warehouse_path) == "v1.4.0+"
-    after = _read_with_older_duckdb(settings.warehouse_path)
+    assert storage_version_of(settings.layout.pipeline_warehouse_path) == "v1.4.0+"
+    assert storage_version_of(settings.layout.warehouse_path) == "v1.4.0+"
+    after = _read_with_older_duckdb(settings.layout.warehouse_path)
     assert after == _counts(settings)
 
     def analysts(counts: dict[str, int]) -> dict[str, int]:  # not the run's bookkeeping
@@ -147,12 +147,13 @@ def test_the_masked_warehouse_is_converted_too(tmp_path: Path) -> None:
     """OSVI_PII=mask publishes private copies holding masked tables: same format rule."""
     _one_day_of_calls(make_settings(tmp_path, pii="mask", duckdb_storage_version="latest"))
     settings = make_settings(tmp_path, pii="mask")
-    [masked] = settings.pipeline_warehouse_path.parent.glob("published-*.duckdb")
+    [masked] = settings.layout.pipeline_warehouse_path.parent.glob("published-*.duckdb")
     assert storage_version_of(masked) == "v2.0.0+"
     run(settings, "2026-11-28")  # writes the other copy, seeded from this one
-    assert storage_version_of(settings.warehouse_path) == "v1.4.0+"
+    assert storage_version_of(settings.layout.warehouse_path) == "v1.4.0+"
     run(settings, "2026-11-28")
-    assert storage_version_of(masked) == storage_version_of(settings.warehouse_path) == "v1.4.0+"
-    assert _read_with_older_duckdb(settings.warehouse_path)["main.calls"] == 2
+    published = settings.layout.warehouse_path
+    assert storage_version_of(masked) == storage_version_of(published) == "v1.4.0+"
+    assert _read_with_older_duckdb(settings.layout.warehouse_path)["main.calls"] == 2
     assert query(settings, "select person_name from calls where person_name is not null") == [
         ("J***",)]

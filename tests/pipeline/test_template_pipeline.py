@@ -118,7 +118,7 @@ def test_call_status_webhooks_feed_attempts_and_reach(tmp_path: Path) -> None:
         delivery(DAY + timedelta(minutes=2), picked),
         delivery(DAY + timedelta(minutes=2), test_call),
     ])
-    runs = run(settings, "2026-11-28")
+    result = run(settings, "2026-11-28")
     assert query(settings, "select call_log_id, status, execution_mode, transcript_length "
                            "from call_attempts order by 1") == [
         ("b1", "busy", "prod", 0), ("n1", "not_picked", "prod", 0), ("p1", "picked", "prod", 1),
@@ -128,6 +128,6 @@ def test_call_status_webhooks_feed_attempts_and_reach(tmp_path: Path) -> None:
         ("(none)", 0, 2, 0.0), ("renewals", 1, 1, 1.0)]
     assert query(settings, "select calls, test_calls from daily_summary") == [(1, 1)]
     assert query(settings, "select call_log_id from calls order by 1") == [("p1",), ("t1",)]
-    checks = {e.check_name: e.passed for r in runs for e in r.get_asset_check_evaluations()}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["every_delivery_is_a_call_or_a_rejection"]
     assert query(settings, "select count(*) from rejected_deliveries") == [(0,)]

@@ -30,23 +30,23 @@ def delivery(at: datetime, body: dict[str, Any] | bytes | None, *, integration: 
 
 
 def land(settings: Settings, rows: Iterable[LandingRow]) -> None:
-    store = DurableLanding.for_folder(settings.landing_dir)
+    store = DurableLanding.for_folder(settings.layout.landing_dir)
     store.append(list(rows))
     store.drain()
 
 
 def run(settings: Settings, start: str, end: str | None = None,
         instance: dg.DagsterInstance | None = None, only_new_files: bool = False
-        ) -> list[dg.ExecuteInProcessResult]:
-    runs = materialize_days(settings, datetime.fromisoformat(start).date(),
-                            datetime.fromisoformat(end or start).date(), instance=instance,
-                            only_new_files=only_new_files)
-    assert all(result.success for result in runs), "materialization failed"
-    return runs
+        ) -> dg.ExecuteInProcessResult:
+    result = materialize_days(settings, datetime.fromisoformat(start).date(),
+                              datetime.fromisoformat(end or start).date(), instance=instance,
+                              only_new_files=only_new_files)
+    assert result.success, "materialization failed"
+    return result
 
 
 def query(settings: Settings, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()
 
 

@@ -45,7 +45,7 @@ def daily_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi
             metadata={"report": dg.MetadataValue.md("No calls yet.")},
             check_results=[dg.AssetCheckResult(check_name=DELIVERED, passed=True,
                                                metadata={"sent": "no report to send"})])
-    written = write_report_files(report, Path(osvi.reports_dir) / "daily")
+    written = write_report_files(report, Path(osvi.daily_reports_dir))
     delivered = (_send(context, duckdb, osvi, notify, report, written.html)
                  if context.run.tags.get(SEND_TAG) == "true"
                  else dg.AssetCheckResult(check_name=DELIVERED, passed=True,

@@ -20,7 +20,7 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
 
 
 def build_landing_sensor(job: WarehouseJob, first_day: date,
-                         interval_seconds: int = 60) -> dg.SensorDefinition:
+                         interval_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=interval_seconds,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Materializes the days that received new landing files.")
@@ -74,7 +74,7 @@ def _loaded_since(instance: dg.DagsterInstance, day: date, newest_file_ns: int) 
 def _days_with_a_waiting_run(instance: dg.DagsterInstance) -> set[str]:
     """Days whose run is queued and will load the day's deliveries when it starts, new files
     included, so another run would only repeat it. Without this, a warehouse whose runs take
-    longer than the sensor's minute would grow its queue without end. A re-execution from a
+    longer than the sensor's interval would grow its queue without end. A re-execution from a
     later step (a retry, or chosen in the UI) does not load them, so it does not count."""
     runs = [run for job_name in (LANDING_JOB, WAREHOUSE_JOB)  # a sensor's, a backfill's
             for run in instance.get_runs(filters=dg.RunsFilter(job_name=job_name,

@@ -1,0 +1,61 @@
+"""`osvi materialize`: the whole asset graph, in-process, for a range of days."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from osvi_cli.console import check_notify_urls, console, fail, settings_or_exit
+
+
+def materialize(
+    date: Annotated[str | None, typer.Option(help="One day, YYYY-MM-DD.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day of a range (inclusive).")] = None,
+) -> None:
+    """Run the whole asset graph in-process for those days (default: every landed day)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from osvi_pipeline.runtime.instance import persistent_instance
+    from osvi_pipeline.runtime.materialize import (
+        days_outside_partitions,
+        landed_day_range,
+        materialize_days,
+    )
+
+    settings = settings_or_exit()
+    check_notify_urls(settings)
+    days = day_range(date, start, end) or landed_day_range(settings)
+    if days is None:
+        console.print(f"nothing has landed in {settings.landing_location} yet")
+        return
+    if (problem := days_outside_partitions(settings, *days)) is not None:
+        fail(problem)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("starting", total=None)
+        run = materialize_days(settings, *days, instance=persistent_instance(settings),
+                               on_step=lambda step: progress.update(task, description=step))
+    if not run.success:
+        fail("materialization failed (details above and in the Dagster UI)")
+    console.print(f"materialized {days[0]}..{days[1]} into {settings.layout.warehouse_path}")
+
+
+def day_range(day: str | None, start: str | None, end: str | None
+              ) -> tuple[dt.date, dt.date] | None:
+    try:
+        if day is not None:
+            if start or end:
+                fail("use --date, or --start and --end, not both")
+            return dt.date.fromisoformat(day), dt.date.fromisoformat(day)
+        if start is None and end is None:
+            return None
+        first = dt.date.fromisoformat(start or end or "")
+        last = dt.date.fromisoformat(end or start or "")
+    except ValueError as exc:
+        fail(f"dates are YYYY-MM-DD days in OSVI_TIMEZONE ({exc})")
+    if last < first:
+        fail(f"--end {last} is before --start {first}")
+    return first, last
