@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from osvi_core.integrations import (
-    IntegrationsError,
-    TokenAuthority,
-    ensure_default_token,
-    load_integrations,
-)
+from ingest_api.auth import TokenAuthority
+from osvi_core.integrations import IntegrationsError, ensure_default_token, load_integrations
 from osvi_core.settings import ConfigError, load_settings
 from osvi_testkit.processes import OSVI
 from tests.support.config import make_settings

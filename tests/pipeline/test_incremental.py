@@ -16,10 +16,10 @@ from tests.support.histories import DAY, DAY1, differences, integrations_file, l
 from tests.support.pipeline import delivery, land, run
 
 
-def builds(runs: list[dg.ExecuteInProcessResult]) -> dict[str, str]:
+def builds(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     """asset name -> 'full' or 'incremental', from the runs' materialization metadata."""
     return {event.asset_key.path[-1]: str(event.materialization.metadata["build"].value)
-            for result in runs for event in result.get_asset_materialization_events()
+            for event in result.get_asset_materialization_events()
             if "build" in event.materialization.metadata}
 
 
@@ -27,7 +27,7 @@ LOAD_DAYS = ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-27"]  # landings
 
 
 def day_by_day(runs_in: Settings, scratch: Settings, only_new_files: bool = False
-               ) -> list[list[dg.ExecuteInProcessResult]]:
+               ) -> list[dg.ExecuteInProcessResult]:
     """Land each of landings() in both warehouses; run its day in `runs_in` alone."""
     runs = []
     for rows, day in zip(landings(), LOAD_DAYS, strict=True):
@@ -41,7 +41,7 @@ def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> No
     integrations = integrations_file(tmp_path / "integrations.yaml")
     daily = make_settings(tmp_path / "daily", integrations=integrations)
     scratch = make_settings(tmp_path / "scratch", integrations=integrations)
-    per_run = [builds(runs) for runs in day_by_day(daily, scratch)]
+    per_run = [builds(result) for result in day_by_day(daily, scratch)]
     run(scratch, "2026-11-26", "2026-11-28")
 
     assert differences(daily.layout.warehouse_path, scratch.layout.warehouse_path) == {}
@@ -113,9 +113,9 @@ def test_tables_an_earlier_version_built_are_dropped_with_their_watermarks(
         assert "data_capture_fields" in tables
 
 
-def deliveries_load(runs: list[dg.ExecuteInProcessResult]) -> tuple[str, int]:
+def deliveries_load(result: dg.ExecuteInProcessResult) -> tuple[str, int]:
     """How the deliveries step loaded: 'new files appended' or 'window replaced', files read."""
-    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+    [event] = [event for event in result.get_asset_materialization_events()
                if event.asset_key.path[-1] == "deliveries"]
     metadata = event.materialization.metadata
     return str(metadata["load"].value), int(metadata["landing_files_read"].value)
@@ -129,7 +129,8 @@ def test_sensor_runs_append_only_new_files_and_equal_a_full_build(
     integrations = integrations_file(tmp_path / "integrations.yaml") if templates else None
     sensed = make_settings(tmp_path / "sensed", integrations=integrations)
     scratch = make_settings(tmp_path / "scratch", integrations=integrations)
-    how = [deliveries_load(runs) for runs in day_by_day(sensed, scratch, only_new_files=True)]
+    how = [deliveries_load(result)
+           for result in day_by_day(sensed, scratch, only_new_files=True)]
     assert how[:3] == [("window replaced", 1)] * 3  # first loads of their day
     assert how[3] == ("new files appended", 1)  # the late deliveries' file alone
     assert deliveries_load(run(sensed, "2026-11-27", only_new_files=True)) == (

@@ -123,7 +123,7 @@ def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) 
     good = next(partition.glob("*.parquet"))
     truncated = partition / "truncated.parquet"
     truncated.write_bytes(good.read_bytes()[:-20])
-    runs = run(settings, "2026-11-20")
+    result = run(settings, "2026-11-20")
     assert query(settings, "select call_log_id from calls") == [("good",)]
     quarantine = settings.layout.quarantine_dir / "landing-corrupt"
     moved = sorted(p.name for p in quarantine.glob("*.parquet"))
@@ -131,7 +131,7 @@ def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) 
                      "received_date=2026-11-20-truncated.parquet"]
     for name in moved:  # the reason lies beside each file
         assert "unreadable Parquet" in (quarantine / f"{name}.reason.txt").read_text()
-    metadata = runs[0].asset_materializations_for_node("deliveries")[0].metadata
+    metadata = result.asset_materializations_for_node("deliveries")[0].metadata
     assert len(metadata["quarantined_files"].value) == 2  # type: ignore[arg-type]
 
 

@@ -23,8 +23,8 @@ from tests.support.pipeline import land, query, run
 DAYS = ["2026-11-26", "2026-11-27", "2026-11-28"]  # landings()' first three days
 
 
-def snapshot_metadata(runs: list[dg.ExecuteInProcessResult]) -> dict[str, object]:
-    [event] = [event for result in runs for event in result.get_asset_materialization_events()
+def snapshot_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    [event] = [event for event in result.get_asset_materialization_events()
                if event.asset_key.path[-1] == "warehouse_snapshot"]
     return {key: value.value for key, value in event.materialization.metadata.items()}
 
