@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: lint $(OLDER_DUCKDB)
 # The edit loop: the pure unit tests alone (seconds).
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest -q tests/unit
+
+# Pages generated from the code (a test fails when they disagree with it).
+docs: $(VENV)/.installed-run
+	$(BIN)/python -m osvi_core.config_report > docs/configuration.md
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks

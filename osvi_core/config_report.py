@@ -60,6 +60,8 @@ def _default_text(info: SettingInfo) -> str:
     if info.default is None:
         return "unset"
     text = str(info.default)
+    if isinstance(info.default, Path) and not info.default.is_absolute():
+        text = f"./{text}"
     return f"`{text}`" if len(text) <= 60 else f"`{text[:57]}...` (see the code)"
 
 
