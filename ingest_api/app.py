@@ -83,7 +83,7 @@ class DeliveryEndpoint:
         self.backlog_bytes = 0  # refreshed by the publisher loop
         self.secrets = authority.all_tokens()
         self.committer: GroupCommitter | None = None
-        self.deliveries = DeliveryLog()
+        self.deliveries = DeliveryLog(enabled=settings.delivery_log)
         self.rate_limiter = RateLimiter(settings.rate_limit_per_integration)
         self._compactor = CompactorProcess()
         self._background: list[asyncio.Task[None]] = []

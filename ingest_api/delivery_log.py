@@ -17,13 +17,16 @@ import orjson
 
 class DeliveryLog:
     def __init__(self, stream: TextIO | None = None, *, max_lines: int = 512,
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.1, enabled: bool = True) -> None:
+        self._enabled = enabled  # OSVI_DELIVERY_LOG
         self._stream = stream  # None: whatever sys.stderr is at write time
         self._max_lines = max_lines
         self._interval = interval
         self._lines: list[str] = []
 
     def record(self, **entry: Any) -> None:
+        if not self._enabled:
+            return
         self._lines.append(orjson.dumps(entry).decode())
         if len(self._lines) >= self._max_lines:
             self.flush()

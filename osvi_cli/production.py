@@ -33,6 +33,7 @@ class Layout:
     code_server_host: str
     code_server_port: int
     read_only: bool  # a webserver for analysts: no launching, no wiping
+    log_level: str = "warning"  # Dagster's services (see commands/up.py services_log_level)
 
 
 def write_workspace(home: Path, layout: Layout) -> Path:
@@ -57,11 +58,13 @@ def role_command(role: Role, layout: Layout, workspace: Path) -> list[str]:
     if role is Role.code_server:
         return [str(bin_dir / "dagster"), "code-server", "start", "-m",
                 "osvi_pipeline.definitions", "--location-name", CODE_LOCATION,
-                "-h", layout.code_server_host, "-p", str(layout.code_server_port)]
+                "-h", layout.code_server_host, "-p", str(layout.code_server_port),
+                "--log-level", layout.log_level]
     if role is Role.daemon:
-        return [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)]
+        return [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace),
+                "--log-level", layout.log_level]
     command = [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", layout.host,
-               "-p", str(layout.dagster_port)]
+               "-p", str(layout.dagster_port), "--dagster-log-level", layout.log_level]
     return [*command, "--read-only"] if layout.read_only else command
 
 

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         None, Section.ingest,
         "The integrations file (per-integration tokens, templates); unset: "
         "`$OSVI_DATA_DIR/integrations.yaml` when it exists.")
+    delivery_log: bool = setting(
+        True, Section.ingest,
+        "One JSON line per delivery on stderr (id, integration, status, bytes, latency; never a "
+        "token or a body). `osvi up` turns it off unless `--verbose` or set here.")
     max_body_bytes: int = setting(1_048_576, Section.ingest, "Larger bodies get 413.", gt=0)
     max_header_bytes: int = setting(16_384, Section.ingest,
                                     "All request headers together (names and values); "

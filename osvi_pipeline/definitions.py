@@ -58,7 +58,8 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     parse_targets(settings.notify_urls)  # a malformed URL fails the load, named safely
-    job, micro_batches = build_warehouse_job(), build_landing_job()
+    job = build_warehouse_job(settings.log_level)
+    micro_batches = build_landing_job(settings.log_level)
     first_day = first_partition_day(settings)
     return dg.Definitions(
         assets=build_assets(settings, first_day),

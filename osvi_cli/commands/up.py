@@ -22,7 +22,7 @@ from osvi_cli.console import (
     warn,
 )
 from osvi_cli.production import Layout, Role
-from osvi_core.settings import ENV_FILE_VARIABLE, Settings, env_file_path
+from osvi_core.settings import ENV_FILE_VARIABLE, Settings, env_file_path, setting_sources
 
 
 def up(
@@ -48,11 +48,17 @@ def up(
     read_only: Annotated[bool, typer.Option(
         "--read-only", help="With --production: a webserver that cannot launch or change "
                             "anything (the one to give analysts).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Everything the services log (OSVI_LOG_LEVEL=debug): Dagster's "
+                          "daemon and sensor ticks, every run step, a line per delivery.")]
+    = False,
 ) -> None:
     """Run the ingest API and Dagster together (dagster dev, or with --production Dagster's
     production processes); Ctrl-C or SIGTERM stops them all.
     """
     settings = settings_or_exit()
+    if verbose:
+        settings = settings.model_copy(update={"log_level": "debug"})
     check_notify_urls(settings)
     check_landing(settings)  # once here, not in a restart loop of the role that reads it
     if (only or read_only) and not production:
@@ -60,7 +66,8 @@ def up(
     layout = Layout(host or settings.host, port or settings.port,
                     dagster_port or settings.dagster_port,
                     code_server_host or settings.code_server_host,
-                    code_server_port or settings.code_server_port, read_only)
+                    code_server_port or settings.code_server_port, read_only,
+                    services_log_level(settings.log_level))
     if production:
         _up_production(settings, layout, only)
     else:
@@ -85,9 +92,9 @@ def _up_dev(settings: Settings, layout: Layout) -> None:
         "ingest": [str(bin_dir / "osvi"), "serve", "--host", layout.host, "--port",
                    str(layout.port), "--no-announce"],
         "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", layout.host, "-p",
-                    str(layout.dagster_port)],
+                    str(layout.dagster_port), "--log-level", layout.log_level],
     }
-    env = {**os.environ, **_absolute_paths(settings), "DAGSTER_HOME": str(home),
+    env = {**os.environ, **_quiet_children(settings), "DAGSTER_HOME": str(home),
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
     raise typer.Exit(run_together(commands, env,
                                   cwd=workspace.parent if workspace.exists() else None))
@@ -121,7 +128,7 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
                       + (" (read-only)" if layout.read_only else ""), highlight=False)
     console.print(f"Dagster production roles: {', '.join(roles)}; storage: {storage}",
                   highlight=False)
-    env = {**os.environ, **_absolute_paths(settings), "DAGSTER_HOME": str(home)}
+    env = {**os.environ, **_quiet_children(settings), "DAGSTER_HOME": str(home)}
     commands = {str(role): role_command(role, layout, workspace) for role in roles}
 
     def code_server_up() -> bool:  # the daemon and webserver load the location from it
@@ -130,6 +137,22 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
     together = roles[0] is Role.code_server and len(roles) > 1
     raise typer.Exit(run_together(commands, env, restart=only is None, report=warn,
                                   first_ready=code_server_up if together else None))
+
+
+def services_log_level(osvi_level: str) -> str:
+    """Dagster's services (daemon, webserver, code server) log a sensor tick's two INFO lines
+    every few seconds (~2,000 lines an hour doing nothing): at OSVI_LOG_LEVEL=info they log
+    warnings and errors; runs print their own summary line (defs/loggers.py)."""
+    return {"debug": "info", "info": "warning"}.get(osvi_level, osvi_level)
+
+
+def _quiet_children(settings: Settings) -> dict[str, str]:
+    """The children's environment: absolute paths, the chosen log level, and no line per
+    delivery unless asked for (`--verbose`, or OSVI_DELIVERY_LOG set by the user)."""
+    env = {**_absolute_paths(settings), "OSVI_LOG_LEVEL": settings.log_level}
+    if setting_sources(settings)["delivery_log"] == "default":
+        env["OSVI_DELIVERY_LOG"] = "true" if settings.log_level == "debug" else "false"
+    return env
 
 
 def _absolute_paths(settings: Settings) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """`osvi up` (what `make run` starts) as a user runs it: the ingest API and `dagster dev` come
 up together, a delivery posted to the webhook reaches the published warehouse through the
 landing sensor with nobody clicking anything (even when that run fails once: Dagster runs it
-again), and SIGTERM (a service manager's stop) stops both servers cleanly."""
+again), SIGTERM (a service manager's stop) stops both servers cleanly, and the terminal shows
+start-up lines and one line per run, not Dagster's sensor ticks (OSVI_LOG_LEVEL=info)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,10 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port_in_use}/", timeout=2)
     assert "Traceback" not in output[before_stop:], output[before_stop:][-3000:]
+    # A quiet start: no sensor ticks, no step events, no line per delivery; one line per run.
+    for chatter in ("Checking for new runs for sensor", "STEP_START", '"event":"delivery"'):
+        assert chatter not in output, chatter
+    assert "landing_job: " in output and "1 deliveries loaded, published" in output
     assert "SupersessionWarning" not in output, "dagster dev's start-up warning reached the user"
     assert output.count("OSVI header to paste") == 1, "the token is announced once"
 

@@ -54,7 +54,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             context.log.warning(f"OSVI_TIMEZONE is {osvi.timezone} now: {load.relabeled} "
                                 "deliveries loaded under another zone moved to their day in it")
         days = context.partition_key_range  # inclusive, unlike the window's end
-        context.log.info(f"{load.loaded} deliveries for {days.start}"
+        context.log.debug(f"{load.loaded} deliveries for {days.start}"
                          + ("" if days.start == days.end else f"..{days.end}")
                          + (f" ({load.new_files} new landing files appended)"
                             if load.incremental else ""))

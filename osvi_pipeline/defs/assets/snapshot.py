@@ -1,5 +1,6 @@
 """`warehouse_snapshot`: the read-only warehouse analysts open (see published_copy.py)."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -31,8 +32,8 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
                           "after every table is built: a private copy brought up to date with "
                           "the run's changed rows (phone numbers and person names masked when "
                           "OSVI_PII=mask), uploaded to OSVI_PUBLISH_URL when set.")
-    def warehouse_snapshot(duckdb: WarehouseDuckDB, osvi: OsviOptions
-                           ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    def warehouse_snapshot(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
+                           osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         published = Path(osvi.published_warehouse)
         working = Path(duckdb.database)
         working.with_name(LEGACY_MASKED_FILE).unlink(missing_ok=True)
@@ -56,6 +57,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
         if osvi.publish_url:  # the same (masked) file, for analysts on other machines
             upload_snapshot(published, osvi.publish_url)
             uploaded["published_url"] = dg.MetadataValue.url(osvi.publish_url)
+        context.log.info(run_summary(context, published))
         return dg.MaterializeResult(metadata={**uploaded,
             "path": dg.MetadataValue.path(osvi.published_warehouse),
             "bytes": dg.MetadataValue.int(size),
@@ -66,3 +68,24 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
             "change records pruned": dg.MetadataValue.int(pruned)})
 
     return warehouse_snapshot
+
+
+def run_summary(context: dg.AssetExecutionContext, published: Path) -> str:
+    """The run's one line at OSVI_LOG_LEVEL=info: its days, the deliveries it loaded, its
+    seconds so far, where it published."""
+    loaded = "no deliveries loaded"
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("deliveries"))
+    if event is not None and event.run_id == context.run_id and event.asset_materialization:
+        rows = event.asset_materialization.metadata.get("rows")
+        loaded = f"{rows.value if rows else '?'} deliveries loaded"
+        if event.asset_materialization.partition:
+            tags = context.run.tags
+            first = tags.get("dagster/asset_partition_range_start")
+            last = tags.get("dagster/asset_partition_range_end")
+            span = f"{first}..{last}" if first and last and first != last else (
+                first or event.asset_materialization.partition)
+            loaded = f"{span}: {loaded}"
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.start_time if record is not None else None
+    took = f" in {time.time() - started:.1f} s" if started else ""
+    return f"{context.job_name}: {loaded}, published {published}{took}"
