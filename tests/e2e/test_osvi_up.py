@@ -102,7 +102,7 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
     # A quiet start: no sensor ticks, no step events, no line per delivery; one line per run.
     for chatter in ("Checking for new runs for sensor", "STEP_START", '"event":"delivery"'):
         assert chatter not in output, chatter
-    assert "landing_job: " in output and "1 deliveries loaded, published" in output
+    assert "landing_job (a retry): " in output and "1 deliveries loaded, published" in output
     assert "SupersessionWarning" not in output, "dagster dev's start-up warning reached the user"
     assert output.count("OSVI header to paste") == 1, "the token is announced once"
 
