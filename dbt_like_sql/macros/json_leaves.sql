@@ -3,8 +3,8 @@
 -- are carried onto each leaf row: `with docs as (select call_log_id, data_capture as doc
 -- from calls where data_capture is not null) select * from json_leaves(docs)`.
 -- Grain: one row per leaf. A leaf is a scalar (null included) or an empty object or array,
--- so each object can be rebuilt exactly from its rows (osvi_pipeline/paths.py documents the
--- path syntax, which is json_tree's full key without `$.`, and does the rebuilding).
+-- so each object can be rebuilt exactly from its rows (osvi_pipeline/lib/json_paths.py
+-- documents the path syntax, which is json_tree's full key without `$.`, and does the rebuilding).
 -- Exactly one of value_text / value_number / value_bool is set, matching value_type (none for
 -- null, object and array); value always holds the JSON text.
 -- Why not json_tree over every document: DuckDB runs a lateral json_tree once per distinct

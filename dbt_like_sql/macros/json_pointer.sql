@@ -1,5 +1,5 @@
--- json_pointer(path): a leaf path of the long field tables (osvi_pipeline/paths.py documents
--- the syntax) as an RFC 6901 JSON Pointer, so `json_extract(doc, json_pointer(path))` finds
+-- json_pointer(path): a leaf path of the long field tables (osvi_pipeline/lib/json_paths.py
+-- documents the syntax) as an RFC 6901 JSON Pointer, so `json_extract(doc, json_pointer(path))` finds
 -- that position again. Needed because DuckDB's `$.` paths cannot name an empty key; pointers
 -- can. Quoted keys lose their quotes and backslash escapes, then `~` and `/` are escaped as the
 -- RFC asks (`~0`, `~1`); `[i]` becomes `/i`.

@@ -5,7 +5,7 @@
 -- Grain: one row per delivery (a call delivered three times has three rows).
 -- A delivery qualifies when its body is a JSON object with a call_log_id; the rest is listed
 -- in rejected_deliveries with the reason. Custom Template deliveries are read through their
--- normalized_body (the Auto body the template stands for, see osvi_pipeline/templates.py).
+-- normalized_body (the Auto body the template stands for, see osvi_pipeline/lib/templates.py).
 with parsed as (
     -- One parse per body: from_json reads every top-level key the model needs at once
     -- (json_extract would parse the body again for each key).

@@ -1,4 +1,4 @@
-"""Applying `pii.py` to DuckDB tables: which columns of a table are masked, and how.
+"""Applying `lib/pii_rules.py` to DuckDB tables: which columns of a table are masked, and how.
 
 Rules by column, so tables added later are covered without a list to keep up to date:
 - a column named like a phone or name key (last `__` part of a wide column too) is masked;

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.warehouse.deliveries import files_already_loaded, load_window
 from osvi_pipeline.warehouse.landing_files import (
@@ -31,7 +30,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                                        description="Every landing row of the window is loaded, "
                                                    "once.")],
     )
-    def deliveries(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+    def deliveries(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
         window = context.partition_time_window
         store = osvi.landing

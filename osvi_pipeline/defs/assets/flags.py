@@ -1,9 +1,8 @@
 """`campaign_flags`: each campaign-day against its trailing week, flagged when it matters."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.warehouse.campaign_flags import build_campaign_flags
 from osvi_pipeline.warehouse.queries import scalar
 
@@ -17,7 +16,7 @@ FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
                       "the campaign's 7 days before: value, baseline, 95% interval, "
                       "significant (two-proportion or Poisson z-test, minimum counts) and "
                       "flagged (significant and large enough: OSVI_FLAG_MIN_*).")
-def campaign_flags(duckdb: DuckDBResource,
+def campaign_flags(duckdb: WarehouseDuckDB,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with duckdb.get_connection() as con:
         rows = build_campaign_flags(con, osvi.flag_rules)

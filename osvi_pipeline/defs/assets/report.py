@@ -5,9 +5,8 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from osvi_pipeline.defs.resources import WAREHOUSE_POOL, NotifyTargets, OsviOptions
+from osvi_pipeline.defs.resources import WAREHOUSE_POOL, NotifyTargets, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.lib.report_render import DailyReport
 from osvi_pipeline.warehouse.daily_report import (
     latest_report_day,
@@ -32,7 +31,7 @@ DELIVERED = "summary_delivered"
           check_specs=[dg.AssetCheckSpec(DELIVERED, asset="daily_report",
                                          description="Every OSVI_NOTIFY_URLS target received "
                                                      "the day's summary (warning).")])
-def daily_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi: OsviOptions,
+def daily_report(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB, osvi: OsviOptions,
                  notify: NotifyTargets) -> dg.MaterializeResult:  # type: ignore[type-arg]
     # The run's day (a partition, or the end of a range), else the latest day with calls.
     tag = (context.run.tags.get("dagster/partition")
@@ -57,7 +56,7 @@ def daily_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi
     }, check_results=[delivered])
 
 
-def _send(context: dg.AssetExecutionContext, duckdb: DuckDBResource, osvi: OsviOptions,
+def _send(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB, osvi: OsviOptions,
           notify: NotifyTargets, report: DailyReport, html: str) -> dg.AssetCheckResult:
     """Send to the targets that have not received this day's summary; record each outcome.
     A failure is a warning, never a failed run: the data is loaded either way."""

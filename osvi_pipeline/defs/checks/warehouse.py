@@ -3,12 +3,12 @@ its header (defs/assets/sql.py)."""
 
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
+from osvi_pipeline.defs.resources import WarehouseDuckDB
 from osvi_pipeline.warehouse.queries import scalar
 
 
-def _count(duckdb: DuckDBResource, sql: str) -> int:
+def _count(duckdb: WarehouseDuckDB, sql: str) -> int:
     with duckdb.get_connection() as con:
         return int(scalar(con, sql))
 
@@ -16,7 +16,7 @@ def _count(duckdb: DuckDBResource, sql: str) -> int:
 @dg.asset_check(asset="rejected_deliveries", additional_deps=["call_deliveries"],
                 description="Every delivery is exactly one of: a call's delivery, a call-status "
                             "report, a rejection.")
-def every_delivery_is_a_call_or_a_rejection(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def every_delivery_is_a_call_or_a_rejection(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
     unaccounted = _count(duckdb, """
         select count(*) from deliveries as d
         where not exists (select 1 from call_deliveries as c where c.delivery_id = d.delivery_id)
@@ -32,7 +32,7 @@ def every_delivery_is_a_call_or_a_rejection(duckdb: DuckDBResource) -> dg.AssetC
 
 
 @dg.asset_check(asset="rejected_deliveries", description="Warns when deliveries were rejected.")
-def no_rejected_deliveries(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def no_rejected_deliveries(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
     rejected = _count(duckdb, "select count(*) from rejected_deliveries")
     return dg.AssetCheckResult(passed=rejected == 0, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"rejected": rejected})
@@ -42,7 +42,7 @@ def _no_type_conflicts(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=table, name=f"{table}_has_no_type_conflicts",
                     description="Warns when a field's values have conflicting types (widened "
                                 "to VARCHAR).")
-    def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def check(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             rows = con.execute("select column_name, observed_types from field_catalog "
                                "where table_name = $t and conflict", {"t": table}).fetchall()
