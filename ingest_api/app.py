@@ -1,6 +1,6 @@
 """The app that receives OSVI webhook deliveries and lands them durably.
 
-Every answer follows the README's "What the endpoint answers": 200 only after the delivery is
+Every answer follows docs/ingest.md, "What the endpoint answers": 200 only after the delivery is
 on disk, 400 for a body that is not a JSON object (stored anyway), 401/404/413 before anything
 is stored, 503 with Retry-After when it cannot be stored right now.
 

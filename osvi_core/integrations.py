@@ -1,4 +1,4 @@
-"""The integrations file (README, "Integrations file") and the default ingest token.
+"""The integrations file (docs/integrations.md) and the default ingest token.
 
 Errors name the file and line so `osvi integrations check` and `osvi serve` can point at the
 exact place to fix.

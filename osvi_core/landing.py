@@ -1,5 +1,5 @@
 """Landing: immutable, Hive-partitioned Parquet files, one row per delivery (the layout the
-README's "The landing data" documents for users and their scripts).
+docs/ingest.md, "The landing data", documents for users and their scripts).
 
 Files are published by the journal's compaction (journal.py). Each appears complete or not at
 all: written under a hidden temp name, fsynced, renamed, and its directory fsynced. Temp names
@@ -46,7 +46,7 @@ LANDING_SCHEMA = pa.schema(
     ]
 )
 
-# Readers require only the documented columns (README, "The landing data"); the ones beyond it are
+# Readers require only the documented columns (docs/ingest.md, "The landing data"); those beyond are
 # optional (missing = null), so files of other producers and of earlier versions load. A column
 # added to LANDING_SCHEMA later belongs here.
 OPTIONAL_COLUMNS = ("body_base64",)

@@ -155,18 +155,24 @@ class Settings(BaseSettings):
         "Where in `call_trigger_data` the campaign is looked for, first non-empty wins.")
     first_day: date | None = setting(
         None, Section.pipeline,
-        "The first daily partition (an `OSVI_TIMEZONE` day); unset: the earliest landed day.")
+        "The first daily partition (an `OSVI_TIMEZONE` day); unset: the day of the earliest "
+        "delivery in landing (imported history included), or today when nothing has landed.")
     duckdb_memory_limit: str = setting("1GB", Section.pipeline,
                                        "The pipeline's DuckDB memory limit (it spills to disk "
                                        "beyond it).")
     duckdb_storage_version: str = setting(
         "v1.4.0", Section.pipeline,
         "The DuckDB storage format of the warehouse files: the oldest DuckDB release that can "
-        "open them (analysts' CLIs and BI drivers often lag the pipeline's DuckDB).")
+        "open them (analysts' CLIs and BI drivers often lag the pipeline's DuckDB 2.x; "
+        "`latest` is 2.x's own format; docs/warehouse.md, \"Which DuckDB can open it\").")
     sensor_interval_seconds: int = setting(
         3, Section.pipeline,
-        "How often the landing sensor lists landing for new files (a run is launched only for "
-        "days with new files and no run already waiting).", ge=1)
+        "How often the landing sensor looks for new landing files. Each look lists only what "
+        "may have changed (a folder's day folders by modification time; a bucket's from a week "
+        "before its last look); a run is launched only for a day with new files and no run of "
+        "it already queued, and warehouse runs go one at a time, so a short interval starts "
+        "the next run as soon as the previous one ends. Its runs append only the new files.",
+        ge=1)
 
     # production (Dagster's processes)
     dagster_port: int = setting(3000, Section.production, "The Dagster UI's port.", gt=0,
@@ -190,7 +196,8 @@ class Settings(BaseSettings):
         "`json://host/path`) that receive each day's summary.", secret=True)
     report_base_url: str | None = setting(
         None, Section.notify,
-        "Where the HTML reports are served, for the link in chat messages.")
+        "Where `$OSVI_DATA_DIR/reports/` is served (`https://intranet/osvi`): chat messages "
+        "then link to `<base>/daily/YYYY-MM-DD.html`.")
     notify_attempts: int = setting(3, Section.notify, "Tries per target that fails.", ge=1)
     notify_backoff_seconds: float = setting(5.0, Section.notify,
                                             "Seconds before the first retry (doubling).", ge=0)

@@ -16,7 +16,7 @@ from tests.support.pipeline import delivery, land, query, run
 
 READABLE = re.compile(r"BIGINT|DOUBLE|DECIMAL\(\d+,\d+\)|VARCHAR|BOOLEAN|DATE|TIMESTAMP"
                       r"|TIMESTAMP WITH TIME ZONE|JSON")
-# Lists only where the README documents them.
+# Lists only where docs/warehouse.md documents them.
 DOCUMENTED_LISTS = {("field_catalog", "conditions"), ("field_catalog", "observed_types")}
 
 

@@ -136,8 +136,9 @@ def test_a_corrupt_landing_file_is_quarantined_not_a_failed_day(tmp_path: Path) 
 
 
 def test_deleting_the_working_files_while_definitions_are_loaded_rebuilds(tmp_path: Path) -> None:
-    """README: delete data/pipeline/ to force a full rebuild. `osvi up` loaded its definitions
-    long before; its next run must rebuild from landing, not fail on the missing folder."""
+    """docs/warehouse.md: delete data/pipeline/ to force a full rebuild. `osvi up` loaded its
+    definitions long before; its next run must rebuild from landing, not fail on the missing
+    folder."""
     settings = make_settings(tmp_path)
     day = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
     land(settings, [delivery(day + timedelta(seconds=i), {"call_log_id": f"c{i}"})
