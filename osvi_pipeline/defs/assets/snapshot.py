@@ -77,14 +77,15 @@ def run_summary(context: dg.AssetExecutionContext, published: Path) -> str:
     first = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
     last = tags.get("dagster/asset_partition_range_end") or first
     days = f"{first}..{last}: " if first and last != first else (f"{first}: " if first else "")
-    runs = {context.run_id, tags.get("dagster/parent_run_id"), tags.get("dagster/root_run_id")}
+    run_id = context.run.run_id
+    runs = {run_id, tags.get("dagster/parent_run_id"), tags.get("dagster/root_run_id")}
     loaded = "no deliveries loaded"
     event = context.instance.get_latest_materialization_event(dg.AssetKey("deliveries"))
     if event is not None and event.run_id in runs and event.asset_materialization:
         rows = event.asset_materialization.metadata.get("rows")
         loaded = f"{rows.value if rows else '?'} deliveries loaded"
     retry = " (a retry)" if "dagster/parent_run_id" in tags else ""
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(run_id)
     started = record.start_time if record is not None else None
     took = f" in {time.time() - started:.1f} s" if started else ""
     return f"{context.job_name}{retry}: {days}{loaded}, published {published}{took}"
