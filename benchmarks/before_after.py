@@ -27,10 +27,10 @@ DAYS = 7
 # Any layout: osvi_pipeline/runtime/ since issue 26, defs/ since issue 16, the package before.
 CHILD = """
 import datetime as dt
-try:  # osvi_core since issue 26
-    from osvi_core.settings import load_settings
-except ImportError:
+try:  # before issue 26 (osvi_core, which this venv's editable install also provides, since)
     from ingest_api.settings import load_settings
+except ImportError:
+    from osvi_core.settings import load_settings
 try:
     from osvi_pipeline.runtime.materialize import materialize_days
 except ImportError:
