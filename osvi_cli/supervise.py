@@ -1,19 +1,31 @@
 """Run several long-lived processes together; stop all of them when one stops, on Ctrl-C or on
-SIGTERM (a service manager's stop)."""
+SIGTERM (a service manager's stop). Their output passes through `child_output.LineShaper`:
+plain text off a terminal, tracebacks of Dagster's services folded unless verbose."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import IO
+
+from osvi_cli.child_output import LineShaper
 
 GRACE_SECONDS = 30
+# The first command when the others depend on it (the code server): stopped last, once they
+# are gone, and given less time. It holds no state of its own (runs are in the instance), and
+# waiting out the whole escalation made an all-in-one stop take 32 s.
+FIRST_GRACE_SECONDS = 5
+IDLE_FLUSH_SECONDS = 0.3
+PUMP_DRAIN_SECONDS = 1.0
 RESTART_DELAY_SECONDS = 1.0
 READY_TIMEOUT_SECONDS = 120
 
@@ -39,17 +51,29 @@ def _interruptible() -> None:
 def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
                  cwd: Path | None = None, restart: bool = False,
                  report: Callable[[str], None] = print,
-                 first_ready: Callable[[], bool] | None = None) -> int:
+                 first_ready: Callable[[], bool] | None = None,
+                 fold_tracebacks: frozenset[str] = frozenset()) -> int:
     """Run the commands until a stop signal. Without `restart`, the first to exit stops the
     rest and its status is returned; with it, a command that exits is reported and started
     again (after RESTART_DELAY_SECONDS, doubling while it keeps failing within a minute).
     `first_ready`: the others start once it says the first command is ready (a server that
-    they connect to), or after READY_TIMEOUT_SECONDS."""
+    they connect to), or after READY_TIMEOUT_SECONDS; it is then stopped after them.
+    `fold_tracebacks`: the commands whose tracebacks become one line."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    plain = not sys.stdout.isatty()
+    pumps: list[threading.Thread] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(list(commands[name]), env=dict(env), cwd=cwd,
-                                preexec_fn=_interruptible)
+        process = subprocess.Popen(list(commands[name]), env={**env, "PYTHONUNBUFFERED": "1"},
+                                   cwd=cwd, preexec_fn=_interruptible, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        shaper = LineShaper(plain=plain, collapse_tracebacks=name in fold_tracebacks)
+        pump = threading.Thread(target=_pump, args=(process.stdout, shaper), daemon=True,
+                                name=f"output-{name}")
+        pump.start()
+        pumps.append(pump)
+        return process
 
     names = list(commands)
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -85,8 +109,49 @@ def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _stop_all(list(processes.values()), interrupted)
+        running = [processes[name] for name in names if name in processes]
+        if first_ready is not None and len(running) > 1:  # dependents first, then the server
+            _stop_all(running[1:], interrupted)
+            _stop_all(running[:1], interrupted, grace=FIRST_GRACE_SECONDS)
+        else:
+            _stop_all(running, interrupted)
+        # A child's orphans may hold its output open (a killed code server's gRPC process
+        # lives on until its 30 s heartbeat timeout): wait a moment for the last lines only.
+        deadline = time.monotonic() + PUMP_DRAIN_SECONDS
+        for pump in pumps:
+            pump.join(timeout=max(deadline - time.monotonic(), 0.01))
     return status
+
+
+_OUTPUT_LOCK = threading.Lock()
+
+
+def _pump(stream: IO[bytes], shaper: LineShaper) -> None:
+    """Copy a child's output to ours line by line through its shaper; a record's held lines
+    are let out after IDLE_FLUSH_SECONDS of quiet and at the end."""
+    fd, pending = stream.fileno(), b""
+
+    def emit(lines: list[str]) -> None:
+        if lines:
+            with _OUTPUT_LOCK:
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                sys.stdout.flush()
+
+    with stream:
+        while True:
+            ready, _, _ = select.select([fd], [], [], IDLE_FLUSH_SECONDS)
+            if not ready:
+                emit(shaper.flush())
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                emit(shaper.feed(line.decode("utf-8", errors="replace")))
+    if pending:
+        emit(shaper.feed(pending.decode("utf-8", errors="replace")))
+    emit(shaper.flush())
 
 
 def _children_saw_ctrl_c() -> bool:
@@ -98,14 +163,15 @@ def _children_saw_ctrl_c() -> bool:
         return False
 
 
-def _stop_all(processes: list[subprocess.Popen[bytes]], interrupted: bool) -> None:
+def _stop_all(processes: list[subprocess.Popen[bytes]], interrupted: bool,
+              grace: float = GRACE_SECONDS) -> None:
     """Ctrl-C for each (the ingest API flushes and publishes; dagster dev stops its daemon and
     webserver), then SIGTERM, then SIGKILL for what is still running after each grace period."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         for process in processes:
             if process.poll() is None and not (sig == signal.SIGINT and interrupted):
                 process.send_signal(sig)
-        deadline = time.monotonic() + GRACE_SECONDS
+        deadline = time.monotonic() + grace
         for process in processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(deadline - time.monotonic(), 0.1))

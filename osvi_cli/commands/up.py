@@ -97,7 +97,8 @@ def _up_dev(settings: Settings, layout: Layout) -> None:
     env = {**os.environ, **_quiet_children(settings), "DAGSTER_HOME": str(home),
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
     raise typer.Exit(run_together(commands, env,
-                                  cwd=workspace.parent if workspace.exists() else None))
+                                  cwd=workspace.parent if workspace.exists() else None,
+                                  fold_tracebacks=_folded(settings, {"dagster"})))
 
 
 def _up_production(settings: Settings, layout: Layout, only: Role | None) -> None:
@@ -135,8 +136,10 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
         return port_in_use(layout.code_server_host, layout.code_server_port)
 
     together = roles[0] is Role.code_server and len(roles) > 1
+    dagster_roles = {str(role) for role in roles if role is not Role.ingest}
     raise typer.Exit(run_together(commands, env, restart=only is None, report=warn,
-                                  first_ready=code_server_up if together else None))
+                                  first_ready=code_server_up if together else None,
+                                  fold_tracebacks=_folded(settings, dagster_roles)))
 
 
 def services_log_level(osvi_level: str) -> str:
@@ -144,6 +147,11 @@ def services_log_level(osvi_level: str) -> str:
     every few seconds (~2,000 lines an hour doing nothing): at OSVI_LOG_LEVEL=info they log
     warnings and errors; runs print their own summary line (defs/loggers.py)."""
     return {"debug": "info", "info": "warning"}.get(osvi_level, osvi_level)
+
+
+def _folded(settings: Settings, names: set[str]) -> frozenset[str]:
+    """Whose tracebacks become one line: Dagster's processes', unless debug (`--verbose`)."""
+    return frozenset() if settings.log_level == "debug" else frozenset(names)
 
 
 def _quiet_children(settings: Settings) -> dict[str, str]:
