@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast lint bench docs clean
+.PHONY: run test test-fast lint bench docs wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ test: lint $(OLDER_DUCKDB)
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest -q tests/unit
 
+# The wheel production installs (docs/deploy.md): dist/osvi_pipeline-<version>-py3-none-any.whl,
+# its version from git. pip's build leaves build/ behind; it is removed.
+wheel: $(BIN)/python
+	rm -rf build
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	rm -rf build
+	@ls -1 dist/osvi_pipeline-*.whl | tail -1
+
 # Pages generated from the code (a test fails when they disagree with it).
 docs: $(VENV)/.installed-run
 	$(BIN)/python -m osvi_core.config_report > docs/configuration.md
@@ -54,4 +62,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -46,6 +46,7 @@ from osvi_core.landing import (
 )
 from osvi_core.landing_store import PublishError, landing_store_for, replica_name
 from osvi_core.settings import READY_BACKLOG_SHARE, Settings, load_settings
+from osvi_core.version import package_version
 
 log = logging.getLogger("osvi.ingest")
 
@@ -332,7 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await endpoint.stop()
 
-    app = FastAPI(title="osvi-pipeline ingest", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="osvi-pipeline ingest", version=package_version(), lifespan=lifespan,
                   summary="Durable receiver for OSVI post-call webhooks")
     app.state.ingest = endpoint
     for path in DELIVERY_ROUTES:
@@ -340,7 +341,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": package_version()}
 
     @app.get("/readyz", tags=["operations"],
              summary="The journal is writable, the queue not full, the backlog not near its bound")

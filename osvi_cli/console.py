@@ -4,9 +4,13 @@ the start-up checks and announcements of the long-running commands."""
 from __future__ import annotations
 
 import errno
+import os
+import pwd
+import shlex
 import socket
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -15,6 +19,7 @@ from rich.table import Table
 
 from osvi_core.integrations import IntegrationsError, ensure_default_token, load_integrations
 from osvi_core.settings import ConfigError, Settings, load_settings
+from osvi_core.version import package_version
 
 if TYPE_CHECKING:
     from osvi_pipeline.lib.notify_targets import Target
@@ -46,10 +51,44 @@ def warn(message: str) -> None:
     errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(*, writes: bool = True) -> Settings:
+    """The settings, or exit 2 naming the variable. `writes`: the command writes under
+    OSVI_DATA_DIR, so root may not run it over another user's data dir."""
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
+        fail(str(exc))
+    if writes:
+        refuse_root_over_others(settings.data_dir)
+    return settings
+
+
+def refuse_root_over_others(data_dir: Path) -> None:
+    """Root writing into the service user's data dir leaves files the services cannot open
+    (a root-owned run.lock, warehouse or landing folder stops the next run)."""
+    if os.geteuid() != 0 or not data_dir.exists():
+        return
+    owner = data_dir.stat().st_uid
+    if owner == 0:
+        return
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    command = shlex.join(["osvi", *sys.argv[1:]])
+    fail(f"running as root over {data_dir.resolve()}, which belongs to {name}: files root "
+         f"creates there would stop the services that run as {name}. Run it as that user: "
+         f"sudo -u {name} {command} (with --env-file /etc/osvi/osvi.env on a production host)")
+
+
+def dagster_home_or_exit(settings: Settings) -> Path:
+    """DAGSTER_HOME with its dagster.yaml, or exit 2 when the instance is on PostgreSQL and
+    this process has no URL for it."""
+    from osvi_pipeline.runtime.instance import InstanceMismatch, dagster_home
+
+    try:
+        return dagster_home(settings)
+    except InstanceMismatch as exc:
         fail(str(exc))
 
 
@@ -87,7 +126,8 @@ def announce_ingest(settings: Settings, host: str, port: int) -> None:
     interactive terminal. Otherwise this output may be a log (journald, a collector), so only
     where the token is comes out, never the token itself.
     """
-    console.print(f"[bold]OSVI ingest[/] on http://{host}:{port}/webhooks/<integration>")
+    console.print(f"[bold]OSVI ingest[/] on http://{host}:{port}/webhooks/<integration>  "
+                  f"(osvi-pipeline {package_version()})", highlight=False)
     path = settings.layout.integrations_path
     if path is not None:
         try:

@@ -17,13 +17,24 @@ from osvi_cli.commands.serve import serve
 from osvi_cli.commands.simulate import simulate
 from osvi_cli.commands.up import up
 from osvi_core.settings import ENV_FILE_VARIABLE
+from osvi_core.version import package_version
 
 app = typer.Typer(help="OSVI webhook ingest and analytics.", no_args_is_help=True,
                   add_completion=False)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"osvi-pipeline {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the installed version (from git when the wheel was built) and exit.")]
+    = False,
     env_file: Annotated[Path | None, typer.Option(
         "--env-file", help=f"Read settings from this dotenv file too (sets {ENV_FILE_VARIABLE}; "
                            "the environment wins over it).")] = None,

@@ -12,6 +12,7 @@ from datetime import date
 import dagster as dg
 
 from osvi_core.settings import Settings, load_settings
+from osvi_core.version import package_version
 from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
 from osvi_pipeline.defs.assets.flags import campaign_flags
 from osvi_pipeline.defs.assets.report import daily_report
@@ -72,6 +73,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # Every step writes the one DuckDB file (pool limit 1), so steps never run in parallel;
         # a process per step only added a Dagster start-up each (a 65 s run became ~20 s).
         executor=dg.in_process_executor,
+        metadata={"osvi-pipeline version": dg.MetadataValue.text(package_version())},
     )
 
 

@@ -25,7 +25,7 @@ def config(
 ) -> None:
     """Every setting with its value and where it came from (default, environment, file);
     secrets as ***."""
-    rows = effective_configuration(settings_or_exit())
+    rows = effective_configuration(settings_or_exit(writes=False))
     if output is ConfigFormat.json:
         typer.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return

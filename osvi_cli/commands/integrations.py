@@ -40,7 +40,7 @@ def integrations_test(
 
     from osvi_cli.integration_requests import SAMPLE_AUTO_BODY, request_for
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(writes=False)
     path = file or settings.layout.integrations_path
     if path is None:
         fail("no integrations file: pass --file or set OSVI_INTEGRATIONS")

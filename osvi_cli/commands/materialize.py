@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from osvi_cli.console import check_notify_urls, console, fail, settings_or_exit
+from osvi_cli.console import (
+    check_notify_urls,
+    console,
+    dagster_home_or_exit,
+    fail,
+    settings_or_exit,
+)
 
 
 def materialize(
@@ -26,6 +32,7 @@ def materialize(
     )
 
     settings = settings_or_exit()
+    dagster_home_or_exit(settings)  # an instance on PostgreSQL refuses a shell without its URL
     check_notify_urls(settings)
     days = day_range(date, start, end) or landed_day_range(settings)
     if days is None:

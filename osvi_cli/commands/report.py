@@ -45,7 +45,7 @@ def report_campaigns(
     """Calls, unique phones, directions, agents and retries per campaign and day."""
     from osvi_cli.campaign_report import ReportError, as_csv, as_json, as_table, campaign_rows
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(writes=False)
     try:
         columns, rows = campaign_rows(settings.layout.warehouse_path, _optional_day(start),
                                       _optional_day(end), campaign)

@@ -15,6 +15,7 @@ from osvi_cli.console import (
     check_landing,
     check_notify_urls,
     console,
+    dagster_home_or_exit,
     fail,
     port_in_use,
     refuse_taken_ports,
@@ -23,6 +24,7 @@ from osvi_cli.console import (
 )
 from osvi_cli.production import Layout, Role
 from osvi_core.settings import ENV_FILE_VARIABLE, Settings, env_file_path, setting_sources
+from osvi_core.version import package_version
 
 
 def up(
@@ -76,15 +78,15 @@ def up(
 
 def _up_dev(settings: Settings, layout: Layout) -> None:
     from osvi_cli.supervise import run_together
-    from osvi_pipeline.runtime.instance import dagster_home
 
     refuse_taken_ports([(layout.host, layout.port, "--port"),
                         (layout.host, layout.dagster_port, "--dagster-port")],
                        " (another `osvi up`?)")
+    home = dagster_home_or_exit(settings)
+    claim_the_daemon(settings, home)
     announce_ingest(settings, layout.host, layout.port)
-    home = dagster_home(settings)
     console.print(f"[bold]Dagster UI[/] on http://{layout.host}:{layout.dagster_port}  "
-                  f"(DAGSTER_HOME={home})")
+                  f"(DAGSTER_HOME={home}, osvi-pipeline {package_version()})", highlight=False)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "osvi_pipeline.definitions"]
     bin_dir = Path(sys.executable).parent
@@ -106,7 +108,6 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
     status is this command's (for systemd's Restart=always or a container's restart policy)."""
     from osvi_cli.production import postgres_problem, role_command, write_workspace
     from osvi_cli.supervise import run_together
-    from osvi_pipeline.runtime.instance import dagster_home
 
     roles = [only] if only else [Role.code_server, Role.ingest, Role.daemon, Role.webserver]
     uses_dagster = bool(set(roles) - {Role.ingest})
@@ -118,17 +119,19 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
              Role.code_server: (layout.code_server_host, layout.code_server_port,
                                 "--code-server-port")}
     refuse_taken_ports([binds[role] for role in roles if role in binds])
+    home = dagster_home_or_exit(settings)
+    if Role.daemon in roles:
+        claim_the_daemon(settings, home)
     if Role.ingest in roles:
         announce_ingest(settings, layout.host, layout.port)
-    home = dagster_home(settings)
     workspace = write_workspace(home, layout)
     storage = ("PostgreSQL (OSVI_DAGSTER_POSTGRES_URL)" if settings.dagster_postgres_url
                else f"SQLite in {home} (one machine only: set OSVI_DAGSTER_POSTGRES_URL)")
     if Role.webserver in roles:
         console.print(f"[bold]Dagster UI[/] on http://{layout.host}:{layout.dagster_port}"
                       + (" (read-only)" if layout.read_only else ""), highlight=False)
-    console.print(f"Dagster production roles: {', '.join(roles)}; storage: {storage}",
-                  highlight=False)
+    console.print(f"osvi-pipeline {package_version()}, Dagster production roles: "
+                  f"{', '.join(roles)}; storage: {storage}", highlight=False)
     env = {**os.environ, **_quiet_children(settings), "DAGSTER_HOME": str(home)}
     commands = {str(role): role_command(role, layout, workspace) for role in roles}
 
@@ -140,6 +143,18 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
     raise typer.Exit(run_together(commands, env, restart=only is None, report=warn,
                                   first_ready=code_server_up if together else None,
                                   fold_tracebacks=_folded(settings, dagster_roles)))
+
+
+def claim_the_daemon(settings: Settings, home: Path) -> None:
+    """Exactly one dagster-daemon per instance: refuse to start a second (it would launch runs
+    too), naming where the first runs."""
+    from osvi_pipeline.runtime.daemon_guard import SecondDaemon, claim_daemon
+    from osvi_pipeline.runtime.instance import persistent_instance
+
+    try:
+        claim_daemon(persistent_instance(settings), home)
+    except SecondDaemon as exc:
+        fail(str(exc))
 
 
 def services_log_level(osvi_level: str) -> str:

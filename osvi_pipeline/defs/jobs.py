@@ -7,6 +7,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (  # no pu
     UnresolvedAssetJobDefinition,
 )
 
+from osvi_core.version import package_version
 from osvi_pipeline.defs.assets.deliveries import ROWS_CHECK
 from osvi_pipeline.defs.assets.report import DELIVERED
 
@@ -19,7 +20,13 @@ CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), ROWS_CHECK),
 # With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so re-running
 # from the failed one is safe.
 RETRIES = {"dagster/max_retries": "2"}
+# Every run shows in the UI which osvi-pipeline made it (upgrades, support questions).
+VERSION_TAG = "osvi/version"
 WAREHOUSE_JOB, LANDING_JOB = "warehouse_job", "landing_job"
+
+
+def run_tags() -> dict[str, str]:
+    return {**RETRIES, VERSION_TAG: package_version()}
 
 
 def console_config(osvi_log_level: str) -> dict[str, object]:
@@ -33,7 +40,7 @@ def console_config(osvi_log_level: str) -> dict[str, object]:
 def build_warehouse_job(log_level: str) -> WarehouseJob:
     # Partitioned by the daily partitions of `deliveries` (Dagster infers it from the assets).
     return dg.define_asset_job(
-        WAREHOUSE_JOB, selection=dg.AssetSelection.all(), tags=RETRIES,
+        WAREHOUSE_JOB, selection=dg.AssetSelection.all(), tags=run_tags(),
         config=console_config(log_level),
         description="Loads one OSVI_TIMEZONE day of deliveries, rebuilds every table, runs "
                     "every check and publishes the snapshot analysts read.")
@@ -41,7 +48,7 @@ def build_warehouse_job(log_level: str) -> WarehouseJob:
 
 def build_landing_job(log_level: str) -> WarehouseJob:
     return dg.define_asset_job(
-        LANDING_JOB, tags=RETRIES, config=console_config(log_level),
+        LANDING_JOB, tags=run_tags(), config=console_config(log_level),
         selection=(dg.AssetSelection.all().without_checks()
                    | dg.AssetSelection.checks(*CHEAP_CHECKS)),
         description="The landing sensor's runs: appends the day's new landing files, updates "

@@ -58,22 +58,45 @@ def sqlite_storage(home: Path) -> str:
                     (runs, events, schedules)))
 
 
+class InstanceMismatch(Exception):
+    """The instance keeps its runs in PostgreSQL but this process has no URL for it."""
+
+
 def dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME with its dagster.yaml written; with PostgreSQL it also sets
     DRIVER_URL_VARIABLE in this process's environment, which the Dagster processes started
-    from here inherit and an in-process instance reads."""
+    from here inherit and an in-process instance reads.
+
+    An instance once on PostgreSQL stays there: a command started without the production
+    environment (`osvi materialize` in a login shell) would otherwise quietly record its runs
+    in a new SQLite history, in UTC days, and rewrite dagster.yaml for every other process.
+    """
     home = settings.layout.dagster_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not settings.dagster_postgres_url and _on_postgres(target):
+        raise InstanceMismatch(
+            f"this data dir's Dagster instance ({target}) keeps its runs in PostgreSQL, but "
+            "OSVI_DAGSTER_POSTGRES_URL is not set: the command was started without the "
+            "production environment. Run it as `osvi --env-file /etc/osvi/osvi.env ...` (the "
+            "file the systemd units read), or to leave PostgreSQL on purpose, delete that "
+            "dagster.yaml first")
     config = SHIPPED_CONFIG.read_text(encoding="utf-8")
     if settings.dagster_postgres_url:
         config += postgres_storage()
         os.environ[DRIVER_URL_VARIABLE] = psycopg2_url(settings.dagster_postgres_url)
     else:
         config += sqlite_storage(home)
-    target = home / "dagster.yaml"
     if not target.exists() or target.read_text(encoding="utf-8") != config:
         target.write_text(config, encoding="utf-8")
     return home
+
+
+def _on_postgres(config: Path) -> bool:
+    try:
+        return f"env: {DRIVER_URL_VARIABLE}" in config.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
 
 
 def psycopg2_url(url: str) -> str:
