@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-# A new log record: Dagster's "2026-12-06 03:39:58 +0000 - ...", uvicorn's "INFO ...", ours.
-RECORD_START = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d|[A-Z]{4,8} |warning: |error: )")
+# A new log record: Dagster's "2026-12-06 03:39:58 +0000 - ...", uvicorn's "INFO ...", ours, a
+# Python warning ("/path/x.py:12: UserWarning: ...", Dagster's way to report a code location
+# it cannot load).
+RECORD_START = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d|[A-Z]{4,8} |warning: |error: "
+                          r"|\S+\.py:\d+: \w*Warning: )")
 EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Unavailable)\b:?.*$")
-TRACEBACK = "Traceback (most recent call last):"
+# Python's own traceback header, and Dagster's (a SerializableErrorInfo printed as text).
+TRACEBACKS = ("Traceback (most recent call last):", "Stack Trace:")
 HIDDEN = "(traceback hidden: osvi up --verbose shows it)"
 
 
@@ -46,7 +50,7 @@ class LineShaper:
 
     def flush(self) -> list[str]:
         held, self._held = self._held, []
-        if not any(line.strip() == TRACEBACK for line in held):
+        if not any(line.strip() in TRACEBACKS for line in held):
             return held
         exceptions = [line.strip() for line in held if EXCEPTION.match(line.strip())]
         reason = exceptions[-1] if exceptions else "an exception"

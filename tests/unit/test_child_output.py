@@ -64,3 +64,22 @@ def test_a_multi_line_record_without_a_traceback_is_kept_whole() -> None:
 def test_lines_before_any_record_pass_at_once() -> None:
     shaper = LineShaper(plain=True, collapse_tracebacks=True)
     assert shaper.feed("  a warning's source line") == ["  a warning's source line"]
+
+
+def test_dagsters_stack_trace_under_a_python_warning_is_folded_too() -> None:
+    """What a daemon prints while its code server is not up yet."""
+    lines = [
+        "/venv/dagster/_core/workspace/context.py:1174: UserWarning: Error loading repository "
+        "location osvi_pipeline:dagster._core.errors.DagsterUserCodeUnreachableError",
+        "",
+        "Stack Trace:",
+        '  File "/venv/dagster/_core/workspace/context.py", line 1164, in _load_location',
+        "The above exception was caused by the following exception:",
+        "grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that terminated with:",
+        "\tstatus = StatusCode.UNAVAILABLE",
+        ">",
+        "  warnings.warn(",
+    ]
+    out = shaped(LineShaper(plain=True, collapse_tracebacks=True), lines)
+    assert out == [lines[0], "    grpc._channel._InactiveRpcError: <_InactiveRpcError of RPC that "
+                             f"terminated with: {HIDDEN}"]
