@@ -1,6 +1,8 @@
-"""What runs in production runs from the wheel: build it, install it into a fresh venv outside
-the checkout, import history and materialize. Installed that way the pipeline once had no SQL
-models (they were read from the source tree) and failed on `daily_summary`."""
+"""What runs in production runs from the wheel: build it with `make wheel`, install it into a
+fresh venv outside the checkout, import history and materialize, then upgrade it to the wheel
+of a newer commit, as docs/deploy.md's install and upgrade steps say. Installed that way the
+pipeline once had no SQL models (they were read from the source tree) and failed on
+`daily_summary`; and every build was 0.1.0, so pip answered "already installed"."""
 
 from __future__ import annotations
 
@@ -14,21 +16,38 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from packaging.version import Version
 
 from tests.support.config import CHECKOUT, TOKEN, sample_payload_bytes
 
-SKIP = shutil.ignore_patterns(".venv", ".git", "data", "build", "*.egg-info", "__pycache__",
+# The copy keeps .git: the version comes from it (setuptools-scm).
+SKIP = shutil.ignore_patterns(".venv", "data", "build", "dist", "*.egg-info", "__pycache__",
                               ".*_cache", ".hypothesis", "benchmarks")
+
+
+def make_wheel(source: Path) -> Path:
+    """`make wheel`, with this test run's venv standing in for the copy's .venv."""
+    before = set((source / "dist").glob("osvi_pipeline-*.whl"))
+    subprocess.run(["make", "-C", str(source), "wheel", f"VENV={CHECKOUT / '.venv'}"],
+                   check=True, timeout=300, capture_output=True)
+    assert not (source / "build").exists(), "make wheel leaves no build/ behind"
+    [wheel] = set((source / "dist").glob("osvi_pipeline-*.whl")) - before
+    return wheel
+
+
+def version_of(osvi: Path, env: dict[str, str]) -> Version:
+    done = subprocess.run([str(osvi), "--version"], env=env, check=True, capture_output=True,
+                          text=True)
+    name, _, version = done.stdout.strip().partition(" ")
+    assert name == "osvi-pipeline", done.stdout
+    return Version(version)
 
 
 @pytest.mark.slow
 def test_the_wheel_alone_ingests_and_materializes(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(CHECKOUT, source, ignore=SKIP)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "-w", str(tmp_path / "dist"), str(source)],
-                   check=True, timeout=300)
-    [wheel] = (tmp_path / "dist").glob("osvi_pipeline-*.whl")
+    wheel = make_wheel(source)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -63,3 +82,20 @@ def test_the_wheel_alone_ingests_and_materializes(tmp_path: Path) -> None:
         assert con.execute("select campaign, calls from campaign_daily").fetchall() == [
             ("june-renewals", 1)]
         assert con.execute("select sum(calls) from daily_summary").fetchall() == [(1,)]
+
+    # The upgrade: a new commit, its wheel, pip install of it (docs/deploy.md, "Upgrades").
+    first = version_of(osvi, env)
+    assert str(first) in wheel.name
+    git = ["git", "-C", str(source), "-c", "user.name=osvi test", "-c",
+           "user.email=test@osvi.invalid"]
+    subprocess.run([*git, "commit", "--quiet", "--allow-empty", "-m", "a newer commit"],
+                   check=True)
+    newer = make_wheel(source)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--quiet", "--no-deps", "--upgrade", str(newer)], check=True,
+                   timeout=300)
+    upgraded = version_of(osvi, env)
+    assert upgraded > first and str(upgraded) in newer.name
+    done = subprocess.run([str(osvi), "materialize"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
