@@ -147,3 +147,26 @@ def test_serve_refuses_an_invalid_integrations_file(tmp_path: Path) -> None:
                             text=True, timeout=60)
     assert result.returncode == 2
     assert f"{bad}:5: template:" in result.stderr and "nope.field" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can be refused")
+def test_root_is_refused_over_a_data_dir_of_another_user(tmp_path: Path) -> None:
+    """docs/deploy.md: every command on the host runs as the service user; root's files in
+    its data dir (a root-owned run.lock, warehouse or landing folder) would stop the units."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, nobody.pw_uid, nobody.pw_gid)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OSVI_")}
+    env["OSVI_DATA_DIR"] = str(data)
+    for command in (["materialize"], ["import", "-", "--integration", "crm"]):
+        done = subprocess.run([str(OSVI), *command], env=env, capture_output=True, text=True,
+                              input="", timeout=60)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "belongs to nobody" in done.stderr and "sudo -u nobody osvi" in done.stderr
+    assert list(data.iterdir()) == [], "nothing written"
+    shown = subprocess.run([str(OSVI), "config"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, "reading the configuration writes nothing: allowed"
