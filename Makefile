@@ -36,7 +36,7 @@ run: $(VENV)/.installed-run
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/mypy osvi_core ingest_api osvi_pipeline osvi_cli
+	$(BIN)/mypy osvi_core ingest_api osvi_pipeline osvi_cli osvi_explorer
 	$(BIN)/lint-imports
 
 test: lint $(OLDER_DUCKDB)

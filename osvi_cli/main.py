@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from osvi_cli.commands.config import config
+from osvi_cli.commands.explore import explore
 from osvi_cli.commands.history import import_
 from osvi_cli.commands.integrations import integrations_app
 from osvi_cli.commands.materialize import materialize
@@ -51,6 +52,7 @@ app.command()(materialize)
 app.command(name="import")(import_)
 app.command()(simulate)
 app.command()(config)
+app.command()(explore)
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(report_app, name="report")
 

@@ -1,10 +1,10 @@
 """`osvi up --production`: Dagster's production processes instead of `dagster dev`.
 
-Roles: the ingest API, a gRPC code server for the `osvi_pipeline` code location, exactly one
-`dagster-daemon` (sensors, schedules, the run queue, run retries and monitoring) and
-`dagster-webserver`s, the last two loading the code server through a workspace file written
-into DAGSTER_HOME. All of them in one supervisor (a role that dies is restarted), or one role
-per process (`--only`), for one systemd unit or container each.
+Roles: the ingest API, the campaign explorer, a gRPC code server for the `osvi_pipeline` code
+location, exactly one `dagster-daemon` (sensors, schedules, the run queue, run retries and
+monitoring) and `dagster-webserver`s, the last two loading the code server through a workspace
+file written into DAGSTER_HOME. All of them in one supervisor (a role that dies is restarted),
+or one role per process (`--only`), for one systemd unit or container each.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ class Role(StrEnum):
     code_server = "code-server"
     daemon = "daemon"
     webserver = "webserver"
+    explorer = "explorer"
+
+
+# The code server first: the daemon and the webservers load the code location from it.
+ALL_ROLES = [Role.code_server, Role.ingest, Role.explorer, Role.daemon, Role.webserver]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Layout:
     code_server_host: str
     code_server_port: int
     read_only: bool  # a webserver for analysts: no launching, no wiping
+    explorer_host: str = "127.0.0.1"
+    explorer_port: int = 8080
     log_level: str = "warning"  # Dagster's services (see commands/up.py services_log_level)
 
 
@@ -55,6 +62,8 @@ def role_command(role: Role, layout: Layout, workspace: Path) -> list[str]:
     if role is Role.ingest:
         return [str(bin_dir / "osvi"), "serve", "--host", layout.host, "--port",
                 str(layout.port), "--no-announce"]
+    if role is Role.explorer:
+        return explorer_command(layout)
     if role is Role.code_server:
         return [str(bin_dir / "dagster"), "code-server", "start", "-m",
                 "osvi_pipeline.definitions", "--location-name", CODE_LOCATION,
@@ -66,6 +75,11 @@ def role_command(role: Role, layout: Layout, workspace: Path) -> list[str]:
     command = [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", layout.host,
                "-p", str(layout.dagster_port), "--dagster-log-level", layout.log_level]
     return [*command, "--read-only"] if layout.read_only else command
+
+
+def explorer_command(layout: Layout) -> list[str]:
+    return [str(Path(sys.executable).parent / "osvi"), "explore", "--host", layout.explorer_host,
+            "--port", str(layout.explorer_port), "--no-announce"]
 
 
 def postgres_problem(url: str) -> str | None:

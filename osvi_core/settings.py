@@ -189,6 +189,18 @@ class Settings(BaseSettings):
         "storage on PostgreSQL (unset: SQLite under `$OSVI_DATA_DIR/dagster`). Percent-encode "
         "`@ : / % ? #` in the user or password (`p@ss` is `p%40ss`).", secret=True)
 
+    # explorer
+    explorer_host: str = setting(
+        "127.0.0.1", Section.explorer,
+        "Interface the campaign explorer binds (`osvi explore`, `osvi up`): anything but "
+        "loopback needs `OSVI_EXPLORER_PASSWORD`.")
+    explorer_port: int = setting(8080, Section.explorer, "The campaign explorer's port.", gt=0,
+                                 lt=65536)
+    explorer_password: str | None = setting(
+        None, Section.explorer,
+        "The explorer's login (HTTP Basic, any user name); without it the explorer refuses "
+        "to listen on anything but loopback.", secret=True, min_length=8)
+
     # notify
     notify_urls: str | None = setting(
         None, Section.notify,

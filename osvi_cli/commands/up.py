@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from osvi_cli.commands.explore import announce_explorer, refuse_open_explorer
 from osvi_cli.console import (
     announce_ingest,
     check_landing,
@@ -22,7 +23,7 @@ from osvi_cli.console import (
     settings_or_exit,
     warn,
 )
-from osvi_cli.production import Layout, Role
+from osvi_cli.production import ALL_ROLES, Layout, Role, explorer_command
 from osvi_core.settings import ENV_FILE_VARIABLE, Settings, env_file_path, setting_sources
 from osvi_core.version import package_version
 
@@ -35,6 +36,8 @@ def up(
     = None,
     dagster_port: Annotated[int | None, typer.Option(
         help="Dagster UI port (default OSVI_DAGSTER_PORT, 3000).")] = None,
+    explorer_port: Annotated[int | None, typer.Option(
+        help="Campaign explorer port (default OSVI_EXPLORER_PORT, 8080).")] = None,
     production: Annotated[bool, typer.Option(
         "--production", help="Dagster's production processes (dagster-webserver, one "
                              "dagster-daemon, a gRPC code server) instead of dagster dev.")]
@@ -69,6 +72,7 @@ def up(
                     dagster_port or settings.dagster_port,
                     code_server_host or settings.code_server_host,
                     code_server_port or settings.code_server_port, read_only,
+                    settings.explorer_host, explorer_port or settings.explorer_port,
                     services_log_level(settings.log_level))
     if production:
         _up_production(settings, layout, only)
@@ -79,12 +83,15 @@ def up(
 def _up_dev(settings: Settings, layout: Layout) -> None:
     from osvi_cli.supervise import run_together
 
+    refuse_open_explorer(settings, layout.explorer_host)
     refuse_taken_ports([(layout.host, layout.port, "--port"),
-                        (layout.host, layout.dagster_port, "--dagster-port")],
+                        (layout.host, layout.dagster_port, "--dagster-port"),
+                        (layout.explorer_host, layout.explorer_port, "--explorer-port")],
                        " (another `osvi up`?)")
     home = dagster_home_or_exit(settings)
     claim_the_daemon(settings, home)
     announce_ingest(settings, layout.host, layout.port)
+    announce_explorer(settings, layout.explorer_host, layout.explorer_port)
     console.print(f"[bold]Dagster UI[/] on http://{layout.host}:{layout.dagster_port}  "
                   f"(DAGSTER_HOME={home}, osvi-pipeline {package_version()})", highlight=False)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
@@ -95,6 +102,7 @@ def _up_dev(settings: Settings, layout: Layout) -> None:
                    str(layout.port), "--no-announce"],
         "dagster": [str(bin_dir / "dagster"), "dev", *target, "-h", layout.host, "-p",
                     str(layout.dagster_port), "--log-level", layout.log_level],
+        "explorer": explorer_command(layout),
     }
     env = {**os.environ, **_quiet_children(settings), "DAGSTER_HOME": str(home),
            "PYTHONWARNINGS": _with_quiet_dagster_dev(os.environ.get("PYTHONWARNINGS", ""))}
@@ -109,22 +117,30 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
     from osvi_cli.production import postgres_problem, role_command, write_workspace
     from osvi_cli.supervise import run_together
 
-    roles = [only] if only else [Role.code_server, Role.ingest, Role.daemon, Role.webserver]
-    uses_dagster = bool(set(roles) - {Role.ingest})
+    roles = [only] if only else ALL_ROLES
+    if Role.explorer in roles:
+        refuse_open_explorer(settings, layout.explorer_host)
+    uses_dagster = bool(set(roles) - {Role.ingest, Role.explorer})
     if settings.dagster_postgres_url and uses_dagster and (
             problem := postgres_problem(settings.dagster_postgres_url)) is not None:
         fail(problem)
     binds = {Role.ingest: (layout.host, layout.port, "--port"),
              Role.webserver: (layout.host, layout.dagster_port, "--dagster-port"),
              Role.code_server: (layout.code_server_host, layout.code_server_port,
-                                "--code-server-port")}
+                                "--code-server-port"),
+             Role.explorer: (layout.explorer_host, layout.explorer_port, "--explorer-port")}
     refuse_taken_ports([binds[role] for role in roles if role in binds])
-    home = dagster_home_or_exit(settings)
+    # The ingest and the explorer never need Dagster's instance (nor its PostgreSQL).
+    home = (dagster_home_or_exit(settings) if uses_dagster
+            else settings.layout.dagster_home.resolve())
     if Role.daemon in roles:
         claim_the_daemon(settings, home)
     if Role.ingest in roles:
         announce_ingest(settings, layout.host, layout.port)
-    workspace = write_workspace(home, layout)
+    if Role.explorer in roles:
+        announce_explorer(settings, layout.explorer_host, layout.explorer_port)
+    workspace = (write_workspace(home, layout) if uses_dagster
+                 else home / "workspace-production.yaml")
     storage = ("PostgreSQL (OSVI_DAGSTER_POSTGRES_URL)" if settings.dagster_postgres_url
                else f"SQLite in {home} (one machine only: set OSVI_DAGSTER_POSTGRES_URL)")
     if Role.webserver in roles:
@@ -139,7 +155,7 @@ def _up_production(settings: Settings, layout: Layout, only: Role | None) -> Non
         return port_in_use(layout.code_server_host, layout.code_server_port)
 
     together = roles[0] is Role.code_server and len(roles) > 1
-    dagster_roles = {str(role) for role in roles if role is not Role.ingest}
+    dagster_roles = {str(role) for role in roles if role not in (Role.ingest, Role.explorer)}
     raise typer.Exit(run_together(commands, env, restart=only is None, report=warn,
                                   first_ready=code_server_up if together else None,
                                   fold_tracebacks=_folded(settings, dagster_roles)))

@@ -7,12 +7,10 @@ internet.
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-PALETTE = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04",
-           "#4b5563"]
+from osvi_pipeline.lib.charts import bar_chart, stacked_share_chart, trend_chart
 
 
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ def render_chat_text(report: DailyReport, link: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-TREND_DAYS = 14  # the trend chart has a slot per day
+TREND_DAYS = 14  # the report's trend: 14 days ending on its day
 
 
 def _change(now: int, before: float | None) -> str:
@@ -219,87 +217,15 @@ def render_html(report: DailyReport) -> str:
         ("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in attention) + "</ul>"
          if attention else "<p>Nothing needs attention.</p>"),
         "<h2>Calls per campaign</h2>",
-        bar_chart([(c.campaign, c.calls) for c in report.campaigns]),
+        bar_chart([(c.campaign, c.calls) for c in report.campaigns], "Calls per campaign"),
         "<h2>Outcome mix per campaign</h2>",
-        stacked_share_chart(report.outcomes),
+        stacked_share_chart([(o.campaign, o.outcome, o.calls, o.share) for o in report.outcomes],
+                            "Outcome mix per campaign"),
         "<h2>Last 14 days</h2>",
-        trend_chart(report.trend),
+        trend_chart(report.trend, "Calls per day, last 14 days", slots=TREND_DAYS),
     ]
     style = ("body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;"
              "color:#111827}h2{margin-top:1.6em}svg text{font-size:12px;fill:#374151}")
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
             + "\n".join(body) + "</body></html>\n")
-
-
-def bar_chart(rows: list[tuple[str, int]], width: int = 800) -> str:
-    if not rows:
-        return "<p>No calls.</p>"
-    label_width, bar_height = 220, 22
-    top = max(value for _, value in rows) or 1
-    parts = []
-    for index, (label, value) in enumerate(rows):
-        y = index * (bar_height + 6)
-        length = (width - label_width - 60) * value / top
-        parts.append(
-            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">'
-            f"{html.escape(label)}</text>"
-            f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" '
-            f'fill="{PALETTE[0]}"><title>{html.escape(label)}: {value}</title></rect>'
-            f'<text x="{label_width + length + 6:.1f}" y="{y + 15}">{value}</text>')
-    height = len(rows) * (bar_height + 6)
-    return _svg(width, height, parts, "Calls per campaign")
-
-
-def stacked_share_chart(outcomes: list[Outcome], width: int = 800) -> str:
-    if not outcomes:
-        return "<p>No calls.</p>"
-    by_campaign: dict[str, list[Outcome]] = defaultdict(list)
-    for outcome in outcomes:
-        by_campaign[outcome.campaign].append(outcome)
-    names = sorted({o.outcome for o in outcomes})
-    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    label_width, bar_height, span = 220, 22, width - 240
-    parts = []
-    for index, (campaign, items) in enumerate(sorted(by_campaign.items())):
-        y, x = index * (bar_height + 6), float(label_width)
-        parts.append(f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">'
-                     f"{html.escape(campaign)}</text>")
-        for item in sorted(items, key=lambda o: o.outcome):
-            length = span * item.share
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{length:.1f}" '
-                         f'height="{bar_height}" fill="{colour[item.outcome]}"><title>'
-                         f"{html.escape(item.outcome)}: {item.calls} ({item.share:.0%})"
-                         "</title></rect>")
-            x += length
-    legend_y = len(by_campaign) * (bar_height + 6) + 10
-    for index, name in enumerate(names):
-        x = label_width + (index % 4) * 140
-        y = legend_y + (index // 4) * 18
-        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour[name]}"/>'
-                     f'<text x="{x + 14}" y="{y + 10}">{html.escape(name)}</text>')
-    height = legend_y + ((len(names) + 3) // 4) * 18 + 4
-    return _svg(width, height, parts, "Outcome mix per campaign")
-
-
-def trend_chart(trend: list[tuple[date, int]], width: int = 800, height: int = 220) -> str:
-    if not trend:
-        return "<p>No calls.</p>"
-    top = max(calls for _, calls in trend) or 1
-    step = (width - 60) / TREND_DAYS  # a day is as wide on the first day as on the 14th
-    parts = []
-    for index, (day, calls) in enumerate(trend):
-        bar = (height - 50) * calls / top
-        x = 40 + index * step
-        parts.append(f'<rect x="{x:.1f}" y="{height - 30 - bar:.1f}" width="{step * 0.7:.1f}" '
-                     f'height="{bar:.1f}" fill="{PALETTE[1]}"><title>{day.isoformat()}: '
-                     f"{calls}</title></rect>"
-                     f'<text x="{x:.1f}" y="{height - 12}">{day:%d %b}</text>'
-                     f'<text x="{x:.1f}" y="{height - 34 - bar:.1f}">{calls}</text>')
-    return _svg(width, height, parts, "Calls per day, last 14 days")
-
-
-def _svg(width: int, height: int, parts: list[str], label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" '
-            f'aria-label="{html.escape(label)}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}">' + "".join(parts) + "</svg>")

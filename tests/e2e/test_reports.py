@@ -6,14 +6,15 @@ import re
 from datetime import date
 from pathlib import Path
 
+from osvi_pipeline.lib.charts import trend_chart
 from osvi_pipeline.lib.report_render import (
+    TREND_DAYS,
     CampaignDay,
     DailyReport,
     Outcome,
     Summary,
     render_html,
     render_markdown,
-    trend_chart,
 )
 from tests.support.browser import chromium
 
@@ -21,7 +22,8 @@ DAY = date(2026, 11, 29)
 
 
 def test_a_day_is_one_fourteenth_of_the_trend_however_short_the_history() -> None:
-    [width] = re.findall(r'<rect [^>]*width="([\d.]+)"', trend_chart([(DAY, 7)]))
+    chart = trend_chart([(DAY, 7)], "the report's trend", slots=TREND_DAYS)
+    [width] = re.findall(r'<rect [^>]*width="([\d.]+)"', chart)
     assert float(width) < 800 / 14  # not one bar across most of the chart
 
 
