@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import freshness, history_import, ingest, pipeline, soak
+from benchmarks import explorer, freshness, history_import, ingest, pipeline, soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -23,7 +23,8 @@ def _publish(section: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness"],
+    parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
+                                                   "explorer"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -46,6 +47,8 @@ def main() -> None:
                                                       "benchmark (default: both)")
     parser.add_argument("--sensor-interval", type=int, default=3,
                         help="OSVI_SENSOR_INTERVAL_SECONDS in the freshness benchmark")
+    parser.add_argument("--explorer-deliveries", type=int, default=1_050_000,
+                        help="deliveries of history for the explorer benchmark (~1M calls)")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -69,6 +72,10 @@ def main() -> None:
                                                  modes=tuple(args.fresh_modes)))
         print(table)
         _publish("freshness", table)
+    if args.only in (None, "explorer"):
+        table = explorer.markdown(explorer.run(args.explorer_deliveries))
+        print(table)
+        _publish("explorer", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

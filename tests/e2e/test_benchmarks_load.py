@@ -10,7 +10,20 @@ import pytest
 
 @pytest.mark.parametrize("module", ["benchmarks.__main__", "benchmarks.before_after",
                                     "benchmarks.history_import", "benchmarks.soak",
-                                    "benchmarks.ingest", "benchmarks.freshness"])
+                                    "benchmarks.ingest", "benchmarks.freshness",
+                                    "benchmarks.explorer"])
 def test_the_benchmark_modules_import(module: str) -> None:
     loaded = importlib.import_module(module)
     assert callable(getattr(loaded, "main", None) or getattr(loaded, "run", None))
+
+
+@pytest.mark.slow
+def test_the_explorer_benchmark_runs_end_to_end_on_a_small_history() -> None:
+    """The whole benchmark at 3,000 deliveries (make bench runs it at ~1M calls)."""
+    from benchmarks import explorer
+
+    result = explorer.run(3_000)
+    assert result.calls > 2_000 and len(result.pages) == 4
+    assert all(timing.p95_ms > 0 and timing.bare_p95_ms > 0 for timing in result.pages)
+    assert result.csv_rows > 0 and result.peak_rss_mb > 0
+    assert "rows/s" in explorer.markdown(result)
