@@ -47,8 +47,9 @@ def main() -> None:
                                                       "benchmark (default: both)")
     parser.add_argument("--sensor-interval", type=int, default=3,
                         help="OSVI_SENSOR_INTERVAL_SECONDS in the freshness benchmark")
-    parser.add_argument("--explorer-deliveries", type=int, default=1_050_000,
-                        help="deliveries of history for the explorer benchmark (~1M calls)")
+    parser.add_argument("--explorer-deliveries", type=int, default=1_320_000,
+                        help="deliveries of history for the explorer benchmark (~1M calls: "
+                             "the simulator's retries and second integrations)")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)

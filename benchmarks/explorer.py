@@ -72,7 +72,7 @@ def _time(action: Callable[[], object]) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def run(deliveries: int = 1_050_000) -> Result:
+def run(deliveries: int = 1_320_000) -> Result:
     with tempfile.TemporaryDirectory(prefix="osvi-bench-explorer-") as tmp:
         work = Path(tmp)
         data = work / "data"

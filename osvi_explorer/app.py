@@ -66,6 +66,15 @@ class Explorer:
     def today(self) -> date:
         return datetime.now(self.settings.tz).date()
 
+    def range_page(self, request: Request,
+                   view: Callable[[duckdb.DuckDBPyConnection, date, date], PageData],
+                   template: str, title: str) -> Response:
+        """A page over a date range: its view's data, or an empty page before publication."""
+        start, end = parse_range(request.query_params, self.today())
+        with self.reader.cursor() as con:
+            data = view(con, start, end) if con else views.empty(start, end)
+        return self.render(request, template, title, data)
+
     def render(self, request: Request, template: str, title: str, data: PageData) -> Response:
         if wants_json(request.query_params):
             return JSONResponse(jsonable_encoder(data))
@@ -132,10 +141,7 @@ def create_app(settings: Settings, reader: WarehouseReader | None = None) -> Fas
 
     @app.get("/")
     def overview(request: Request) -> Response:
-        start, end = parse_range(request.query_params, explorer.today())
-        with reader.cursor() as con:
-            data = views.overview(con, start, end) if con else views.empty(start, end)
-        return explorer.render(request, "overview.html", "Campaigns", data)
+        return explorer.range_page(request, views.overview, "overview.html", "Campaigns")
 
     @app.get("/campaigns/{campaign:path}")
     def campaign(request: Request, campaign: str) -> Response:
@@ -172,10 +178,7 @@ def create_app(settings: Settings, reader: WarehouseReader | None = None) -> Fas
 
     @app.get("/fields")
     def fields(request: Request) -> Response:
-        start, end = parse_range(request.query_params, explorer.today())
-        with reader.cursor() as con:
-            data = views.fields(con, start, end) if con else views.empty(start, end)
-        return explorer.render(request, "fields.html", "Fields", data)
+        return explorer.range_page(request, views.fields, "fields.html", "Fields")
 
     @app.get("/rejected")
     def rejected(request: Request) -> Response:

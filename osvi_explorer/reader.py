@@ -18,6 +18,10 @@ from pathlib import Path
 import duckdb
 
 WATCH_SECONDS = 0.25
+# DuckDB's buffer pool for the explorer's reads: the pages aggregate small marts and scan a few
+# columns of `calls`; past this it spills or re-reads from the OS page cache. At 512 MB the
+# explorer's RSS passed 300 MB over a 1M-call benchmark run (docs/benchmarks.md, "Explorer").
+MEMORY_LIMIT = "160MB"
 
 
 @dataclass
@@ -36,7 +40,7 @@ class _Opened:
 
 
 class WarehouseReader:
-    def __init__(self, path: Path, memory_limit: str = "512MB", threads: int = 2) -> None:
+    def __init__(self, path: Path, memory_limit: str = MEMORY_LIMIT, threads: int = 2) -> None:
         self.path = path
         self._config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit, "threads": threads}

@@ -76,6 +76,17 @@ class ServerProcess:
         return self.process.wait(timeout)
 
 
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM a process started with start_new_session and its whole group; SIGKILL what is
+    left after `timeout`."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextmanager
 def served(data_dir: Path, token: str, log: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(data_dir, free_port(), token, log)

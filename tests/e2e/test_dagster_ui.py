@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from osvi_pipeline.runtime.instance import dagster_home
-from osvi_testkit.processes import free_port, wait_until
+from osvi_testkit.processes import free_port, stop_group, wait_until
 from tests.support.browser import chromium
 from tests.support.config import CHECKOUT, make_settings
 from tests.support.dagster_graphql import LAUNCH, STATUS, graphql
@@ -56,11 +55,7 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                    timeout=120, process=process, log=tmp / "dagster.log", interval=1)
         yield url, settings
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process, timeout=30)
         log.close()
 
 

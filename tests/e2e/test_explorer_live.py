@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from osvi_testkit.processes import OSVI, free_port, wait_until
+from osvi_testkit.processes import OSVI, free_port, stop_group, wait_until
 from tests.support.browser import chromium
 from tests.support.config import SAMPLE_FILE
 
@@ -68,8 +67,4 @@ def test_an_open_page_follows_new_deliveries_without_a_reload(tmp_path: Path) ->
             assert page.evaluate("window.__sameDocument") == "kept", "updated, not reloaded"
             assert "Live Campaign" in page.locator("#campaigns").inner_text()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)

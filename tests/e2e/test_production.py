@@ -68,6 +68,17 @@ def _session_commands(session: int) -> dict[int, str]:
     return found
 
 
+def _kill_and_await_restart(supervisor: subprocess.Popen[bytes], log: Path, command: str
+                            ) -> None:
+    """kill -9 the supervisor's child running `command`; wait for its replacement."""
+    [killed] = [pid for pid, line in _session_commands(supervisor.pid).items() if command in line]
+    os.kill(killed, signal.SIGKILL)
+    wait_until(f"a new {command}", lambda: any(
+        command in line and pid != killed
+        for pid, line in _session_commands(supervisor.pid).items()),
+        timeout=60, process=supervisor, log=log, interval=1)
+
+
 def _successful_runs(url: str) -> int:
     with psycopg2.connect(url) as con, con.cursor() as cursor:
         cursor.execute("select count(*) from runs where status = 'SUCCESS'")
@@ -112,13 +123,7 @@ def test_all_roles_on_postgres_load_deliveries_and_survive_a_killed_daemon(
                    lambda: _successful_runs(url) >= 1, timeout=120, process=process, log=log,
                    interval=1)
 
-        [daemon] = [pid for pid, command in _session_commands(process.pid).items()
-                    if "dagster-daemon run" in command]
-        os.kill(daemon, signal.SIGKILL)
-        wait_until("a new daemon", lambda: any(
-            "dagster-daemon run" in command and pid != daemon
-            for pid, command in _session_commands(process.pid).items()),
-            timeout=60, process=process, log=log, interval=1)
+        _kill_and_await_restart(process, log, "dagster-daemon run")
         assert "daemon exited with status -9: restarting it" in log.read_text()
         _post(port, "prod-2")
         wait_until("the restarted daemon's sensor to publish prod-2",
@@ -127,13 +132,7 @@ def test_all_roles_on_postgres_load_deliveries_and_survive_a_killed_daemon(
 
         # A killed code server: the daemon's sensor ticks fail until it is back (one folded
         # line each, no traceback), and it orphans a gRPC process that lives on for 30 s.
-        [server] = [pid for pid, command in _session_commands(process.pid).items()
-                    if "code-server start" in command]
-        os.kill(server, signal.SIGKILL)
-        wait_until("a new code server", lambda: any(
-            "code-server start" in command and pid != server
-            for pid, command in _session_commands(process.pid).items()),
-            timeout=60, process=process, log=log, interval=1)
+        _kill_and_await_restart(process, log, "code-server start")
         _post(port, "prod-3")
         wait_until("prod-3 through the restarted code server",
                    lambda: _published(data, "prod-3"), timeout=240, process=process, log=log,

@@ -15,9 +15,11 @@ import sysconfig
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 from packaging.version import Version
 
+from osvi_testkit.processes import free_port, wait_until
 from tests.support.config import CHECKOUT, TOKEN, sample_payload_bytes
 
 # The copy keeps .git: the version comes from it (setuptools-scm).
@@ -82,6 +84,22 @@ def test_the_wheel_alone_ingests_and_materializes(tmp_path: Path) -> None:
         assert con.execute("select campaign, calls from campaign_daily").fetchall() == [
             ("june-renewals", 1)]
         assert con.execute("select sum(calls) from daily_summary").fetchall() == [(1,)]
+
+    # The explorer's templates, stylesheet and script ship in the wheel too.
+    port = free_port()
+    server = subprocess.Popen([str(osvi), "explore", "--port", str(port)], cwd=work, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the explorer from the wheel", lambda: httpx.get(
+            f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, timeout=60,
+            process=server)
+        for path in ("/?start=2020-01-01", "/static/explorer.js", "/static/explorer.css"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30).status_code == 200
+        assert "june-renewals" in httpx.get(f"http://127.0.0.1:{port}/?start=2020-01-01",
+                                            timeout=30).text
+    finally:
+        server.terminate()
+        server.wait(30)
 
     # The upgrade: a new commit, its wheel, pip install of it (docs/deploy.md, "Upgrades").
     first = version_of(osvi, env)
