@@ -20,8 +20,9 @@ import duckdb
 WATCH_SECONDS = 0.25
 # DuckDB's buffer pool for the explorer's reads: the pages aggregate small marts and scan a few
 # columns of `calls`; past this it spills or re-reads from the OS page cache. At 512 MB the
-# explorer's RSS passed 300 MB over a 1M-call benchmark run (docs/benchmarks.md, "Explorer").
-MEMORY_LIMIT = "160MB"
+# explorer's RSS passed 300 MB over a 1M-call benchmark run, at 160 MB it reached 316 MB (its
+# imports alone are ~95 MB, idle ~180 MB; docs/benchmarks.md, "Explorer").
+MEMORY_LIMIT = "96MB"
 
 
 @dataclass
