@@ -148,7 +148,7 @@ hostile_text = st.one_of(st.text(max_size=40), st.sampled_from(
      "\x00", "Diwali Offer 2026", "दिवाली ऑफ़र"]))
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), tail=hostile_text,
        params=st.dictionaries(st.sampled_from(PARAMETERS), hostile_text, max_size=5))
@@ -162,7 +162,7 @@ def test_no_query_string_or_path_gets_a_5xx(site: tuple[str, Settings], route: s
     assert response.status_code in (200, 400, 404), (path, params, response.status_code)
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(campaign=st.one_of(st.none(), st.sampled_from(CAMPAIGNS), st.text(max_size=12)),
        condition=st.one_of(st.none(), st.sampled_from(["(none)", "confirmed", "renewed"]),
