@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import explorer, freshness, history_import, ingest, pipeline, soak
+from benchmarks import explorer, flag_noise, freshness, history_import, ingest, pipeline, soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -24,7 +24,7 @@ def _publish(section: str, table: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
-                                                   "explorer"],
+                                                   "explorer", "flags"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -77,6 +77,10 @@ def main() -> None:
         table = explorer.markdown(explorer.run(args.explorer_deliveries))
         print(table)
         _publish("explorer", table)
+    if args.only in (None, "flags"):
+        table = flag_noise.markdown(flag_noise.run())
+        print(table)
+        _publish("flags", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

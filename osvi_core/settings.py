@@ -223,6 +223,11 @@ class Settings(BaseSettings):
                                       "Calls (or answers) a day needs to be tested.", ge=1)
     flag_min_baseline_count: int = setting(
         50, Section.flags, "Calls (or answers) the trailing 7 days need to be a baseline.", ge=1)
+    flag_fdr: float = setting(
+        0.05, Section.flags,
+        "The false-discovery rate controlled across a day's flag tests (Benjamini-Hochberg): "
+        "`campaign_flags.flagged` holds after the control, `significant` is each test alone.",
+        gt=0, lt=1)
 
     # privacy
     pii: Literal["keep", "mask"] = setting(

@@ -114,6 +114,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     flag_min_count_change: float
     flag_min_day_count: int
     flag_min_baseline_count: int
+    flag_fdr: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OsviOptions:
@@ -122,7 +123,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
             "publish_url", "timezone", "pii", "pii_phone_keys", "pii_name_keys",
             "report_base_url", "notify_attempts", "notify_backoff_seconds",
             "flag_min_rate_change", "flag_min_count_change", "flag_min_day_count",
-            "flag_min_baseline_count")}
+            "flag_min_baseline_count", "flag_fdr")}
         return cls(landing_url=settings.landing_location,
                    published_warehouse=str(layout.warehouse_path),
                    daily_reports_dir=str(layout.daily_reports_dir),
@@ -136,7 +137,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
         return FlagRules(min_day_count=self.flag_min_day_count,
                          min_baseline_count=self.flag_min_baseline_count,
                          min_rate_change=self.flag_min_rate_change,
-                         min_count_change=self.flag_min_count_change)
+                         min_count_change=self.flag_min_count_change, fdr=self.flag_fdr)
 
     @property
     def landing(self) -> LandingStore:

@@ -2,8 +2,10 @@
 
 Metrics: `calls`, `reach_rate` (from call-status webhooks), `share:<matched condition>` and
 `true_rate:<boolean Data Extraction field>`, judged by lib/flag_stats.py; and `silent` for a
-campaign that had calls on each of the 7 days before and none that day. Rebuilt in full each
-run: a few rows per campaign-day, computed from the marts.
+campaign that had calls on each of the 7 days before and none that day. `significant` is each
+test alone at 95 %; `flagged` holds for a test that survives the false-discovery-rate control
+across all of that day's tests (every campaign, every metric) and whose change is large
+enough. Rebuilt in full each run: a few rows per campaign-day, computed from the marts.
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ from datetime import date, timedelta
 import duckdb
 import pyarrow as pa
 
-from osvi_pipeline.lib.flag_stats import FlagRules, Verdict, judge_count, judge_proportion
+from osvi_pipeline.lib.flag_stats import (
+    FlagRules,
+    Verdict,
+    benjamini_hochberg,
+    judge_count,
+    judge_proportion,
+)
 
 BASELINE_DAYS = 7
 COLUMNS = pa.schema([
     ("call_date", pa.date32()), ("campaign", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("baseline", pa.float64()), ("interval_low", pa.float64()),
     ("interval_high", pa.float64()), ("day_count", pa.int64()), ("baseline_count", pa.int64()),
-    ("significant", pa.bool_()), ("flagged", pa.bool_()),
+    ("significant", pa.bool_()), ("flagged", pa.bool_()), ("p_value", pa.float64()),
 ])
 DAYS = "select call_date from daily_summary order by 1"
 CALLS = """
@@ -60,9 +68,10 @@ def build_campaign_flags(con: duckdb.DuckDBPyConnection, rules: FlagRules) -> in
         proportions[(campaign, f"true_rate:{field}")][day] = (true_count, answered)
     silent = list(_silent(days, counts))
     quiet_days = {(row["campaign"], row["call_date"]) for row in silent}
-    rows = [*(row for row in _judged(days, counts, rules, count=True)  # silent says it already
-              if (row["campaign"], row["call_date"]) not in quiet_days),
-            *_judged(days, proportions, rules, count=False), *silent]
+    tested = [*(row for row in _judged(days, counts, rules, count=True)  # silent says it
+                if (row["campaign"], row["call_date"]) not in quiet_days),
+              *_judged(days, proportions, rules, count=False)]
+    rows = [*_control_false_discoveries(tested, rules.fdr), *silent]
     con.register("campaign_flags_arrow", pa.Table.from_pylist(rows, schema=COLUMNS))
     try:
         con.execute("create or replace table campaign_flags as "
@@ -90,6 +99,24 @@ def _judged(days: list[date], series: Series, rules: FlagRules,
                 yield _row(day, campaign, metric, verdict, n, baseline_n)
 
 
+def _control_false_discoveries(rows: list[dict[str, object]], fdr: float
+                               ) -> list[dict[str, object]]:
+    """`flagged` after Benjamini-Hochberg over each day's tested rows (those with enough data
+    for a p-value), and only for a change large enough to matter."""
+    by_day: dict[object, list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        row["flagged"] = False
+        if row["p_value"] is not None:
+            by_day[row["call_date"]].append(row)
+    for tests in by_day.values():
+        kept = benjamini_hochberg([float(str(row["p_value"])) for row in tests], fdr)
+        for row, discovered in zip(tests, kept, strict=True):
+            row["flagged"] = discovered and bool(row.pop("large"))
+    for row in rows:
+        row.pop("large", None)
+    return rows
+
+
 def _silent(days: list[date], counts: Series) -> Iterator[dict[str, object]]:
     for (campaign, _), by_day in counts.items():
         for day in days:
@@ -99,7 +126,7 @@ def _silent(days: list[date], counts: Series) -> Iterator[dict[str, object]]:
                 yield {"call_date": day, "campaign": campaign, "metric": "silent", "value": 0.0,
                        "baseline": mean, "interval_low": None, "interval_high": None,
                        "day_count": 0, "baseline_count": sum(by_day[d][0] for d in week),
-                       "significant": True, "flagged": True}
+                       "significant": True, "flagged": True, "p_value": None}
 
 
 def _row(day: date, campaign: str, metric: str, verdict: Verdict, day_count: int,
@@ -108,4 +135,4 @@ def _row(day: date, campaign: str, metric: str, verdict: Verdict, day_count: int
             "baseline": verdict.baseline, "interval_low": verdict.interval_low,
             "interval_high": verdict.interval_high, "day_count": day_count,
             "baseline_count": baseline_count, "significant": verdict.significant,
-            "flagged": verdict.flagged}
+            "flagged": verdict.flagged, "p_value": verdict.p_value, "large": verdict.large}

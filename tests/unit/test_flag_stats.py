@@ -55,3 +55,16 @@ def test_counts_against_the_trailing_mean() -> None:
     usual = judge_count(95, 700, 7)
     assert usual is not None and not usual.flagged
     assert judge_count(3, 0, 0) is None
+
+
+def test_benjamini_hochberg_against_the_hand_computed_cutoff() -> None:
+    # m = 5, fdr 0.05: thresholds 0.01, 0.02, 0.03, 0.04, 0.05. Sorted p: 0.001, 0.012, 0.035,
+    # 0.041, 0.2; the largest rank under its threshold is 2 (0.012 <= 0.02; 0.035 > 0.03).
+    from osvi_pipeline.lib.flag_stats import benjamini_hochberg, p_value
+
+    assert benjamini_hochberg([0.035, 0.001, 0.2, 0.012, 0.041], 0.05) == [
+        False, True, False, True, False]
+    # a later p-value under its threshold carries the earlier ones with it (step-up)
+    assert benjamini_hochberg([0.012, 0.04, 0.02], 0.05) == [True, True, True]
+    assert benjamini_hochberg([], 0.05) == []
+    assert p_value(1.959963984540054) == pytest.approx(0.05)
