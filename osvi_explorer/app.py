@@ -4,8 +4,8 @@ the same data as JSON with `?format=json`, every filter validated (400 naming it
 
 from __future__ import annotations
 
+import html
 import io
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,7 +27,6 @@ from osvi_core.settings import Settings
 from osvi_core.version import package_version
 from osvi_explorer import queries, views
 from osvi_explorer.filters import (
-    PAGE_SIZE,
     BadParameter,
     CallFilters,
     parse_call_filters,
@@ -195,13 +194,8 @@ def create_app(settings: Settings, reader: WarehouseReader | None = None) -> Fas
 def _bad(request: Request, exc: BadParameter) -> Response:
     if request.query_params.get("format") == "json" or request.url.path.endswith(".csv"):
         return JSONResponse({"error": str(exc), "parameter": exc.name}, status_code=400)
-    return HTMLResponse(f"<!doctype html><title>Bad request</title><p>{_escape(str(exc))}</p>",
+    return HTMLResponse(f"<!doctype html><title>Bad request</title><p>{html.escape(str(exc))}</p>",
                         status_code=400)
-
-
-def _escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
 
 
 def _csv_stream(reader: WarehouseReader, filters: CallFilters) -> Iterator[bytes]:
@@ -219,10 +213,3 @@ def _csv_stream(reader: WarehouseReader, filters: CallFilters) -> Iterator[bytes
                 yield sink.getvalue()
         except duckdb.CatalogException:  # an older warehouse without `calls`
             return
-
-
-def json_dumps(data: object) -> str:
-    return json.dumps(jsonable_encoder(data))
-
-
-__all__ = ["PAGE_SIZE", "create_app"]
