@@ -273,6 +273,14 @@ def fill_by_campaign(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
         """, {"start": start, "end": end})
 
 
+def schema_changes(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[Row]:
+    return rows(con, """
+        select change_date, agent_name, section, path, change, detail from schema_changes
+        where change_date between $start and $end
+        order by change_date desc, agent_name, section, path, change
+        """, {"start": start, "end": end})
+
+
 def rejected(con: duckdb.DuckDBPyConnection, start: date, end: date, page: int) -> CallPage:
     params = {"start": start, "end": end}
     counted = rows(con, "select count(*) as total from rejected_deliveries "

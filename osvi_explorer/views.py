@@ -13,7 +13,12 @@ from osvi_explorer import queries
 from osvi_explorer.filters import NONE_CONDITION, PAGE_SIZE, CallFilters
 from osvi_pipeline.lib import charts
 from osvi_pipeline.lib.flag_stats import wilson_interval
-from osvi_pipeline.lib.report_render import Flag, describe_flag
+from osvi_pipeline.lib.report_render import (
+    Flag,
+    SchemaChange,
+    describe_change,
+    describe_flag,
+)
 
 Data = dict[str, Any]
 
@@ -80,7 +85,10 @@ def fields(con: duckdb.DuckDBPyConnection, start: date, end: date) -> Data:
         calls_counted = int(row["calls"] or 0)
         fill.setdefault(row["field"], {})[row["campaign"]] = (
             int(row["filled"] or 0) / calls_counted if calls_counted else None)
-    return {"start": start, "end": end, "published": True,
+    changes = [{**row, "text": describe_change(SchemaChange(
+        row["agent_name"], row["section"], row["path"], row["change"], row["detail"]))}
+        for row in queries.schema_changes(con, start, end)]
+    return {"start": start, "end": end, "published": True, "changes": changes,
             "catalog": queries.field_catalog(con),
             "fill_rates": [{"field": name, "by_campaign": by_campaign}
                            for name, by_campaign in sorted(fill.items())]}

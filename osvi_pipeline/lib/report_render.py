@@ -58,10 +58,42 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class SchemaChange:
+    """A schema_changes row: an agent's extraction changed shape that day."""
+
+    agent_name: str
+    section: str
+    path: str
+    change: str  # appeared | disappeared | type_changed
+    detail: str | None = None
+
+
+CONDITION_PREFIX = "_matched_condition="
+
+
+def describe_change(change: SchemaChange) -> str:
+    """One line a person reads about an extraction change."""
+    if change.path.startswith(CONDITION_PREFIX):
+        condition = change.path.removeprefix(CONDITION_PREFIX)
+        return (f"{change.agent_name}: new matched condition {condition}"
+                if change.change == "appeared"
+                else f"{change.agent_name}: condition {condition} no longer matched"
+                + (f" ({change.detail})" if change.detail else ""))
+    where = f"{change.path} ({change.section})"
+    if change.change == "appeared":
+        return f"{change.agent_name} started filling {where}"
+    if change.change == "disappeared":
+        return (f"{change.agent_name} stopped filling {where}"
+                + (f": {change.detail}" if change.detail else ""))
+    return f"{change.agent_name}: {where} changed type, {change.detail}"
+
+
+@dataclass(frozen=True)
 class Attention:
     """What else the day's reader should look at."""
 
     new_fields: list[str] = field(default_factory=list)
+    schema_changes: list[SchemaChange] = field(default_factory=list)
     type_conflicts: list[str] = field(default_factory=list)
     rejected: int = 0
 
@@ -99,9 +131,12 @@ def describe_flag(flag: Flag) -> str:
 
 
 def headline(report: DailyReport) -> list[str]:
-    """The first lines: how the day went, overall and for the top campaigns."""
+    """The first lines: what changed in the agents' extraction (news the numbers below depend
+    on), then how the day went, overall and for the top campaigns."""
     s = report.summary
-    lines = [f"{_plural(s.calls, 'call')} across {_plural(s.campaigns, 'campaign')} on "
+    lines = [*(f"extraction changed: {describe_change(change)}"
+               for change in report.attention.schema_changes),
+             f"{_plural(s.calls, 'call')} across {_plural(s.campaigns, 'campaign')} on "
              f"{s.day.isoformat()} ({_change(s.calls, s.previous_day_calls)} vs the day before)"]
     if report.reach_rate is not None:
         lines.append(f"reach rate {report.reach_rate:.0%}")

@@ -16,6 +16,7 @@ from osvi_pipeline.lib.report_render import (
     DailyReport,
     Flag,
     Outcome,
+    SchemaChange,
     Summary,
     render_html,
     render_markdown,
@@ -41,6 +42,10 @@ from campaign_flags where call_date = $day and flagged
 order by metric = 'silent' desc, abs(value - baseline) / greatest(baseline, 1e-9) desc, campaign
 """
 # Fields whose first value came on this day (the long tables by the calls' first day).
+SCHEMA_CHANGES_SQL = """
+select agent_name, section, path, change, detail from schema_changes
+where change_date = $day order by agent_name, section, path, change
+"""
 NEW_FIELDS_SQL = """
 with firsts as (
     select 'data_capture.' || f.field as name, min(c.call_date) as first_day
@@ -95,6 +100,8 @@ def load_report(con: duckdb.DuckDBPyConnection, day: date) -> DailyReport | None
                if table_exists(con, "main", "campaign_flags") else []),
         attention=Attention(
             new_fields=[r[0] for r in rows(NEW_FIELDS_SQL)],
+            schema_changes=([SchemaChange(*r) for r in rows(SCHEMA_CHANGES_SQL)]
+                            if table_exists(con, "main", "schema_changes") else []),
             type_conflicts=([r[0] for r in con.execute(CONFLICTS_SQL).fetchall()]
                             if table_exists(con, "main", "field_catalog") else []),
             rejected=int(scalar(con, REJECTED_SQL, params))),

@@ -164,6 +164,8 @@ def test_micro_batches_leave_the_full_scan_checks_to_the_warehouse_job(tmp_path:
         partition_key="2026-11-28", instance=instance)
     assert micro.success
     assert _check_names(micro) == {"landing_rows_equal_deliveries", "summary_delivered"}
+    materialized = {event.asset_key.path[-1] for event in micro.get_asset_materialization_events()}
+    assert "campaign_daily" in materialized and "schema_changes" not in materialized
     steps = {event.step_key for event in micro.all_events if event.step_key}
     assert {"staging_models", "core_models", "fields_models", "marts_models",
             "wide_tables"} <= steps
@@ -173,7 +175,8 @@ def test_micro_batches_leave_the_full_scan_checks_to_the_warehouse_job(tmp_path:
     full = defs.resolve_job_def("warehouse_job").execute_in_process(
         partition_key="2026-11-28", instance=instance)
     assert {"unique_call_log_id", "not_null_call_date", "every_delivery_is_a_call_or_a_rejection",
-            "data_capture_has_no_type_conflicts"} <= _check_names(full)
+            "data_capture_has_no_type_conflicts",
+            "no_extraction_changes_on_the_latest_day"} <= _check_names(full)
     assert all(evaluation.passed for evaluation in full.get_asset_check_evaluations()
                if evaluation.check_name != "no_rejected_deliveries")
 

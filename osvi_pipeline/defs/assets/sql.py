@@ -41,6 +41,9 @@ def build_layer_asset(layer: str, models: list[SqlModel], known_tables: set[str]
                      osvi: OsviOptions) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
         with duckdb.get_connection(masking=osvi.pii_rules) as con:
             con.execute("set variable campaign_keys = $keys", {"keys": osvi.campaign_keys})
+            # schema_changes: a day smaller than this proves nothing (as for the flags).
+            con.execute("set variable flag_min_day_count = $count",
+                        {"count": osvi.flag_min_day_count})
             for model in ordered:
                 key = dg.AssetKey(model.name)
                 if key not in context.selected_asset_keys:

@@ -5,6 +5,7 @@ its header (defs/assets/sql.py)."""
 import dagster as dg
 
 from osvi_pipeline.defs.resources import WarehouseDuckDB
+from osvi_pipeline.lib.report_render import SchemaChange, describe_change
 from osvi_pipeline.warehouse.queries import scalar
 
 
@@ -53,9 +54,28 @@ def _no_type_conflicts(table: str) -> dg.AssetChecksDefinition:
     return check
 
 
+SCHEMA_CHANGES_CHECK = "no_extraction_changes_on_the_latest_day"
+
+
+@dg.asset_check(asset="schema_changes", name=SCHEMA_CHANGES_CHECK,
+                description="Warns when an agent's extraction changed shape on the latest day "
+                            "with calls: a path appeared, disappeared or changed type, or a "
+                            "condition appeared or disappeared.")
+def no_extraction_changes(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        rows = con.execute("""
+            select agent_name, section, path, change, detail from schema_changes
+            where change_date = (select max(call_date) from calls)
+            order by all""").fetchall()
+    changes = [describe_change(SchemaChange(*row)) for row in rows]
+    return dg.AssetCheckResult(passed=not changes, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"changes": dg.MetadataValue.json(changes)})
+
+
 WAREHOUSE_CHECKS = [
     every_delivery_is_a_call_or_a_rejection,
     no_rejected_deliveries,
     _no_type_conflicts("data_capture"),
     _no_type_conflicts("structured_output"),
+    no_extraction_changes,
 ]
