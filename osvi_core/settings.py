@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -41,6 +41,8 @@ OBJECT_STORE_SEGMENT_SECONDS = 15.0
 # /readyz turns unready when the unpublished backlog passes this share of its bound, so a load
 # balancer moves traffic away before the replica has to answer 503.
 READY_BACKLOG_SHARE = 0.8
+# A TCP port, checked like every other setting.
+Port = Annotated[int, Field(gt=0, lt=65536)]
 
 
 class Section(StrEnum):
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
     host: str = setting("127.0.0.1", Section.ingest,
                         "Interface the ingest API and the Dagster UI bind (`osvi serve`, "
                         "`osvi up`); loopback unless told.")
-    port: int = setting(8000, Section.ingest, "The ingest API's TCP port.", gt=0, lt=65536)
+    port: Port = setting(8000, Section.ingest, "The ingest API's TCP port.")
     ingest_token: str | None = setting(
         None, Section.ingest,
         "Token accepted for every integration name when no integrations file is used; unset: "
@@ -175,14 +177,12 @@ class Settings(BaseSettings):
         ge=1)
 
     # production (Dagster's processes)
-    dagster_port: int = setting(3000, Section.production, "The Dagster UI's port.", gt=0,
-                                lt=65536)
+    dagster_port: Port = setting(3000, Section.production, "The Dagster UI's port.")
     code_server_host: str = setting(
         "127.0.0.1", Section.production,
         "`osvi up --production`: the gRPC code server's interface (where the daemon and "
         "webservers reach it).")
-    code_server_port: int = setting(4000, Section.production, "The code server's gRPC port.",
-                                    gt=0, lt=65536)
+    code_server_port: Port = setting(4000, Section.production, "The code server's gRPC port.")
     dagster_postgres_url: str | None = setting(
         None, Section.production,
         "`postgresql://user:password@host:5432/database`: Dagster's run, event and schedule "
@@ -194,8 +194,7 @@ class Settings(BaseSettings):
         "127.0.0.1", Section.explorer,
         "Interface the campaign explorer binds (`osvi explore`, `osvi up`): anything but "
         "loopback needs `OSVI_EXPLORER_PASSWORD`.")
-    explorer_port: int = setting(8080, Section.explorer, "The campaign explorer's port.", gt=0,
-                                 lt=65536)
+    explorer_port: Port = setting(8080, Section.explorer, "The campaign explorer's port.")
     explorer_password: str | None = setting(
         None, Section.explorer,
         "The explorer's login (HTTP Basic, any user name); without it the explorer refuses "

@@ -30,6 +30,7 @@ from osvi_explorer.filters import (
     BadParameter,
     CallFilters,
     parse_call_filters,
+    parse_page,
     parse_range,
     parse_text,
     wants_json,
@@ -110,10 +111,7 @@ def create_app(settings: Settings, reader: WarehouseReader | None = None) -> Fas
             response: Response = Response("login required\n", status_code=401,
                                           headers={"WWW-Authenticate": REALM})
         else:
-            try:
-                response = await call_next(request)
-            except BadParameter as exc:  # raised while streaming (a CSV's filters)
-                response = _bad(request, exc)
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -182,7 +180,7 @@ def create_app(settings: Settings, reader: WarehouseReader | None = None) -> Fas
     @app.get("/rejected")
     def rejected(request: Request) -> Response:
         start, end = parse_range(request.query_params, explorer.today())
-        page = parse_call_filters(request.query_params, explorer.today()).page
+        page = parse_page(request.query_params)
         with reader.cursor() as con:
             data = (views.rejected(con, start, end, page) if con
                     else views.empty(start, end))

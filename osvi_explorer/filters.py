@@ -92,11 +92,15 @@ def parse_range(params: Mapping[str, str], today: date) -> tuple[date, date]:
     return start, end
 
 
-def parse_call_filters(params: Mapping[str, str], today: date) -> CallFilters:
-    start, end = parse_range(params, today)
+def parse_page(params: Mapping[str, str]) -> int:
     page_text = params.get("page") or "1"
     if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
         raise BadParameter("page", f"a whole number from 1 to {MAX_PAGE}")
+    return int(page_text)
+
+
+def parse_call_filters(params: Mapping[str, str], today: date) -> CallFilters:
+    start, end = parse_range(params, today)
     sort = params.get("sort") or "received"
     if sort not in SORTS:
         raise BadParameter("sort", f"one of {', '.join(SORTS)}")
@@ -108,7 +112,7 @@ def parse_call_filters(params: Mapping[str, str], today: date) -> CallFilters:
         condition=parse_text("condition", params.get("condition")),
         intent=parse_text("intent", params.get("intent")),
         agent=parse_text("agent", params.get("agent")), q=parse_text("q", params.get("q")),
-        page=int(page_text), sort=sort, order=order)
+        page=parse_page(params), sort=sort, order=order)
 
 
 def wants_json(params: Mapping[str, str]) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import cast
 
 import duckdb
 import pyarrow as pa
@@ -109,7 +110,7 @@ def _control_false_discoveries(rows: list[dict[str, object]], fdr: float
         if row["p_value"] is not None:
             by_day[row["call_date"]].append(row)
     for tests in by_day.values():
-        kept = benjamini_hochberg([float(str(row["p_value"])) for row in tests], fdr)
+        kept = benjamini_hochberg([cast(float, row["p_value"]) for row in tests], fdr)
         for row, discovered in zip(tests, kept, strict=True):
             row["flagged"] = discovered and bool(row.pop("large"))
     for row in rows:
