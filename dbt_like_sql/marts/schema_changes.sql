@@ -15,47 +15,41 @@
 --                of a day with at least that many (a small day proves nothing);
 --   type_changed the day's dominant type differs from the one of the agent's previous day
 --                with the path; detail says 'before -> after'.
--- Rebuilt in full from the long field tables, so re-runs and backfills give the same rows.
-with leaves as (
-    -- integers and decimals are one type here: 3 one day and 3.5 the next is no change
-    select c.call_date, c.agent_name, 'data_capture' as section, f.field as path,
-           replace(f.value_type, 'integer', 'number') as value_type
-    from data_capture_fields as f
-    join calls as c using (call_log_id)
-    where not c.is_test and f.value_type <> 'null' and c.agent_name is not null
-
-    union all
-
-    select c.call_date, c.agent_name, 'structured_output' as section, f.path,
-           replace(f.value_type, 'integer', 'number') as value_type
-    from structured_output_fields as f
-    join calls as c using (call_log_id)
-    where not c.is_test and f.value_type <> 'null' and c.agent_name is not null
-
-    union all
-
-    select call_date, agent_name, 'structured_output' as section,
-           '_matched_condition=' || matched_condition as path, 'condition' as value_type
-    from calls
-    where not is_test and matched_condition is not null and agent_name is not null
-),
-
-agent_days as (
+-- Paths are agent_field_days' (array positions as []). Rebuilt in full, but from the per-day
+-- aggregates (agent_field_days, agent_call_days, which runs keep by day), not from the calls:
+-- a few rows per agent, path and day, so a micro-batch can afford it and re-runs and
+-- backfills give the same rows.
+with agent_days as (
     -- every day an agent made calls, numbered, with how many
     select
         agent_name,
         call_date,
-        count(*) as calls,
+        sum(calls) as calls,
         row_number() over (partition by agent_name order by call_date) as day_index
-    from calls
-    where not is_test and agent_name is not null
+    from agent_call_days
     group by agent_name, call_date
 ),
 
+path_types as (
+    select agent_name, section, path, call_date, value_type, sum(calls) as calls
+    from agent_field_days
+    group by agent_name, section, path, call_date, value_type
+
+    union all
+
+    select agent_name, 'structured_output' as section,
+           '_matched_condition=' || matched_condition as path, call_date,
+           'condition' as value_type, sum(calls) as calls
+    from agent_call_days
+    where matched_condition is not null
+    group by agent_name, matched_condition, call_date
+),
+
 path_days as (
-    select agent_name, section, path, call_date, count(*) as filled,
-           mode(value_type order by value_type) as day_type
-    from leaves
+    -- the day's dominant type: the one most calls held (ties: alphabetical)
+    select agent_name, section, path, call_date, sum(calls) as filled,
+           first(value_type order by calls desc, value_type) as day_type
+    from path_types
     group by agent_name, section, path, call_date
 ),
 

@@ -6,9 +6,9 @@ never listed twice. The folder (`staging`, `core`, `fields`, `marts`) is the ass
 Two header lines are read:
 
 - `-- materialized: full` (rebuilt every run: the small marts, whose rows span days) or
-  `-- materialized: incremental(<key>)` (`received_day`, `delivery_id` or `call_log_id`: runs
-  rebuild only the changed keys' rows, see warehouse/change_log.py). Required: a missing line
-  is an error, not a silent full rebuild.
+  `-- materialized: incremental(<key>)` (`received_day`, `delivery_id`, `call_log_id` or
+  `call_date`: runs rebuild only the changed keys' rows, see warehouse/change_log.py).
+  Required: a missing line is an error, not a silent full rebuild.
 - `-- tests: unique(<column>), not_null(<column>)` (optional): asset checks run with the build.
 
 `dbt_like_sql/macros/*.sql` hold DuckDB macros the models share (like dbt's macros); each file is
@@ -28,8 +28,11 @@ import sqlglot
 from sqlglot import exp
 
 # The keys an incremental model can be rebuilt by (`-- materialized: incremental(<key>)`).
-ScopeKey = Literal["received_day", "delivery_id", "call_log_id"]
-SCOPE_KEYS: tuple[ScopeKey, ...] = ("received_day", "delivery_id", "call_log_id")
+ScopeKey = Literal["received_day", "delivery_id", "call_log_id", "call_date"]
+# What a load of `deliveries` changes; `call_date`s are recorded by the models keyed by call
+# that have one (warehouse/model_runner.py), so the per-day aggregates rebuild those days only.
+DELIVERY_KEYS: tuple[ScopeKey, ...] = ("received_day", "delivery_id", "call_log_id")
+SCOPE_KEYS: tuple[ScopeKey, ...] = (*DELIVERY_KEYS, "call_date")
 TestKind = Literal["unique", "not_null"]
 TEST_KINDS: tuple[TestKind, ...] = ("unique", "not_null")
 

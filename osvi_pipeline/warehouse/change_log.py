@@ -2,13 +2,15 @@
 
 `deliveries` records what each load changed in `osvi_state.changes`: the `received_day`s, the
 `delivery_id`s and the `call_log_id`s of the rows it replaced or appended (a replaced window:
-its old and its new rows; the landing sensor's appends: the new rows only). A model whose
-header says `-- incremental: <key>` (`received_day`, `delivery_id` or `call_log_id`) then
-deletes and re-inserts only the rows of the keys changed since it last ran, reading its
-upstream tables restricted to those keys. That is exact when a row depends only on upstream
-rows with the same key, which is what the header promises (a call's row depends on that call's
-deliveries; a parsed delivery's row on that delivery). Keyed by delivery, a micro-batch late in
-a busy day parses its new deliveries, not the day so far.
+its old and its new rows; the landing sensor's appends: the new rows only), and a model keyed
+by call that has a `call_date` records the days of the calls it rebuilt (before and after: a
+re-delivery can move a call to another day). A model whose header says `-- incremental: <key>`
+(`received_day`, `delivery_id`, `call_log_id` or `call_date`) then deletes and re-inserts only
+the rows of the keys changed since it last ran, reading its upstream tables restricted to
+those keys. That is exact when a row depends only on upstream rows with the same key, which is
+what the header promises (a call's row depends on that call's deliveries; a parsed delivery's
+row on that delivery; a day's aggregate on that day's calls). Keyed by delivery, a micro-batch
+late in a busy day parses its new deliveries, not the day so far.
 
 A model is rebuilt in full instead when it has never run, when its SQL or settings changed (its
 fingerprint), or when an upstream model was rebuilt in full. Each model's delete, insert and
@@ -149,7 +151,7 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
 def create_scope(con: duckdb.DuckDBPyConnection, scope: ScopeKey, sources: set[str],
                  planned: Plan) -> str:
     """A temp table `_scope` of the changed keys (typed like the key column); returns its name."""
-    key_type = "date" if scope == "received_day" else "varchar"
+    key_type = "date" if scope in ("received_day", "call_date") else "varchar"
     con.execute(f"create or replace temp table _scope as select distinct key::{key_type} as key "
                 "from osvi_state.changes where change_id > $after and change_id <= $upto "
                 "and scope = $scope and list_contains($sources, source)",

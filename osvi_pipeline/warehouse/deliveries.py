@@ -9,7 +9,7 @@ from pathlib import Path
 from duckdb import DuckDBPyConnection
 
 from osvi_core.integrations import load_integrations
-from osvi_pipeline.lib.sql_models import SCOPE_KEYS, ScopeKey
+from osvi_pipeline.lib.sql_models import DELIVERY_KEYS, ScopeKey
 from osvi_pipeline.warehouse.change_log import ensure_state, record_changes
 from osvi_pipeline.warehouse.landing_files import LandingInventory
 from osvi_pipeline.warehouse.queries import scalar
@@ -102,7 +102,7 @@ where received_at >= $start and received_at < $end
 def record_window_changes(con: DuckDBPyConnection, params: dict[str, object]) -> None:
     """The days, deliveries and calls of the window's rows, for the incremental models
     downstream."""
-    for key in SCOPE_KEYS:
+    for key in DELIVERY_KEYS:
         record_changes(con, "deliveries", key, f"select {key} from deliveries "
                        "where received_at >= $start and received_at < $end", params)
 
@@ -183,7 +183,7 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
     ambiguous = normalize_template_deliveries(con, integrations_file, params)
     if incremental and not _has_templates(integrations_file):
         if files:  # only what the new rows feed
-            for key in SCOPE_KEYS:
+            for key in DELIVERY_KEYS:
                 record_changes(con, "deliveries", key, NEW_ROWS.format(key=key),
                                {**params, "files": files})
     else:  # ...and what the new rows feed (templates may re-link earlier rows too)

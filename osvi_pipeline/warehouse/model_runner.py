@@ -20,6 +20,8 @@ from osvi_pipeline.warehouse.change_log import (
 )
 from osvi_pipeline.warehouse.queries import row_count
 
+DAY_COLUMN = "call_date"  # a call's day, the key of the per-day aggregates
+
 
 @dataclass(frozen=True)
 class ModelBuild:
@@ -49,13 +51,35 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
             scope = create_scope(con, key, sources, planned)
             changed_keys = row_count(con, scope)
             sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key), scope)
+            days_touched = _days_of_calls(con, model.name, key, scope)
+            if days_touched:
+                record_changes(con, model.name, "call_date", days_touched)  # the old days
             con.execute(f"delete from {table} where {quote_identifier(key)} in "
                         f"(select key from {scope})")
             con.execute(f"insert into {table} by name {sql}")
+            if days_touched:
+                record_changes(con, model.name, "call_date", days_touched)  # the new days
         if key is not None:
             mark_done(con, model.name, planned, model_fingerprint)
     rows = row_count(con, model.name)
     return ModelBuild(full, rows, changed_keys)
+
+
+def _days_of_calls(con: duckdb.DuckDBPyConnection, table: str, key: str,
+                   scope: str) -> str | None:
+    """For a model keyed by call with a `call_date`: the query of the days its changed calls
+    are on, which models keyed by day rebuild (recorded before the change and after it)."""
+    if key != "call_log_id" or DAY_COLUMN not in table_columns(con, table):
+        return None
+    return (f"select {DAY_COLUMN} from {quote_identifier(table)} "
+            f"where call_log_id in (select key from {scope})")
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_catalog = "
+        "current_database() and table_schema = 'main' and table_name = $t",
+        {"t": table}).fetchall()}
 
 
 def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:

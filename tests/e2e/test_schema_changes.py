@@ -27,7 +27,8 @@ DAYS = [FIRST + timedelta(days=offset) for offset in range(8)]  # day 1 .. day 8
 def asha_call(day_number: int, index: int) -> dict[str, object]:
     """Asha: 25 calls a day. callback_slot appears on day 5; budget is dropped on day 5 after
     four steady days; score turns from a number into text on day 6; condition `escalated`
-    appears on day 7 (with a leaf of its own); language appears on day 8."""
+    appears on day 7 (with a leaf of its own, while `slot` stays on every `confirmed` call);
+    language appears on day 8, when email falls from 88% of calls to 16%."""
     capture: dict[str, object] = {"appointment_confirmed": index % 2 == 0, "nps": index % 10}
     if day_number >= 5:
         capture["callback_slot"] = "evening"
@@ -36,6 +37,8 @@ def asha_call(day_number: int, index: int) -> dict[str, object]:
     capture["score"] = f"grade {index % 3}" if day_number >= 6 else index % 5 + 0.5
     if day_number == 8:
         capture["language"] = "hi"  # the latest day's change: the WARN check fires on it
+    if (index % 10 != 0) if day_number < 8 else (index < 4):  # 88% of calls, then 16%
+        capture["email"] = f"a{index}@example.com"
     escalated = day_number >= 7 and index < 5
     output = ({"_matched_condition": "escalated", "reason": "angry"} if escalated
               else {"_matched_condition": "confirmed", "slot": "10:00"})
@@ -88,6 +91,23 @@ def test_planted_changes_are_found_on_their_day_and_nothing_else(tmp_path: Path)
     ], key=lambda row: tuple("" if value is None else str(value) for value in row))
     assert sorted(changes(), key=lambda row: tuple(
         "" if value is None else str(value) for value in row)) == expected
+
+    # Fill rates: the drops are flagged; the steady fields, the leaf of one condition when
+    # another appears, and the small campaign's drop are not.
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        flagged = con.execute("select call_date::varchar, campaign, metric, round(value, 2), "
+                              "round(baseline, 2) from campaign_flags where flagged and "
+                              "metric like 'fill_rate:%' order by all").fetchall()
+        tested = con.execute("select count(*) from campaign_flags where metric = "
+                             "'fill_rate:structured_output.slot' and p_value is not null "
+                             "and call_date = $day", {"day": day[7]}).fetchall()
+    # (a lasting drop stays flagged while the trailing week still holds the days before it)
+    assert flagged == [(day[5], "Renewals", "fill_rate:budget", 0.0, 1.0),
+                       (day[6], "Renewals", "fill_rate:budget", 0.0, 0.8),
+                       (day[7], "Renewals", "fill_rate:budget", 0.0, 0.67),
+                       (day[8], "Renewals", "fill_rate:budget", 0.0, 0.57),
+                       (day[8], "Renewals", "fill_rate:email", 0.16, 0.88)], flagged
+    assert tested == [(1,)], "slot was tested on day 7, among the confirmed calls"
 
     again = subprocess.run([str(OSVI), "materialize", "--start", str(DAYS[2]), "--end",
                             str(DAYS[6])], env=env, capture_output=True, text=True, timeout=300)

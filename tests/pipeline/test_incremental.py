@@ -13,7 +13,7 @@ from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.change_log import restrict_to_scope
 from tests.support.config import make_settings
 from tests.support.histories import DAY, DAY1, differences, integrations_file, landings, seed_call
-from tests.support.pipeline import delivery, land, run
+from tests.support.pipeline import delivery, land, query, run
 
 
 def builds(result: dg.ExecuteInProcessResult) -> dict[str, str]:
@@ -48,7 +48,7 @@ def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> No
     # The later runs really took the incremental path (else this test proves nothing).
     for later in per_run[1:]:
         for model in ("call_deliveries", "calls", "data_capture_fields", "call_trigger_fields",
-                      "structured_output"):
+                      "structured_output", "agent_call_days", "agent_field_days"):
             assert later[model] == "incremental", (model, later)
     # A type conflict that keeps the column VARCHAR is a catalog change only; a new field
     # rebuilds the wide table from its kept leaves.
@@ -146,3 +146,24 @@ def test_sensor_runs_append_only_new_files_and_equal_a_full_build(
         "window replaced", 1)
     run(scratch, "2026-11-26", "2026-11-28")
     assert differences(sensed.layout.warehouse_path, scratch.layout.warehouse_path) == {}
+
+
+def test_a_call_that_moves_to_an_earlier_day_leaves_its_old_day(tmp_path: Path) -> None:
+    """The per-day aggregates rebuild the days a changed call was on before and after."""
+    call = {"call_log_id": "c1", "agent_name": "Asha", "data_capture": {"nps": 9},
+            "call_trigger_data": {"campaign": "x"}}
+    settings = make_settings(tmp_path / "daily")
+    scratch = make_settings(tmp_path / "scratch")
+    later, earlier = delivery(DAY1 + DAY, call), delivery(DAY1, call)
+    for target in (settings, scratch):
+        land(target, [later])
+    run(settings, "2026-11-27")
+    for target in (settings, scratch):  # an earlier delivery of it, imported late
+        land(target, [earlier])
+    moved = builds(run(settings, "2026-11-26"))
+    run(scratch, "2026-11-26", "2026-11-27")
+
+    assert moved["agent_call_days"] == moved["agent_field_days"] == "incremental"
+    assert query(settings, "select call_date::varchar, calls from agent_call_days") == [
+        ("2026-11-26", 1)]
+    assert differences(settings.layout.warehouse_path, scratch.layout.warehouse_path) == {}

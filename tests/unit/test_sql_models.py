@@ -32,7 +32,9 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
         "campaign_outcomes": ["calls"],
         "campaign_field_rates": ["calls", "data_capture_fields"],
         "daily_summary": ["calls"],
-        "schema_changes": ["calls", "data_capture_fields", "structured_output_fields"],
+        "agent_call_days": ["calls"],
+        "agent_field_days": ["calls", "data_capture_fields", "structured_output_fields"],
+        "schema_changes": ["agent_call_days", "agent_field_days"],
     }
 
 

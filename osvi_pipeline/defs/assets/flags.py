@@ -9,13 +9,16 @@ from osvi_pipeline.warehouse.queries import scalar
 FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
 
 
-@dg.asset(deps=["campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary"],
+@dg.asset(deps=["campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary",
+                "agent_call_days", "agent_field_days"],
           kinds={"duckdb"}, pool=WAREHOUSE_POOL, group_name="marts",
           description="Grain: call_date x campaign x metric (calls, reach_rate, "
-                      "share:<condition>, true_rate:<boolean field>, silent). Each day against "
-                      "the campaign's 7 days before: value, baseline, 95% interval, "
-                      "significant (two-proportion or Poisson z-test, minimum counts) and "
-                      "flagged (significant and large enough: OSVI_FLAG_MIN_*).")
+                      "share:<condition>, true_rate:<boolean field>, fill_rate:<field>, "
+                      "silent). Each day against the campaign's 7 days before: value, "
+                      "baseline, 95% interval, significant (two-proportion or Poisson z-test, "
+                      "minimum counts) and flagged (still significant after the day's "
+                      "false-discovery-rate control, OSVI_FLAG_FDR, and large enough: "
+                      "OSVI_FLAG_MIN_*).")
 def campaign_flags(duckdb: WarehouseDuckDB,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with duckdb.get_connection() as con:
