@@ -28,6 +28,24 @@ _EXPRESSION_SOURCES = ("call_info", "call_summary", "data_capture", "structured_
 DEFAULT_HEADER = "Authorization"
 
 
+ContractMode = Literal["evolve", "freeze"]
+CONTRACT_SECTIONS = ("data_capture", "structured_output")
+
+
+class Contract(BaseModel):
+    """What a section may do (docs/integrations.md): `evolve` (the default) takes new paths
+    as they come; `freeze` records each path not seen before the contract was set in
+    `contract_violations` (the delivery is still stored and loaded)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_capture: ContractMode = "evolve"
+    structured_output: ContractMode = "evolve"
+
+    def frozen_sections(self) -> list[str]:
+        return [section for section in CONTRACT_SECTIONS if getattr(self, section) == "freeze"]
+
+
 class Integration(BaseModel):
     """One OSVI webhook integration as configured by the user."""
 
@@ -41,6 +59,7 @@ class Integration(BaseModel):
     url_template: str | None = None
     # Standard Webhooks signing secret ("whsec_<base64>") for senders that sign (e.g. a proxy).
     signing_secret: str | None = Field(default=None, repr=False, pattern=r"^whsec_[A-Za-z0-9+/=]+$")
+    contract: Contract = Contract()
 
     @field_validator("tokens")
     @classmethod
@@ -175,7 +194,8 @@ def _integration_nodes(path: Path, root: yaml.Node | None) -> list[yaml.MappingN
 
 def _describe(path: Path, node: yaml.MappingNode, error: Mapping[str, Any]) -> str:
     """`file:line: field: message`, the line being the offending key's when it exists."""
-    field = str(error["loc"][0]) if error["loc"] else ""
+    location = [str(part) for part in error["loc"]]
+    field = location[0] if location else ""
     line = node.start_mark.line + 1
     for key, value in node.value:
         if key.value == field:
@@ -183,10 +203,12 @@ def _describe(path: Path, node: yaml.MappingNode, error: Mapping[str, Any]) -> s
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
+    elif error["type"] == "extra_forbidden" and field == "contract":
+        message = f"is not a section a contract covers ({', '.join(CONTRACT_SECTIONS)})"
     elif error["type"] == "extra_forbidden":
         message = ("is not a known setting (name, mode, tokens, header, template, "
-                   "url_template, signing_secret)")
-    return f"{path}:{line}: {field}: {message}"
+                   "url_template, signing_secret, contract)")
+    return f"{path}:{line}: {'.'.join(location)}: {message}"
 
 
 def ensure_default_token(settings: Settings) -> tuple[str, bool]:

@@ -13,6 +13,7 @@ import dagster as dg
 
 from osvi_core.settings import Settings, load_settings
 from osvi_core.version import package_version
+from osvi_pipeline.defs.assets.alerts import extraction_alerts
 from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
 from osvi_pipeline.defs.assets.flags import campaign_flags
 from osvi_pipeline.defs.assets.report import daily_report
@@ -54,7 +55,7 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
               **{section: TableScope("call_log_id", frozenset(wide_sources[section]))
                  for section in WIDE_TABLES}}
     snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys], scopes)
-    return [*tables, snapshot, daily_report]
+    return [*tables, snapshot, daily_report, extraction_alerts]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

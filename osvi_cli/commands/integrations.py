@@ -23,8 +23,10 @@ def integrations_check(
     except IntegrationsError as exc:
         fail(str(exc))
     for integration in integrations.values():
+        frozen = integration.contract.frozen_sections()
         console.print(f"ok  {integration.name}  mode={integration.mode}  "
-                      f"tokens={len(integration.tokens)}  header={integration.header}")
+                      f"tokens={len(integration.tokens)}  header={integration.header}"
+                      + (f"  frozen={','.join(frozen)}" if frozen else ""))
 
 
 @integrations_app.command("test")

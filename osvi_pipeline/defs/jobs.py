@@ -17,10 +17,6 @@ WarehouseJob = UnresolvedAssetJobDefinition
 # report's delivery (made with the report).
 CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), ROWS_CHECK),
                 dg.AssetCheckKey(dg.AssetKey("daily_report"), DELIVERED)]
-# Rebuilt in full from the long field tables: ~1.5 s at 1,000,000 calls, too much for every
-# micro-batch (freshness p95 ~12 s); warehouse_job (the schedule, backfills, `osvi
-# materialize`) builds it and runs its check.
-DAILY_ONLY = dg.AssetSelection.assets("schema_changes")
 # With run_retries enabled in the shipped dagster.yaml: every step is idempotent, so re-running
 # from the failed one is safe.
 RETRIES = {"dagster/max_retries": "2"}
@@ -53,7 +49,7 @@ def build_warehouse_job(log_level: str) -> WarehouseJob:
 def build_landing_job(log_level: str) -> WarehouseJob:
     return dg.define_asset_job(
         LANDING_JOB, tags=run_tags(), config=console_config(log_level),
-        selection=((dg.AssetSelection.all() - DAILY_ONLY).without_checks()
+        selection=(dg.AssetSelection.all().without_checks()
                    | dg.AssetSelection.checks(*CHEAP_CHECKS)),
         description="The landing sensor's runs: appends the day's new landing files, updates "
                     "every table with their rows and publishes, in seconds. The checks that "

@@ -88,6 +88,12 @@ def describe_change(change: SchemaChange) -> str:
     return f"{change.agent_name}: {where} changed type, {change.detail}"
 
 
+def describe_violation(integration: str, section: str, path: str, deliveries: int) -> str:
+    """One line about a frozen contract's new path."""
+    return (f"{integration}: {path} ({section}) is not in its frozen contract "
+            f"({deliveries} {'delivery' if deliveries == 1 else 'deliveries'})")
+
+
 @dataclass(frozen=True)
 class Attention:
     """What else the day's reader should look at."""

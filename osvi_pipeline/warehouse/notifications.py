@@ -1,15 +1,26 @@
-"""Sending the daily summary to each target, and the `notifications` table that records it.
+"""Sending to each OSVI_NOTIFY_URLS target, and the `notifications` table that records it.
 
-A target that fails is tried again with backoff; what happened is a row per day and target
-(no secret: the target's name and key only). A scheduled re-run sends only to the targets
-that have not received that day's summary; sending never fails the run that loads data.
+The daily summary: a target that fails is tried again with backoff; what happened is a row
+per day and target (no secret: the target's name and key only). A scheduled re-run sends only
+to the targets that have not received that day's summary; sending never fails the run that
+loads data.
+
+Alerts (`kind` 'schema_change' or 'contract_violation'): sent by the run that finds them, one
+message per agent or integration, one attempt per run (a failed one is tried by the next run,
+no sooner than ALERT_RETRY after the failure, so a run never waits on a target that is down).
+Each alert is a row per target with its `subject`; a subject is sent once for its day, and
+at most once an hour whatever the day.
 """
 
 from __future__ import annotations
 
+import html
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 import apprise
 import duckdb
@@ -28,6 +39,13 @@ create table if not exists notifications (
     sent_at timestamptz not null
 )
 """
+UPGRADES = [  # tables written before alerts existed
+    "alter table notifications add column if not exists kind varchar default 'daily_summary'",
+    "alter table notifications add column if not exists subject varchar",  # alerts: what
+]
+SUMMARY = "daily_summary"
+ALERT_RETRY = timedelta(minutes=5)
+ALERT_REPEAT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -82,16 +100,108 @@ def _first_line(log: str, target: Target) -> str:
     return reason.replace(target.url, target.name)[:500]
 
 
-def targets_sent(con: duckdb.DuckDBPyConnection, day: date) -> set[str]:
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(NOTIFICATIONS_DDL)
+    for statement in UPGRADES:
+        con.execute(statement)
+
+
+def targets_sent(con: duckdb.DuckDBPyConnection, day: date) -> set[str]:
+    prepare(con)
     return {row[0] for row in con.execute(
-        "select target_key from notifications where call_date = $day and status = 'sent'",
-        {"day": day}).fetchall()}
+        "select target_key from notifications where call_date = $day and status = 'sent' "
+        "and kind = $kind", {"day": day, "kind": SUMMARY}).fetchall()}
 
 
 def record(con: duckdb.DuckDBPyConnection, day: date, outcomes: list[Outcome]) -> None:
-    con.execute(NOTIFICATIONS_DDL)
+    prepare(con)
     now = datetime.now(UTC)
-    con.executemany("insert into notifications values ($1, $2, $3, $4, $5, $6, $7)", [
+    con.executemany("insert into notifications by name select $1 as call_date, $2 as target, "
+                    "$3 as target_key, $4 as status, $5 as attempts, $6 as error, "
+                    "$7 as sent_at, $8 as kind", [
         (day, o.target.name, o.target.key, "sent" if o.sent else "failed", o.attempts, o.error,
-         now) for o in outcomes])
+         now, SUMMARY) for o in outcomes])
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # schema_change | contract_violation
+    day: date
+    about: str  # the agent or the integration: one message each
+    subject: str  # what changed, as recorded (no personal data: names of agents and paths)
+    line: str  # for people
+
+
+# Changes and violations from `since` on; subject identifies one across runs.
+ALERTS = """
+select 'schema_change', change_date, agent_name,
+       concat_ws(' | ', agent_name, section, path, change), agent_name, section, path, change,
+       detail, null::bigint
+from schema_changes where change_date >= $since
+union all
+select 'contract_violation', received_day, integration,
+       concat_ws(' | ', integration, section, path), integration, section, path, null, null,
+       count(*)
+from contract_violations where received_day >= $since
+group by all
+"""
+# What a target must not get again: a subject sent for its day, or within ALERT_REPEAT; and
+# targets whose last attempt failed within ALERT_RETRY.
+ALREADY = """
+select target_key, kind, subject, call_date, sent_at, status from notifications
+where kind <> $summary and (status = 'sent' or sent_at >= $retry_after)
+"""
+
+
+def pending_alerts(con: duckdb.DuckDBPyConnection, targets: list[Target], since: date,
+                   now: datetime, describe: dict[str, Callable[[tuple[object, ...]], str]]
+                   ) -> dict[Target, list[Alert]]:
+    """Per target, the alerts it has not had; `describe` turns a row's tail into a line."""
+    prepare(con)
+    alerts = [Alert(kind, day, about, subject, describe[kind](tuple(rest)))
+              for kind, day, about, subject, *rest in con.execute(ALERTS, {"since": since})
+              .fetchall()]
+    history: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for key, *row in con.execute(ALREADY, {"summary": SUMMARY,
+                                           "retry_after": now - ALERT_RETRY}).fetchall():
+        history[key].append(tuple(row))
+    pending = {}
+    for target in targets:
+        if any(status == "failed" for *_, status in history[target.key]):
+            continue  # down a moment ago: the next run after ALERT_RETRY tries again
+        sent = history[target.key]
+        fresh = [alert for alert in alerts if not any(
+            kind == alert.kind and subject == alert.subject and status == "sent"
+            and (day == alert.day or cast(datetime, at) >= now - ALERT_REPEAT)
+            for kind, subject, day, at, status in sent)]
+        if fresh:
+            pending[target] = fresh
+    return pending
+
+
+def alert_messages(alerts: list[Alert]) -> list[tuple[Message, list[Alert]]]:
+    """One message per agent (schema changes) or integration (contract violations)."""
+    grouped: dict[tuple[str, str], list[Alert]] = defaultdict(list)
+    for alert in alerts:
+        grouped[(alert.kind, alert.about)].append(alert)
+    messages = []
+    for (kind, about), group in sorted(grouped.items()):
+        title = (f"OSVI extraction changed: {about}" if kind == "schema_change"
+                 else f"OSVI contract violated: {about}")
+        lines = [f"- {alert.day}: {alert.line}" for alert in group]
+        text = "\n".join([title, *lines])
+        messages.append((Message(title, text, "<br>".join(html.escape(line) for line in
+                                                          [title, *lines])), group))
+    return messages
+
+
+def record_alerts(con: duckdb.DuckDBPyConnection, outcome: Outcome,
+                  alerts: list[Alert]) -> None:
+    prepare(con)
+    now = datetime.now(UTC)
+    con.executemany("insert into notifications by name select $1 as call_date, $2 as target, "
+                    "$3 as target_key, $4 as status, $5 as attempts, $6 as error, "
+                    "$7 as sent_at, $8 as kind, $9 as subject", [
+        (alert.day, outcome.target.name, outcome.target.key,
+         "sent" if outcome.sent else "failed", outcome.attempts, outcome.error, now,
+         alert.kind, alert.subject) for alert in alerts])

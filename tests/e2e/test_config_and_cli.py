@@ -119,10 +119,21 @@ def test_an_unclosed_placeholder_is_refused(tmp_path: Path, setting: str, value:
 
 def test_integrations_check_command(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n")
+    good.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n"
+                    "    contract: {structured_output: freeze}\n")
     ok = subprocess.run([str(OSVI), "integrations", "check", str(good)], capture_output=True,
                         text=True, timeout=60)
-    assert ok.returncode == 0 and "crm" in ok.stdout
+    assert ok.returncode == 0 and "crm" in ok.stdout and "frozen=structured_output" in ok.stdout
+    for contract, message in (("{data_capture: frozen}", "contract.data_capture: Input should "
+                                                         "be 'evolve' or 'freeze'"),
+                              ("{call_trigger_data: freeze}", "contract.call_trigger_data: is "
+                                                              "not a section a contract covers")):
+        good.write_text("integrations:\n  - name: crm\n    tokens: [\"long-enough-token\"]\n"
+                        f"    contract: {contract}\n")
+        refused = subprocess.run([str(OSVI), "integrations", "check", str(good)],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and f"{good}:4: {message}" in refused.stderr, (
+            refused.stderr)
     bad = tmp_path / "bad.yaml"
     bad.write_text("integrations:\n  - name: crm\n    mode: sometimes\n    tokens: [\"x\"]\n")
     failed = subprocess.run([str(OSVI), "integrations", "check", str(bad)],

@@ -3,14 +3,10 @@ local SMTP server (aiosmtpd, mailto://), a refusing target, re-runs and the CLI.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,42 +22,9 @@ from osvi_testkit.processes import OSVI, free_port
 from tests.support.campaigns import FIRST, LAST, land_flag_history
 from tests.support.config import TOKEN, make_settings
 from tests.support.pipeline import run
+from tests.support.receivers import Inbox
 
 SECRET = "hunter2-not-for-logs"
-
-
-class Inbox:
-    """What the local HTTP receiver got, per path; paths in `refusing` answer 500."""
-
-    def __init__(self) -> None:
-        self.posts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.refused: dict[str, int] = defaultdict(int)
-        self.refusing: set[str] = set()
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    box = Inbox()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path in box.refusing:
-                box.refused[self.path] += 1
-                self.send_response(500)
-            else:
-                box.posts[self.path].append(json.loads(body))
-                self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield box, server.server_address[1]
-    server.shutdown()
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ step per table cost a run ~0.1 s of Dagster bookkeeping each, which a micro-batc
 seconds felt; a subset (one table chosen in the UI) builds only what was selected."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb as duckdb_api
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.lib.sql_models import ColumnTest, SqlModel, in_build_order
+from osvi_pipeline.warehouse.contracts import CONTRACT_MODEL, frozen_contracts, sync_contracts
 from osvi_pipeline.warehouse.model_runner import build_sql_model
 from osvi_pipeline.warehouse.model_tests import failing_rows
 from osvi_pipeline.warehouse.preview import preview
@@ -44,6 +45,10 @@ def build_layer_asset(layer: str, models: list[SqlModel], known_tables: set[str]
             # schema_changes: a day smaller than this proves nothing (as for the flags).
             con.execute("set variable flag_min_day_count = $count",
                         {"count": osvi.flag_min_day_count})
+            if dg.AssetKey(CONTRACT_MODEL) in context.selected_asset_keys:
+                for integration, section in sync_contracts(
+                        con, frozen_contracts(osvi.integrations_file), datetime.now(UTC)):
+                    context.log.info(f"contract set: {integration}'s {section} is frozen")
             for model in ordered:
                 key = dg.AssetKey(model.name)
                 if key not in context.selected_asset_keys:

@@ -5,7 +5,7 @@ its header (defs/assets/sql.py)."""
 import dagster as dg
 
 from osvi_pipeline.defs.resources import WarehouseDuckDB
-from osvi_pipeline.lib.report_render import SchemaChange, describe_change
+from osvi_pipeline.lib.report_render import SchemaChange, describe_change, describe_violation
 from osvi_pipeline.warehouse.queries import scalar
 
 
@@ -72,10 +72,28 @@ def no_extraction_changes(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
                                metadata={"changes": dg.MetadataValue.json(changes)})
 
 
+CONTRACT_CHECK = "no_contract_violations_on_the_latest_day"
+
+
+@dg.asset_check(asset="contract_violations", name=CONTRACT_CHECK,
+                description="Warns when a delivery received on the latest day with calls "
+                            "brought a path its integration's frozen contract did not have.")
+def no_contract_violations(duckdb: WarehouseDuckDB) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        rows = con.execute("""
+            select integration, section, path, count(*) from contract_violations
+            where received_day = (select max(call_date) from calls)
+            group by all order by all""").fetchall()
+    violations = [describe_violation(*row) for row in rows]
+    return dg.AssetCheckResult(passed=not violations, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"violations": dg.MetadataValue.json(violations)})
+
+
 WAREHOUSE_CHECKS = [
     every_delivery_is_a_call_or_a_rejection,
     no_rejected_deliveries,
     _no_type_conflicts("data_capture"),
     _no_type_conflicts("structured_output"),
     no_extraction_changes,
+    no_contract_violations,
 ]
