@@ -6,7 +6,16 @@ import argparse
 import re
 from pathlib import Path
 
-from benchmarks import explorer, flag_noise, freshness, history_import, ingest, pipeline, soak
+from benchmarks import (
+    explorer,
+    extraction_quality,
+    flag_noise,
+    freshness,
+    history_import,
+    ingest,
+    pipeline,
+    soak,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -24,7 +33,7 @@ def _publish(section: str, table: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
-                                                   "explorer", "flags"],
+                                                   "explorer", "flags", "quality"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -50,6 +59,8 @@ def main() -> None:
     parser.add_argument("--explorer-deliveries", type=int, default=1_320_000,
                         help="deliveries of history for the explorer benchmark (~1M calls: "
                              "the simulator's retries and second integrations)")
+    parser.add_argument("--quality-deliveries", type=int, default=1_000_000,
+                        help="deliveries of history for the extraction-quality benchmark")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -81,6 +92,10 @@ def main() -> None:
         table = flag_noise.markdown(flag_noise.run())
         print(table)
         _publish("flags", table)
+    if args.only in (None, "quality"):
+        table = extraction_quality.markdown(extraction_quality.run(args.quality_deliveries))
+        print(table)
+        _publish("quality", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

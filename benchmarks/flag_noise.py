@@ -4,7 +4,8 @@ alarm; and a real shift, which must still be flagged.
 
 `python -m benchmarks --only flags`: `CAMPAIGNS` campaigns, about 60 calls a day (Poisson),
 conditions drawn uniformly among three, a boolean field true with probability 0.6, reach
-from call-status reports at 0.55. Flags per steady campaign-day, with the false-discovery-rate
+from call-status reports at 0.55, four paths filled with constant probabilities (FILL).
+Flags per steady campaign-day, with the false-discovery-rate
 control (OSVI_FLAG_FDR) and without it (every test alone at 5 %, what `significant` holds).
 """
 
@@ -17,10 +18,14 @@ from datetime import date, timedelta
 import duckdb
 
 from osvi_pipeline.lib.flag_stats import FlagRules
+from osvi_pipeline.lib.sql_models import load_models
 from osvi_pipeline.warehouse.campaign_flags import build_campaign_flags
 
 CAMPAIGNS = 6
 CONDITIONS = ("confirmed", "reschedule", "not_interested")
+# Paths filled steadily with these probabilities (fill_rate:<field> tests)
+FILL = (("data_capture", "appointment_confirmed", 0.95), ("data_capture", "email", 0.7),
+        ("data_capture", "callback_slot", 0.4), ("structured_output", "summary", 0.9))
 FIRST = date(2026, 9, 1)
 
 
@@ -31,14 +36,18 @@ class NoiseResult:
     raw_flags: int  # significant and large enough, each test alone
     controlled_flags: int  # after Benjamini-Hochberg across each day's tests
     shift_flagged: bool
+    fill_drop_flagged: bool
 
 
 def steady_marts(con: duckdb.DuckDBPyConnection, days: int, seed: int,
                  shift_campaign: str | None = None) -> None:
-    """campaign_daily, campaign_outcomes, campaign_field_rates and daily_summary for a steady
-    history; `shift_campaign`'s last day has every call `not_interested`."""
+    """campaign_daily, campaign_outcomes, campaign_field_rates, agent_call_days,
+    agent_field_days and daily_summary for a steady history; `shift_campaign`'s last day has
+    every call `not_interested` and `email` filled on 10 % of calls instead of 70 %."""
     rng = random.Random(seed)
     daily, outcomes, rates, summary = [], [], [], []
+    agent_calls: list[tuple[object, ...]] = []
+    agent_fields: list[tuple[object, ...]] = []
     for offset in range(days):
         day = FIRST + timedelta(days=offset)
         total = 0
@@ -56,6 +65,19 @@ def steady_marts(con: duckdb.DuckDBPyConnection, days: int, seed: int,
                 count = drawn.count(condition)
                 if count:
                     outcomes.append((day, campaign, condition, None, count, count / calls))
+            agent = f"agent {index}"
+            for condition in CONDITIONS:
+                count = drawn.count(condition)
+                if not count:
+                    continue
+                agent_calls.append((day, campaign, agent, condition, count))
+                for section, path, rate in FILL:
+                    if shifted and path == "email":
+                        rate = 0.1  # the fill-rate drop that must still be flagged
+                    filled = sum(rng.random() < rate for _ in range(count))
+                    if filled:
+                        agent_fields.append((day, campaign, agent, condition, section, path,
+                                             "string", filled))
             true = sum(rng.random() < 0.6 for _ in range(calls))
             rates.append((day, campaign, "appointment_confirmed", "boolean", true, calls - true,
                           0))
@@ -70,6 +92,16 @@ def steady_marts(con: duckdb.DuckDBPyConnection, days: int, seed: int,
                 "varchar, field varchar, field_type varchar, true_count bigint, false_count "
                 "bigint, missing_count bigint)")
     con.executemany("insert into campaign_field_rates values (?, ?, ?, ?, ?, ?, ?)", rates)
+    con.execute("create or replace table agent_call_days (call_date date, campaign varchar, "
+                "agent_name varchar, matched_condition varchar, calls bigint)")
+    con.executemany("insert into agent_call_days values (?, ?, ?, ?, ?)", agent_calls)
+    con.execute("create or replace table agent_field_days (call_date date, campaign varchar, "
+                "agent_name varchar, matched_condition varchar, section varchar, path varchar, "
+                "value_type varchar, calls bigint)")
+    con.executemany("insert into agent_field_days values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    agent_fields)
+    fill_rates = next(model for model in load_models() if model.name == "campaign_fill_rates")
+    con.execute(f"create or replace table campaign_fill_rates as {fill_rates.sql}")
     con.execute("create or replace table daily_summary (call_date date, calls bigint)")
     con.executemany("insert into daily_summary values (?, ?)", summary)
 
@@ -96,9 +128,13 @@ def judge(days: int, seed: int, fdr: float = 0.05) -> NoiseResult:
             select count(*) from campaign_flags where campaign = $shifted and call_date = $last
               and flagged and metric = 'share:not_interested'""",
                             {"shifted": shifted, "last": last}).fetchall()[0][0]
+        drop = con.execute("""
+            select count(*) from campaign_flags where campaign = $shifted and call_date = $last
+              and flagged and metric = 'fill_rate:email'""",
+                           {"shifted": shifted, "last": last}).fetchall()[0][0]
     judged_days = days - 7
     return NoiseResult(days, CAMPAIGNS * judged_days - 1, int(raw), int(controlled),
-                       bool(shift))
+                       bool(shift), bool(drop))
 
 
 def run(days: int = 60, seeds: int = 5) -> list[NoiseResult]:
@@ -108,11 +144,13 @@ def run(days: int = 60, seeds: int = 5) -> list[NoiseResult]:
 def markdown(results: list[NoiseResult]) -> str:
     lines = ["| history | steady campaign-days judged | flagged, each test alone at 5 % | "
              "flagged after the FDR control (5 %) | per 30 campaign-days, before → after | "
-             "the real shift flagged |", "|---|---:|---:|---:|---:|---|"]
+             "the real shift flagged | the fill-rate drop flagged |",
+             "|---|---:|---:|---:|---:|---|---|"]
     for index, result in enumerate(results):
         before = 30 * result.raw_flags / result.campaign_days
         after = 30 * result.controlled_flags / result.campaign_days
         lines.append(f"| {result.days} days, seed {index} | {result.campaign_days} | "
                      f"{result.raw_flags} | {result.controlled_flags} | {before:.2f} → "
-                     f"{after:.2f} | {'yes' if result.shift_flagged else 'NO'} |")
+                     f"{after:.2f} | {'yes' if result.shift_flagged else 'NO'} | "
+                     f"{'yes' if result.fill_drop_flagged else 'NO'} |")
     return "\n".join(lines)

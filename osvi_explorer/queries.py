@@ -261,14 +261,15 @@ def field_catalog(con: duckdb.DuckDBPyConnection) -> list[Row]:
 
 
 def fill_by_campaign(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[Row]:
-    """Per campaign and Data Extraction field: the share of its calls that captured it."""
+    """Per campaign and path (Data Extraction fields; Output Schema leaves as
+    `structured_output.<path>`): the share of its calls that captured it, counted as
+    campaign_fill_rates does (among the calls of agents that had captured it)."""
     return rows(con, """
-        select campaign, field,
-               sum(coalesce(true_count, 0) + coalesce(false_count, 0)
-                   + coalesce(value_count, 0)) as filled,
-               sum(coalesce(true_count, 0) + coalesce(false_count, 0)
-                   + coalesce(value_count, 0) + coalesce(missing_count, 0)) as calls
-        from campaign_field_rates where call_date between $start and $end
+        select campaign,
+               case when section = 'data_capture' then path
+                    else section || '.' || path end as field,
+               sum(filled) as filled, sum(calls) as calls
+        from campaign_fill_rates where call_date between $start and $end
         group by all order by campaign, field
         """, {"start": start, "end": end})
 

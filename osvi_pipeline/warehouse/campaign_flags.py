@@ -1,7 +1,7 @@
 """`campaign_flags`: each campaign-day against its trailing 7 days, with the statistics.
 
 Metrics: `calls`, `reach_rate` (from call-status webhooks), `share:<matched condition>`,
-`true_rate:<boolean Data Extraction field>` and `fill_rate:<field>` (FILL_RATES), judged by
+`true_rate:<boolean Data Extraction field>` and `fill_rate:<field>` (campaign_fill_rates), judged by
 lib/flag_stats.py; and `silent` for a
 campaign that had calls on each of the 7 days before and none that day. `significant` is each
 test alone at 95 %; `flagged` holds for a test that survives the false-discovery-rate control
@@ -47,66 +47,9 @@ TRUE_RATES = """
 select call_date, campaign, field, true_count, true_count + false_count
 from campaign_field_rates where field_type = 'boolean'
 """
-# The share of a campaign-day's calls that captured each path, among the calls of agents that
-# had captured it by that day (a campaign's agent mix is not drift) and, for a structured_output
-# leaf, only the calls with a condition under which it had been captured (a leaf of one
-# conditional schema is not missing from the others'). From the per-day aggregates: a few rows
-# per agent, path and day.
-FILL_RATES = """
-with captured as (
-    select
-        call_date, campaign, agent_name, section, path,
-        -- the group a path's calls are counted in: the agent's calls, or for a structured
-        -- output leaf its calls with the same condition ('' when none matched)
-        case when section = 'structured_output' then coalesce(matched_condition, '') end
-            as condition_key,
-        sum(calls) as filled
-    from agent_field_days
-    group by all
-),
-
-first_days as (
-    select agent_name, section, path, condition_key, min(call_date) as first_day
-    from captured
-    group by all
-),
-
-group_calls as (
-    select call_date, campaign, agent_name, coalesce(matched_condition, '') as condition_key,
-           sum(calls) as calls
-    from agent_call_days
-    group by all
-),
-
-eligible as (
-    -- every later day of each agent (and condition) that had captured the path
-    select g.call_date, g.campaign, g.agent_name, f.section, f.path, f.condition_key,
-           sum(g.calls) as calls
-    from first_days as f
-    join group_calls as g
-        on g.agent_name = f.agent_name
-        and g.call_date >= f.first_day
-        and (f.condition_key is null or g.condition_key = f.condition_key)
-    group by all
-)
-
-select
-    e.call_date,
-    e.campaign,
-    e.section,
-    e.path,
-    coalesce(sum(c.filled), 0)::bigint as filled,
-    sum(e.calls)::bigint as calls
-from eligible as e
-left join captured as c
-    on c.call_date = e.call_date
-    and c.campaign = e.campaign
-    and c.agent_name = e.agent_name
-    and c.section = e.section
-    and c.path = e.path
-    and c.condition_key is not distinct from e.condition_key
-group by all
-"""
+# Fill rates (dbt_like_sql/marts/campaign_fill_rates.sql: among the calls of agents that had
+# captured the path, so a campaign's agent mix or a new condition is not drift).
+FILL_RATES = "select call_date, campaign, section, path, filled, calls from campaign_fill_rates"
 
 # (campaign, metric) -> day -> (successes, trials); for counts successes = trials = the count
 Series = dict[tuple[str, str], dict[date, tuple[int, int]]]

@@ -76,7 +76,9 @@ def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules) -
         "select column_name, data_type from information_schema.columns "
         "where table_name = $table and table_catalog = current_database() "
         "and table_schema = 'main' order by ordinal_position", {"table": table}).fetchall())
-    long_table = "value_type" in columns and ("path" in columns or "field" in columns)
+    # (agent_field_days has paths and types but no values: nothing of a person to mask)
+    long_table = ("value" in columns and "value_type" in columns
+                  and ("path" in columns or "field" in columns))
     # One scan of the table's paths serves its three value columns.
     leaf_kind = (_leaf_kind(con, qualified, "path" if "path" in columns else "field", rules)
                  if long_table else None)

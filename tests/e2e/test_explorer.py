@@ -247,3 +247,32 @@ def test_masked_mode_shows_no_raw_phone_number_anywhere(tmp_path: Path) -> None:
                 runs = re.findall(r"\d{10,}", text)
                 leaked = [number for number in raw if any(number in run for run in runs)]
                 assert not leaked, (path, fmt, leaked[:3])
+
+
+def test_the_fields_page_shows_every_paths_fill_rate_per_campaign(
+        site: tuple[str, Settings]) -> None:
+    """Every captured path of both sections, with the share of the campaign's calls (of the
+    agents that fill it) that captured it, counted straight from the calls."""
+    url, settings_ = site
+    page = httpx.get(f"{url}/fields", params={"format": "json", "start": str(DAYS[0]),
+                                              "end": str(DAYS[-1])}, timeout=30).json()
+    shown = {(row["field"], campaign): round(rate, 6) for row in page["fill_rates"]
+             for campaign, rate in row["by_campaign"].items()}
+    # The agents' own calls only: the simulator's agents each fill their own fields.
+    expected = dict(((field, campaign), round(rate, 6)) for field, campaign, rate in query(
+        settings_, """
+        with captured as (
+            select c.campaign, c.agent_name, f.field, count(distinct c.call_log_id) as filled
+            from data_capture_fields as f join calls as c using (call_log_id)
+            where f.value_type <> 'null' and not c.is_test and c.call_date between $s and $e
+            group by all
+        ), agent_calls as (
+            select campaign, agent_name, count(*) as calls from calls
+            where not is_test and call_date between $s and $e group by all
+        )
+        select field, campaign, sum(filled) / sum(calls)
+        from captured join agent_calls using (campaign, agent_name) group by all
+        """, {"s": DAYS[0], "e": DAYS[-1]}))
+    assert expected and {key: value for key, value in shown.items()
+                         if not key[0].startswith("structured_output.")} == expected
+    assert any(field.startswith("structured_output.") for field, _ in shown)

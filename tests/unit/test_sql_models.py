@@ -35,6 +35,8 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
         "agent_call_days": ["calls"],
         "agent_field_days": ["calls", "data_capture_fields", "structured_output_fields"],
         "schema_changes": ["agent_call_days", "agent_field_days"],
+        "campaign_fill_rates": ["agent_call_days", "agent_field_days"],
+        "contract_violations": ["call_deliveries", "contract_paths", "contracts"],
     }
 
 

@@ -10,7 +10,7 @@ FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
 
 
 @dg.asset(deps=["campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary",
-                "agent_call_days", "agent_field_days"],
+                "campaign_fill_rates"],
           kinds={"duckdb"}, pool=WAREHOUSE_POOL, group_name="marts",
           description="Grain: call_date x campaign x metric (calls, reach_rate, "
                       "share:<condition>, true_rate:<boolean field>, fill_rate:<field>, "
