@@ -17,43 +17,42 @@ with day_calls as (
 ),
 
 leaves as (
-    -- joined to calls first: a run reads only the leaves of the days it rebuilds
-    select c.*, 'data_capture' as section, f.field as path, f.value_type
-    from data_capture_fields as f
-    join day_calls as c using (call_log_id)
-    where f.value_type <> 'null'
+    -- only the leaves of the calls of the days a run rebuilds (a semi-join: the leaf tables
+    -- are not restricted by day themselves)
+    select call_log_id, 'data_capture' as section, field as path, value_type
+    from data_capture_fields
+    where value_type <> 'null' and call_log_id in (select call_log_id from day_calls)
 
     union all
 
-    select c.*, 'structured_output' as section, f.path, f.value_type
-    from structured_output_fields as f
-    join day_calls as c using (call_log_id)
-    where f.value_type <> 'null'
+    select call_log_id, 'structured_output' as section, path, value_type
+    from structured_output_fields
+    where value_type <> 'null' and call_log_id in (select call_log_id from day_calls)
 ),
 
 call_paths as (
     -- one row per call and path, whatever the number of array elements holding it
     select
-        call_date,
-        campaign,
-        agent_name,
-        matched_condition,
+        call_log_id,
         section,
-        regexp_replace(path, '\[[0-9]+\]', '[]', 'g') as path,
-        min(replace(value_type, 'integer', 'number')) as value_type
+        case
+            when contains(path, '[') then regexp_replace(path, '\[[0-9]+\]', '[]', 'g')
+            else path
+        end as path,
+        min(case when value_type = 'integer' then 'number' else value_type end) as value_type
     from leaves
-    group by call_log_id, call_date, campaign, agent_name, matched_condition, section,
-             regexp_replace(path, '\[[0-9]+\]', '[]', 'g')
+    group by all
 )
 
 select
-    call_date,
-    campaign,
-    agent_name,
-    matched_condition,
-    section,
-    path,
-    value_type,
+    c.call_date,
+    c.campaign,
+    c.agent_name,
+    c.matched_condition,
+    p.section,
+    p.path,
+    p.value_type,
     count(*) as calls
-from call_paths
+from call_paths as p
+join day_calls as c using (call_log_id)
 group by all
