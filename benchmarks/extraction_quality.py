@@ -146,7 +146,7 @@ def run(deliveries: int = 1_000_000) -> QualityResult:
                     tags={"dagster/partition": last.isoformat(), LOAD_TAG: NEW_FILES})
                 times[variant].append(time.perf_counter() - started)
                 assert result.success
-            fill.append(_fill_rate_share(settings.layout.warehouse_path))
+            fill.append(_fill_rate_share(settings.layout.pipeline_warehouse_path))
         with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
             calls = int(con.execute("select count(*) from calls").fetchall()[0][0])
     server.shutdown()
