@@ -200,6 +200,28 @@ class Settings(BaseSettings):
         "The explorer's login (HTTP Basic, any user name); without it the explorer refuses "
         "to listen on anything but loopback.", secret=True, min_length=8)
 
+    # export
+    export_destinations: str | None = setting(
+        None, Section.export,
+        "Comma-separated dlt destination names (`postgres`, `filesystem`, `bigquery`, "
+        "`snowflake`, `motherduck`, …) that receive the warehouse's tables after each run, "
+        "each configured the dlt way (`DESTINATION__POSTGRES__CREDENTIALS`, "
+        "`DESTINATION__FILESYSTEM__BUCKET_URL`, … or `$OSVI_DATA_DIR/.dlt/secrets.toml`).",
+        pattern=r"^\s*[a-z][a-z0-9_]*(\s*,\s*[a-z][a-z0-9_]*)*\s*$")
+    export_dataset: str = setting(
+        "osvi", Section.export,
+        "The dataset (PostgreSQL schema, BigQuery dataset, folder) the export writes.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    export_table_format: Literal["iceberg", "files"] = setting(
+        "iceberg", Section.export,
+        "How the `filesystem` destination writes tables: `iceberg` (Apache Iceberg tables, "
+        "read by Trino, Athena, Spark, Snowflake, DuckDB) or `files` (plain Parquet files per "
+        "load). Either way a changed table is rewritten whole.")
+    export_max_lag_minutes: float = setting(
+        30.0, Section.export,
+        "The `export_lag` warning check fails when a destination holds a publication older "
+        "than this while a newer one waits.", gt=0)
+
     # notify
     notify_urls: str | None = setting(
         None, Section.notify,
@@ -339,6 +361,11 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def export_destination_list(self) -> list[str]:
+        return [name.strip() for name in (self.export_destinations or "").split(",")
+                if name.strip()]
+
+    @property
     def campaign_key_list(self) -> list[str]:
         return [key.strip() for key in self.campaign_keys.split(",") if key.strip()]
 
@@ -363,6 +390,8 @@ class DataLayout:
     daily_reports_dir: Path
     duckdb_temp_dir: Path
     prometheus_dir: Path  # metrics of several `osvi serve --workers`
+    export_dir: Path  # dlt's pipelines (state, pending loads) for OSVI_EXPORT_DESTINATIONS
+    dlt_config_dir: Path  # dlt's `.dlt/` (config.toml, secrets.toml) for the destinations
 
     @classmethod
     def of(cls, settings: Settings) -> DataLayout:
@@ -388,7 +417,8 @@ class DataLayout:
             token_file=data / "ingest-token", integrations_path=integrations,
             replica_id_file=data / "replica-id", dagster_home=data / "dagster",
             reports_dir=data / "reports", daily_reports_dir=data / "reports" / "daily",
-            duckdb_temp_dir=data / "duckdb-tmp", prometheus_dir=data / "run" / "prometheus")
+            duckdb_temp_dir=data / "duckdb-tmp", prometheus_dir=data / "run" / "prometheus",
+            export_dir=data / "export", dlt_config_dir=data / ".dlt")
 
 
 class ConfigError(Exception):

@@ -14,6 +14,7 @@ from osvi_cli.console import (
     fail,
     settings_or_exit,
 )
+from osvi_core.settings import Settings
 
 
 def materialize(
@@ -48,6 +49,29 @@ def materialize(
     if not run.success:
         fail("materialization failed (details above and in the Dagster UI)")
     console.print(f"materialized {days[0]}..{days[1]} into {settings.layout.warehouse_path}")
+    if settings.export_destination_list:
+        export_or_exit(settings, full=False)
+
+
+EXPORT_FAILED = 3  # the warehouse is published; an export destination did not take it
+
+
+def export_or_exit(settings: Settings, full: bool) -> None:
+    from osvi_pipeline.runtime.instance import persistent_instance
+    from osvi_pipeline.runtime.materialize import export_now
+
+    result = export_now(settings, full, instance=persistent_instance(settings))
+    if result is None:
+        return
+    failed = sorted({event.step_key.removeprefix("export_") for event in result.all_events
+                     if event.is_step_failure and event.step_key})  # a step per destination
+    if not result.success:
+        console.print(f"[red]error:[/red] the export to {', '.join(failed) or 'a destination'} "
+                      "failed (details above and in the Dagster UI); the warehouse itself is "
+                      "published")
+        raise typer.Exit(EXPORT_FAILED)
+    names = ", ".join(settings.export_destination_list)
+    console.print(f"exported {'every table' if full else 'the changes'} to {names}")
 
 
 def day_range(day: str | None, start: str | None, end: str | None

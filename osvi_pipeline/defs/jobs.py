@@ -22,7 +22,11 @@ CHEAP_CHECKS = [dg.AssetCheckKey(dg.AssetKey("deliveries"), ROWS_CHECK),
 RETRIES = {"dagster/max_retries": "2"}
 # Every run shows in the UI which osvi-pipeline made it (upgrades, support questions).
 VERSION_TAG = "osvi/version"
-WAREHOUSE_JOB, LANDING_JOB = "warehouse_job", "landing_job"
+WAREHOUSE_JOB, LANDING_JOB, EXPORT_JOB = "warehouse_job", "landing_job", "export_job"
+# The export assets (defs/assets/export.py) run in export_job only: a destination that is slow
+# or down never holds a run that loads and publishes.
+EXPORT_GROUP = "export"
+WAREHOUSE = dg.AssetSelection.all() - dg.AssetSelection.groups(EXPORT_GROUP)
 
 
 def run_tags() -> dict[str, str]:
@@ -40,18 +44,28 @@ def console_config(osvi_log_level: str) -> dict[str, object]:
 def build_warehouse_job(log_level: str) -> WarehouseJob:
     # Partitioned by the daily partitions of `deliveries` (Dagster infers it from the assets).
     return dg.define_asset_job(
-        WAREHOUSE_JOB, selection=dg.AssetSelection.all(), tags=run_tags(),
+        WAREHOUSE_JOB, selection=WAREHOUSE, tags=run_tags(),
         config=console_config(log_level),
         description="Loads one OSVI_TIMEZONE day of deliveries, rebuilds every table, runs "
                     "every check and publishes the snapshot analysts read.")
 
 
-def build_landing_job(log_level: str) -> WarehouseJob:
+def build_landing_job(log_level: str,
+                      lag_checks: tuple[dg.AssetCheckKey, ...] = ()) -> WarehouseJob:
+    """`lag_checks`: the export lag checks (cheap: a local file), kept in micro-batches."""
     return dg.define_asset_job(
         LANDING_JOB, tags=run_tags(), config=console_config(log_level),
-        selection=(dg.AssetSelection.all().without_checks()
-                   | dg.AssetSelection.checks(*CHEAP_CHECKS)),
+        selection=(WAREHOUSE.without_checks()
+                   | dg.AssetSelection.checks(*CHEAP_CHECKS, *lag_checks)),
         description="The landing sensor's runs: appends the day's new landing files, updates "
                     "every table with their rows and publishes, in seconds. The checks that "
                     "scan whole tables (unique, not null, every delivery accounted for) run in "
                     "warehouse_job: the daily schedule's run, backfills, `osvi materialize`.")
+
+
+def build_export_job(log_level: str) -> WarehouseJob:
+    return dg.define_asset_job(
+        EXPORT_JOB, selection=dg.AssetSelection.groups(EXPORT_GROUP), tags=run_tags(),
+        config=console_config(log_level),
+        description="Sends the published warehouse's changes to each OSVI_EXPORT_DESTINATIONS "
+                    "destination (export_sensor starts it after each publication).")

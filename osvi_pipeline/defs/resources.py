@@ -10,6 +10,7 @@ from typing import IO
 
 import dagster as dg
 import duckdb
+from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
@@ -182,4 +183,5 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "osvi": OsviOptions.from_settings(settings),
         "notify": NotifyTargets(urls=_notify_urls(settings)),
+        "dlt": DagsterDltResource(),  # the export assets' runner (defs/assets/export.py)
     }

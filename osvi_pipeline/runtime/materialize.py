@@ -10,7 +10,8 @@ import dagster as dg
 
 from osvi_core.landing_store import landing_store_for
 from osvi_core.settings import Settings
-from osvi_pipeline.definitions import build_assets
+from osvi_pipeline.definitions import build_assets, build_lag_checks, table_scopes
+from osvi_pipeline.defs.assets.export import FULL_TAG, build_export_assets
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
@@ -62,9 +63,23 @@ def materialize_days(settings: Settings, start: date, end: date,
     assets = build_assets(settings, first_partition_day(settings))
     on_step(f"deliveries {start}..{end}, then every table and check")
     return dg.materialize(
-        [*assets, *WAREHOUSE_CHECKS], resources=build_resources(settings), instance=instance,
+        [*assets, *WAREHOUSE_CHECKS, *build_lag_checks(settings)],
+        resources=build_resources(settings), instance=instance,
         raise_on_error=False, run_config=QUIET,
         tags={"dagster/asset_partition_range_start": start.isoformat(),
               "dagster/asset_partition_range_end": end.isoformat(),
               **({LOAD_TAG: NEW_FILES} if only_new_files else {})},
     )
+
+
+def export_now(settings: Settings, full: bool = False,
+               instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult | None:
+    """Send the published warehouse to every OSVI_EXPORT_DESTINATIONS destination in one run
+    (`osvi export`, and `osvi materialize` after it publishes); None without destinations.
+    `full`: every table replaced instead of its changed rows merged."""
+    assets = build_export_assets(settings, table_scopes())
+    if not assets:
+        return None
+    return dg.materialize(assets, resources=build_resources(settings), instance=instance,
+                          raise_on_error=False, run_config=QUIET,
+                          tags={FULL_TAG: "true"} if full else None)

@@ -262,3 +262,45 @@ def _tables(con: duckdb.DuckDBPyConnection, catalog: str | None) -> list[str]:
         "select table_name from duckdb_tables() where database_name = "
         "coalesce($c, current_database()) and schema_name = 'main' order by table_name",
         {"c": catalog}).fetchall()]
+
+
+# The change records a publication carries for the export (warehouse/export.py): a destination
+# takes the rows changed since the publication it holds. Kept EXPORT_LOG_DAYS; a destination
+# further behind than a copy's records go (its floor) is exported in full.
+EXPORT_LOG_DAYS = 7
+EXPORT_LOG_DDL = [
+    f"create table if not exists {COPY_CATALOG}.osvi_state.export_changes (change_id bigint not "
+    "null, source varchar not null, scope varchar not null, key varchar, published_at "
+    "timestamptz not null)",
+    # changes at or below the floor are not in export_changes
+    f"create table if not exists {COPY_CATALOG}.osvi_state.export_floor (change_id bigint not "
+    "null)",
+]
+
+
+def carry_changes(con: duckdb.DuckDBPyConnection, prepared: str) -> None:
+    """Append to the attached copy the change records since the ones it holds; call it after
+    refresh_copy, before prune_changes."""
+    for statement in EXPORT_LOG_DDL:
+        con.execute(statement)
+    log = f"{COPY_CATALOG}.osvi_state.export_changes"
+    floor = f"{COPY_CATALOG}.osvi_state.export_floor"
+    if prepared in ("seeded", "empty") or not scalar(con, f"select count(*) from {floor}"):
+        # A new history: every change the working file still holds (all those after the
+        # last one pruned), so a destination that took an earlier publication goes on.
+        con.execute(f"delete from {log}")
+        con.execute(f"delete from {floor}")
+        con.execute(f"insert into {floor} select coalesce((select min(change_id) - 1 from "
+                    "osvi_state.changes), $now)", {"now": last_change(con)})
+    con.execute(f"""
+        insert into {log}
+        select change_id, source, scope, key, now() from osvi_state.changes
+        where change_id > (select greatest(max(change_id), (select max(change_id) from {log}))
+                           from {floor})""")
+    con.execute(f"""
+        update {floor} set change_id = greatest(change_id, (
+            select max(change_id) from {log}
+            where published_at < now() - interval {EXPORT_LOG_DAYS} day))
+        where exists (select 1 from {log}
+                      where published_at < now() - interval {EXPORT_LOG_DAYS} day)""")
+    con.execute(f"delete from {log} where published_at < now() - interval {EXPORT_LOG_DAYS} day")

@@ -12,6 +12,7 @@ from osvi_pipeline.warehouse.published_copy import (
     COPY_CATALOG,
     LEGACY_MASKED_FILE,
     attach_copy,
+    carry_changes,
     choose_copy,
     record_copy_watermark,
     refresh_copy,
@@ -47,6 +48,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
                                    keep_raw=rules is None)
             try:
                 builds = refresh_copy(con, rules, scopes)
+                carry_changes(con, prepared)  # what the export destinations take next
                 record_copy_watermark(con, target.path)
                 pruned = prune_changes(con, also=(COPY_CATALOG,))
                 con.execute(f"checkpoint {COPY_CATALOG}")  # complete in its file, no WAL

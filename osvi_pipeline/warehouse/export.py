@@ -1,0 +1,252 @@
+"""Sending the published warehouse to OSVI_EXPORT_DESTINATIONS with dlt (docs/export.md).
+
+What is exported is what OSVI_WAREHOUSE holds (masked when OSVI_PII=mask), read from the
+published copy, never the working file (a run may hold it). A destination takes each table's
+rows changed since the publication it holds, found in the change records the copy carries
+(published_copy.carry_changes), and merges them on the table's key with dlt's `delete-insert`
+strategy; keys whose rows are gone (a day rebuilt, a call erased) are sent as deletions. A table
+without a key (the marts, rebuilt in full each run) is replaced whenever a publication changed
+anything; so is a table whose columns changed or whose destination is further behind than the
+records go. Each table's watermark is dlt's resource state, which dlt stores at the destination
+with the load: a failed load leaves the watermark where the destination is, and the next export
+takes everything since.
+
+Names are the warehouse's own (dlt's `direct` naming convention: `callback slot` and
+`appointment__date` stay as they are); `_osvi_deleted` is dlt's hard-delete column (always false
+at the destination).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from osvi_pipeline.lib.sql_names import quote_identifier
+from osvi_pipeline.warehouse.change_log import TableScope, fingerprint
+from osvi_pipeline.warehouse.queries import scalar, table_exists
+
+# The contract's exported tables, in the order they are sent.
+EXPORTED_TABLES = ("calls", "data_capture", "structured_output", "rejected_deliveries",
+                   "field_catalog", "campaign_daily", "campaign_outcomes",
+                   "campaign_field_rates", "daily_summary", "campaign_flags")
+DELETED = "_osvi_deleted"
+BATCH_ROWS = 100_000
+SCHEMA_NAME = "osvi"
+
+
+class ExportConfigError(ValueError):
+    """A destination cannot be used as configured; the message names it and the missing keys,
+    never a value."""
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    table: str
+    key: str | None
+    full: bool  # replace the table at the destination
+    after: int  # the destination's watermark (-1: none)
+    upto: int  # the copy's newest change record
+    columns: str  # fingerprint of the table's columns
+
+    @property
+    def idle(self) -> bool:
+        return not self.full and self.upto <= self.after
+
+
+def use_data_dir(data_dir: Path) -> None:
+    """dlt reads `.dlt/config.toml` and `secrets.toml` from $OSVI_DATA_DIR (DLT_PROJECT_DIR),
+    whatever the working directory; set before dlt resolves any configuration."""
+    os.environ.setdefault("DLT_PROJECT_DIR", str(data_dir))
+
+
+def copy_log_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(floor, newest change) of the copy's export records; (0, 0) before any."""
+    if not table_exists(con, "osvi_state", "export_floor"):
+        return 0, 0
+    floor = int(scalar(con, "select coalesce(max(change_id), 0) from osvi_state.export_floor"))
+    newest = int(scalar(con, "select coalesce(max(change_id), 0) from "
+                             "osvi_state.export_changes"))
+    return floor, max(floor, newest)
+
+
+def plan_table(con: duckdb.DuckDBPyConnection, table: str, scope: TableScope,
+               state: dict[str, Any], force_full: bool, merge_supported: bool) -> TablePlan:
+    floor, upto = copy_log_bounds(con)
+    columns = fingerprint(con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = "
+        "'main' and table_name = $t order by ordinal_position", {"t": table}).fetchall())
+    after = int(state.get("change_id", -1))
+    key = scope.key if merge_supported else None
+    rebuilt = scalar(con, "select count(*) from osvi_state.export_changes where change_id > "
+                          "$after and change_id <= $upto and key is null and "
+                          "list_contains($sources, source)",
+                     {"after": after, "upto": upto,
+                      "sources": sorted(set(scope.sources) | {table})}) if after >= 0 else 0
+    full = (force_full or key is None or after < floor or bool(rebuilt)
+            or state.get("columns") != columns)
+    if key is None and not force_full and after >= upto and state.get("columns") == columns:
+        full = False  # nothing published since: nothing to send
+    return TablePlan(table, key, full, after, upto, columns)
+
+
+NESTED = ("[]", "STRUCT(", "MAP(", "UNION(")  # DuckDB type names of nested values
+
+
+def json_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Columns sent as JSON (lists, structs and maps, and JSON itself): every destination can
+    hold JSON (PostgreSQL jsonb, BigQuery JSON, Snowflake VARIANT), not every one a list."""
+    return [name for name, data_type in con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = "
+        "'main' and table_name = $t order by ordinal_position", {"t": table}).fetchall()
+            if data_type == "JSON" or any(marker in data_type for marker in NESTED)]
+
+
+def select_list(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    nested = set(json_columns(con, table))
+    if not nested:
+        return "*"
+    return "* replace (" + ", ".join(f"to_json({quote_identifier(name)})::varchar as "
+                                     f"{quote_identifier(name)}" for name in sorted(nested)) + ")"
+
+
+def changed_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan,
+                 scope: TableScope) -> Iterator[pa.RecordBatch]:
+    """The rows of the keys changed in (after, upto], and a deletion for each key whose rows
+    are gone; or every row when the plan is full."""
+    table = quote_identifier(plan.table)
+    columns = select_list(con, plan.table)
+    if plan.full:
+        sql = f"select {columns} from {table}"
+        params: dict[str, object] = {}
+    else:
+        assert plan.key is not None
+        key = quote_identifier(plan.key)
+        changed = ("select distinct key::{type} from osvi_state.export_changes where "
+                   "change_id > $after and change_id <= $upto and scope = $scope and "
+                   "list_contains($sources, source) and key is not null")
+        key_type = con.execute("select data_type from information_schema.columns where "
+                               "table_schema = 'main' and table_name = $t and column_name = $k",
+                               {"t": plan.table, "k": plan.key}).fetchall()[0][0]
+        changed = changed.format(type=key_type)
+        sql = (f"select {columns}, false as {DELETED} from {table} where {key} in ({changed}) "
+               f"union all by name select k as {key}, true as {DELETED} from ({changed}) as "
+               f"c(k) where k not in (select {key} from {table})")
+        params = {"after": plan.after, "upto": plan.upto, "scope": plan.key,
+                  "sources": sorted(set(scope.sources) | {plan.table})}
+    reader: pa.RecordBatchReader = con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+    yield from reader
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str  # the dlt destination name, as in OSVI_EXPORT_DESTINATIONS
+    dataset: str
+    pipelines_dir: Path
+    table_format: str | None = None  # filesystem: "iceberg", or "files" (plain Parquet)
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"osvi_export_{self.name}"
+
+    def pipeline(self) -> Any:
+        import dlt
+
+        return dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.name,
+                            dataset_name=self.dataset, pipelines_dir=str(self.pipelines_dir))
+
+    def merge_supported(self, pipeline: Any) -> bool:
+        """Whether changed rows can be merged (SQL destinations); files are replaced."""
+        return "delete-insert" in (pipeline.destination.capabilities()
+                                   .supported_merge_strategies or [])
+
+    def loader_file_format(self) -> str | None:
+        # PostgreSQL: Parquet through ADBC's binary COPY (dlt's CSV COPY turns "" into NULL)
+        return "parquet" if self.name == "postgres" else None
+
+
+def check_destination(destination: Destination) -> str | None:
+    """Why the destination cannot be used as configured (its name and the missing keys, never
+    a value), or None. Reads configuration only: nothing is contacted."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.destination.exceptions import UnknownDestinationModule
+
+    prefix = f"OSVI_EXPORT_DESTINATIONS: {destination.name}"
+    try:
+        destination.pipeline().destination_client()
+    except UnknownDestinationModule:
+        return f"{prefix} is not a dlt destination (https://dlthub.com/docs/dlt-ecosystem/" \
+               "destinations/)"
+    except ConfigFieldMissingException as missing:
+        keys = ", ".join(_missing_keys(missing))
+        variable = f"DESTINATION__{destination.name.upper()}__"
+        return (f"{prefix}: missing {keys} (set {variable}<KEY> in the environment or "
+                f"[destination.{destination.name}] in $OSVI_DATA_DIR/.dlt/secrets.toml)")
+    return None
+
+
+def _missing_keys(missing: Any) -> list[str]:
+    """`credentials` or `credentials.host`-style names of the missing fields (nested
+    configurations named field by field)."""
+    keys = []
+    for field in missing.fields:
+        nested = [name for trace in missing.traces.get(field, [])
+                  for name in (getattr(trace, "traces", None) or {})]
+        keys.extend([f"{field}.{name}" for name in nested] or [field])
+    return keys
+
+
+def export_source(published: Path, scopes: dict[str, TableScope], force_full: bool,
+                  merge_supported: bool, table_format: str | None,
+                  tables: tuple[str, ...] = EXPORTED_TABLES) -> Any:
+    """A dlt source with one resource per exported table; each decides at extraction what to
+    send (plan_table) and records its watermark in its resource state."""
+    import dlt
+
+    schema = dlt.Schema(SCHEMA_NAME, normalizers={"names": "direct"})
+
+    @dlt.source(schema=schema)
+    def osvi() -> list[Any]:
+        table_hint = "iceberg" if table_format == "iceberg" else None
+        return [dlt.resource(_table_rows, name=table, table_format=table_hint)(  # type: ignore[call-overload]
+            published, table, scopes.get(table, TableScope(None, frozenset())), force_full,
+            merge_supported) for table in tables]
+
+    return osvi()
+
+
+def _table_rows(published: Path, table: str, scope: TableScope, force_full: bool,
+                merge_supported: bool) -> Iterator[Any]:
+    import dlt
+
+    state = dlt.current.resource_state()
+    with duckdb.connect(str(published), read_only=True) as con:
+        if not table_exists(con, "main", table):
+            return
+        plan = plan_table(con, table, scope, state, force_full, merge_supported)
+        if plan.idle:
+            return
+        typed: dict[str, Any] = {name: {"name": name, "data_type": "json"}
+                                 for name in json_columns(con, table)}
+        hints = (dlt.mark.make_hints(write_disposition="replace", columns=typed or None)
+                 if plan.full else dlt.mark.make_hints(
+                     write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                     merge_key=plan.key, columns={**typed, DELETED: {
+                         "name": DELETED, "data_type": "bool", "hard_delete": True}}))
+        sent = False
+        for batch in changed_rows(con, plan, scope):
+            yield dlt.mark.with_hints(batch, hints) if not sent else batch
+            sent = True
+        if not sent and plan.full:  # an emptied table is replaced by no rows
+            # (as SQL inserts: dlt's ADBC Parquet loader fails on a file without rows)
+            empty = con.sql(f"select {select_list(con, table)} from "
+                            f"{quote_identifier(table)} limit 0").to_arrow_table()
+            hints["file_format"] = "insert_values"
+            yield dlt.mark.with_hints(empty, hints)
+    state["change_id"] = plan.upto
+    state["columns"] = plan.columns
