@@ -25,10 +25,12 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 # An older DuckDB beside the project's (its own folder, never imported by the project): the
 # tests open the published warehouse with it, as analysts' CLIs and BI drivers do, locally and
 # remotely (its httpfs extension from the duckdb-ext-httpfs wheel: no download at run time).
-OLDER_DUCKDB := $(VENV)/duckdb-1.4/.installed-with-httpfs
+# Its iceberg extension reads the export's Iceberg tables (tests/e2e/test_export.py).
+OLDER_DUCKDB := $(VENV)/duckdb-1.4/.installed-with-httpfs-iceberg-avro
 $(OLDER_DUCKDB): | $(BIN)/python
-	$(BIN)/pip install --quiet --no-deps --target $(VENV)/duckdb-1.4 'duckdb==1.4.4' \
-		'duckdb-ext-httpfs==1.4.4.20260205'
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/duckdb-1.4 'duckdb==1.4.4' \
+		'duckdb-ext-httpfs==1.4.4.20260205' 'duckdb-ext-iceberg==1.4.4.20260205' \
+		'duckdb-ext-avro==1.4.4.20260205'
 	touch $@
 
 run: $(VENV)/.installed-run

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from osvi_core.integrations import IntegrationsError, ensure_default_token, load_integrations
@@ -43,12 +44,13 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    # (escaped: messages quote config keys like [destination.postgres], not markup)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 
 def warn(message: str) -> None:
-    errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def settings_or_exit(*, writes: bool = True) -> Settings:
@@ -101,6 +103,18 @@ def check_notify_urls(settings: Settings) -> list[Target]:
         return parse_targets(settings.notify_urls)
     except NotifyConfigError as exc:
         fail(str(exc))
+
+
+def check_export_destinations(settings: Settings) -> None:
+    """Each OSVI_EXPORT_DESTINATIONS destination's configuration, at start: its name and the
+    missing keys, never a value (nothing is contacted)."""
+    if not settings.export_destination_list:
+        return
+    from osvi_pipeline.defs.assets.export import check_destinations
+
+    errors = check_destinations(settings)
+    if errors:
+        fail("\n".join(errors))
 
 
 def check_landing(settings: Settings) -> None:

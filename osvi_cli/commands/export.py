@@ -7,7 +7,12 @@ from typing import Annotated
 import typer
 
 from osvi_cli.commands.materialize import export_or_exit
-from osvi_cli.console import dagster_home_or_exit, fail, settings_or_exit
+from osvi_cli.console import (
+    check_export_destinations,
+    dagster_home_or_exit,
+    fail,
+    settings_or_exit,
+)
 
 
 def export(
@@ -20,6 +25,7 @@ def export(
     settings = settings_or_exit()
     if not settings.export_destination_list:
         fail("OSVI_EXPORT_DESTINATIONS is not set: nothing to export to (docs/export.md)")
+    check_export_destinations(settings)
     if not settings.layout.warehouse_path.exists():
         fail(f"nothing is published at {settings.layout.warehouse_path} yet: run `osvi "
              "materialize` first")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from osvi_cli.console import (
+    check_export_destinations,
     check_notify_urls,
     console,
     dagster_home_or_exit,
@@ -35,6 +36,7 @@ def materialize(
     settings = settings_or_exit()
     dagster_home_or_exit(settings)  # an instance on PostgreSQL refuses a shell without its URL
     check_notify_urls(settings)
+    check_export_destinations(settings)
     days = day_range(date, start, end) or landed_day_range(settings)
     if days is None:
         console.print(f"nothing has landed in {settings.landing_location} yet")

@@ -13,6 +13,7 @@ import typer
 from osvi_cli.commands.explore import announce_explorer, refuse_open_explorer
 from osvi_cli.console import (
     announce_ingest,
+    check_export_destinations,
     check_landing,
     check_notify_urls,
     console,
@@ -65,6 +66,7 @@ def up(
     if verbose:
         settings = settings.model_copy(update={"log_level": "debug"})
     check_notify_urls(settings)
+    check_export_destinations(settings)
     check_landing(settings)  # once here, not in a restart loop of the role that reads it
     if (only or read_only) and not production:
         fail("--only and --read-only go with --production")

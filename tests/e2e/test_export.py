@@ -7,7 +7,10 @@ a destination that is down holds nothing up and catches up once back."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +21,7 @@ import dagster as dg
 import duckdb
 import psycopg2
 import pytest
+from pyiceberg.table import StaticTable
 
 from osvi_core.settings import Settings
 from osvi_pipeline.defs.checks.export import lag_check_name
@@ -25,11 +29,16 @@ from osvi_pipeline.runtime.materialize import export_now, materialize_days
 from osvi_pipeline.warehouse.export import DELETED, EXPORTED_TABLES
 from osvi_testkit.postgres import create_database, postgres_server
 from osvi_testkit.processes import free_port
-from tests.support.config import make_settings
+from osvi_testkit.s3 import CREDENTIALS, S3Endpoint, moto_s3
+from tests.support.config import CHECKOUT, make_settings
 from tests.support.histories import DAY, DAY1, seed_call, simulated
 from tests.support.pipeline import delivery, land
 
 pytestmark = pytest.mark.slow
+OLDER_DUCKDB = CHECKOUT / ".venv" / "duckdb-1.4"  # an analyst's DuckDB (Makefile)
+EXTENSIONS = OLDER_DUCKDB / "duckdb_ext" / "extensions" / "v1.4.4" / "linux_amd64"
+HTTPFS, ICEBERG = EXTENSIONS / "httpfs.duckdb_extension", EXTENSIONS / "iceberg.duckdb_extension"
+AVRO = EXTENSIONS / "avro.duckdb_extension"  # the iceberg extension reads manifests with it
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +180,58 @@ def test_a_destination_down_holds_nothing_up_and_catches_up(
     exported = export_now(settings)
     assert exported is not None and exported.success
     assert_equal_everywhere(settings, url)
+
+
+def test_iceberg_tables_on_s3_equal_the_warehouse(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filesystem destination writing Iceberg tables to a moto S3 server, read back with
+    pyiceberg, and by an analyst's DuckDB 1.4.4 with its iceberg extension."""
+    with moto_s3() as s3:
+        s3.create_bucket("lake")
+        keys = {"AWS_ACCESS_KEY_ID": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "ENDPOINT_URL": s3.url, "REGION_NAME": CREDENTIALS["AWS_REGION"]}
+        monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", "s3://lake/warehouse")
+        for name, value in keys.items():
+            monkeypatch.setenv(f"DESTINATION__FILESYSTEM__CREDENTIALS__{name}", value)
+        settings = make_settings(tmp_path, export_destinations="filesystem", timezone="UTC")
+        day = DAY1.date()
+        land(settings, simulated(DAY1, 60, seed=5))
+        assert run_and_export(settings, day, day).success
+        land(settings, simulated(DAY1 + timedelta(hours=3), 20, seed=6))  # a second export
+        assert run_and_export(settings, day, day, only_new_files=True).success
+
+        properties = {"s3.endpoint": s3.url, "s3.region": CREDENTIALS["AWS_REGION"],
+                      "s3.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                      "s3.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        for table in EXPORTED_TABLES:
+            metadata = metadata_of(s3, table)
+            iceberg = StaticTable.from_metadata(f"s3://lake/{metadata}", properties=properties)
+            columns, rows = warehouse_rows(settings, table)
+            found = iceberg.scan(selected_fields=tuple(columns)).to_arrow()
+            read_back = sorted((tuple(normal(row[name]) for name in columns)
+                                for row in found.to_pylist()), key=repr)
+            assert read_back == rows, table
+
+        calls = metadata_of(s3, "calls")
+        script = f"""
+import duckdb, json
+con = duckdb.connect()
+con.execute("load '{HTTPFS}'")
+con.execute("load '{AVRO}'")
+con.execute("load '{ICEBERG}'")
+con.execute('''create secret (type s3, key_id '{CREDENTIALS["AWS_ACCESS_KEY_ID"]}',
+               secret '{CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}', region 'us-east-1',
+               endpoint '{s3.url.removeprefix("http://")}', url_style 'path', use_ssl false)''')
+print(json.dumps(con.execute("select count(*) from iceberg_scan('s3://lake/{calls}')")
+                 .fetchall()))
+"""
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": str(OLDER_DUCKDB)})
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == [[len(warehouse_rows(settings, "calls")[1])]]
+
+
+def metadata_of(s3: S3Endpoint, table: str) -> str:
+    return sorted(key for key in s3.keys("lake", f"warehouse/osvi/{table}/metadata/")
+                  if key.endswith(".metadata.json"))[-1]
