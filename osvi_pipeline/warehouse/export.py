@@ -201,6 +201,39 @@ def _missing_keys(missing: Any) -> list[str]:
     return keys
 
 
+# DuckDB type -> the dlt data type a column of it becomes at the destination.
+DLT_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "INTEGER": "bigint", "DOUBLE": "double",
+             "BOOLEAN": "bool", "DATE": "date", "TIMESTAMP WITH TIME ZONE": "timestamp",
+             "TIMESTAMP": "timestamp", "JSON": "json", "HUGEINT": "decimal"}
+
+
+def retyped_tables(pipeline: Any, published: Path,
+                   tables: tuple[str, ...] = EXPORTED_TABLES) -> list[str]:
+    """Exported tables with a column whose type changed since the destination took it (a wide
+    column widened to VARCHAR when a field's values stopped fitting its type). A destination
+    cannot change a column's type in place (dlt would add a variant column beside it), so these
+    are dropped and created again."""
+    pipeline.sync_destination()
+    if not pipeline.default_schema_name:
+        return []
+    held = pipeline.default_schema.tables
+    retyped = []
+    with duckdb.connect(str(published), read_only=True) as con:
+        for table in tables:
+            if table not in held:
+                continue
+            nested = set(json_columns(con, table))
+            for name, data_type in con.execute(
+                    "select column_name, data_type from information_schema.columns where "
+                    "table_schema = 'main' and table_name = $t", {"t": table}).fetchall():
+                expected = "json" if name in nested else DLT_TYPES.get(data_type)
+                before = held[table]["columns"].get(name, {}).get("data_type")
+                if expected and before and before != expected:
+                    retyped.append(table)
+                    break
+    return retyped
+
+
 def export_source(published: Path, scopes: dict[str, TableScope], force_full: bool,
                   merge_supported: bool, table_format: str | None,
                   tables: tuple[str, ...] = EXPORTED_TABLES) -> Any:

@@ -135,6 +135,18 @@ def test_postgres_equals_the_warehouse_through_every_kind_of_change(
                        (call_id,))
         assert cursor.fetchall() == [("gold",)]
 
+    # A field whose values stop being numbers: its column widens to VARCHAR in the warehouse,
+    # and the destination's table is created again with the column as text.
+    for index, score in enumerate((7, "seven")):
+        land(settings, [delivery(later + timedelta(minutes=index + 1), seed_call(
+            call_log_id=f"score-{index}", data_capture={"score": score}))])
+        assert run_and_export(settings, second, second, only_new_files=True).success
+    assert_equal_everywhere(settings, url)
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("select data_type from information_schema.columns where table_schema "
+                       "= 'osvi' and table_name = 'data_capture' and column_name like 'score%'")
+        assert cursor.fetchall() == [("character varying",)]
+
     # The first day materialized again: nothing doubled.
     assert run_and_export(settings, first, first).success
     assert_equal_everywhere(settings, url)

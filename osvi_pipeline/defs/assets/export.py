@@ -21,6 +21,7 @@ from osvi_pipeline.warehouse.export import (
     Destination,
     check_destination,
     export_source,
+    retyped_tables,
     use_data_dir,
 )
 from osvi_pipeline.warehouse.export_status import (
@@ -86,6 +87,12 @@ def _destination_assets(destination: Destination, published: Path,
         holds = publication_time(published)
         before = read_status(destination.pipelines_dir, destination.name)
         try:
+            retyped = retyped_tables(pipeline, published)
+            if retyped:  # dropped and created again with the new types, then taken as usual
+                context.log.info(f"{destination.name}: columns changed type in "
+                                 f"{', '.join(retyped)}: those tables are created again")
+                pipeline.run(source(True).with_resources(*retyped), refresh="drop_resources",
+                             loader_file_format=destination.loader_file_format())
             yield from dlt.run(context=context,
                                dlt_source=source(context.run.tags.get(FULL_TAG) == "true"),
                                loader_file_format=destination.loader_file_format())
