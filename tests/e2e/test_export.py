@@ -24,6 +24,7 @@ import pytest
 from pyiceberg.table import StaticTable
 
 from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.defs.checks.export import lag_check_name
 from osvi_pipeline.runtime.materialize import export_now, materialize_days
 from osvi_pipeline.warehouse.export import DELETED, EXPORTED_TABLES
@@ -247,3 +248,47 @@ print(json.dumps(con.execute("select count(*) from iceberg_scan('s3://lake/{call
 def metadata_of(s3: S3Endpoint, table: str) -> str:
     return sorted(key for key in s3.keys("lake", f"warehouse/osvi/{table}/metadata/")
                   if key.endswith(".metadata.json"))[-1]
+
+
+def test_the_sensor_exports_each_publication_once_in_its_own_job(
+        tmp_path: Path, server: tuple[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """export_sensor as the daemon evaluates it: a publication -> one export_job run (the
+    warehouse's jobs never include the export); nothing new -> nothing; after a failed export,
+    a backoff."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS",
+                       create_database(*server, "export_sensor"))
+    settings = make_settings(tmp_path, export_destinations="postgres", timezone="UTC")
+    defs = build_definitions(settings)
+    for job in ("warehouse_job", "landing_job"):
+        assert not any(key.path[0] == "export" for key in
+                       defs.resolve_job_def(job).asset_layer.executable_asset_keys), job
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = defs.resolve_sensor_def("export_sensor")
+
+    def evaluate(cursor: str | None) -> dg.SensorResult:
+        result = sensor(dg.build_sensor_context(cursor=cursor, instance=instance,
+                                                definitions=defs))
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    assert not evaluate(None).run_requests, "nothing published yet"
+    land(settings, simulated(DAY1, 30, seed=7))
+    assert materialize_days(settings, DAY1.date(), DAY1.date(), instance=instance).success
+    requested = evaluate(None)
+    assert len(requested.run_requests or []) == 1 and requested.cursor
+    assert not evaluate(requested.cursor).run_requests, "a publication is exported once"
+
+    exported = defs.resolve_job_def("export_job").execute_in_process(instance=instance)
+    assert exported.success
+    assert {tuple(event.asset_key.path) for event in
+            exported.get_asset_materialization_events()} == {
+        ("export", "postgres", table) for table in EXPORTED_TABLES}
+
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:p@127.0.0.1:"
+                       f"{free_port()}/none")  # down
+    failed = defs.resolve_job_def("export_job").execute_in_process(instance=instance,
+                                                                   raise_on_error=False)
+    assert not failed.success
+    assert materialize_days(settings, DAY1.date(), DAY1.date(), instance=instance).success
+    waiting = evaluate(requested.cursor)
+    assert not waiting.run_requests and "next try in" in str(waiting.skip_reason)
