@@ -29,7 +29,7 @@ from osvi_pipeline.defs.checks.export import lag_check_name
 from osvi_pipeline.runtime.materialize import export_now, materialize_days
 from osvi_pipeline.warehouse.export import DELETED, EXPORTED_TABLES
 from osvi_testkit.postgres import create_database, postgres_server
-from osvi_testkit.processes import free_port
+from osvi_testkit.processes import OSVI, free_port
 from osvi_testkit.s3 import CREDENTIALS, S3Endpoint, moto_s3
 from tests.support.config import CHECKOUT, make_settings
 from tests.support.histories import DAY, DAY1, seed_call, simulated
@@ -292,3 +292,30 @@ def test_the_sensor_exports_each_publication_once_in_its_own_job(
     assert materialize_days(settings, DAY1.date(), DAY1.date(), instance=instance).success
     waiting = evaluate(requested.cursor)
     assert not waiting.run_requests and "next try in" in str(waiting.skip_reason)
+
+
+def test_the_commands_say_what_failed_and_name_keys_not_values(tmp_path: Path) -> None:
+    """`osvi materialize` publishes, then exits 3 when only the export failed; `osvi export`
+    names a destination's missing keys at start, never a value."""
+    settings = make_settings(tmp_path, timezone="UTC")
+    land(settings, simulated(DAY1, 10, seed=8))
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OSVI_", "DESTINATION__"))}
+    env.update({"OSVI_DATA_DIR": str(settings.data_dir), "OSVI_TIMEZONE": "UTC",
+                "OSVI_EXPORT_DESTINATIONS": "postgres",
+                "DESTINATION__POSTGRES__CREDENTIALS":
+                    f"postgresql://u:hunter2-secret@127.0.0.1:{free_port()}/none"})
+    done = subprocess.run([str(OSVI), "materialize", "--date", DAY1.date().isoformat()],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "the export to postgres failed" in done.stdout and "is published" in done.stdout
+    assert settings.layout.warehouse_path.exists()
+    assert "hunter2-secret" not in done.stdout + done.stderr
+
+    del env["DESTINATION__POSTGRES__CREDENTIALS"]
+    env["OSVI_EXPORT_DESTINATIONS"] = "postgres,filesystem"
+    refused = subprocess.run([str(OSVI), "export"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 2
+    assert "postgres: missing credentials.database" in refused.stderr
+    assert "filesystem: missing bucket_url" in refused.stderr
