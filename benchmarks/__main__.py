@@ -8,6 +8,7 @@ from pathlib import Path
 
 from benchmarks import (
     explorer,
+    export,
     extraction_quality,
     flag_noise,
     freshness,
@@ -33,7 +34,8 @@ def _publish(section: str, table: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
-                                                   "explorer", "flags", "quality"],
+                                                   "explorer", "flags", "quality",
+                                                   "export"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -61,6 +63,10 @@ def main() -> None:
                              "the simulator's retries and second integrations)")
     parser.add_argument("--quality-deliveries", type=int, default=1_000_000,
                         help="deliveries of history for the extraction-quality benchmark")
+    parser.add_argument("--export-deliveries", type=int, default=1_320_000,
+                        help="deliveries of history for the export benchmark (~1M calls)")
+    parser.add_argument("--export-minutes", type=float, default=3,
+                        help="minutes of load while exporting under `osvi up`")
     args = parser.parse_args()
     if args.only in (None, "ingest"):
         results = ingest.run(duration=args.duration)
@@ -96,6 +102,10 @@ def main() -> None:
         table = extraction_quality.markdown(extraction_quality.run(args.quality_deliveries))
         print(table)
         _publish("quality", table)
+    if args.only in (None, "export"):
+        table = export.markdown(export.run(args.export_deliveries, args.export_minutes))
+        print(table)
+        _publish("export", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)
