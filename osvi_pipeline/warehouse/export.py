@@ -59,10 +59,23 @@ class TablePlan:
         return not self.full and self.upto <= self.after
 
 
+PROJECT_DIR_VARIABLE = "DLT_PROJECT_DIR"
+_PROJECT_DIRS_SET: set[str] = set()  # values this process gave it (tests use several data dirs)
+
+
 def use_data_dir(data_dir: Path) -> None:
-    """dlt reads `.dlt/config.toml` and `secrets.toml` from $OSVI_DATA_DIR (DLT_PROJECT_DIR),
-    whatever the working directory; set before dlt resolves any configuration."""
-    os.environ.setdefault("DLT_PROJECT_DIR", str(data_dir))
+    """dlt reads `.dlt/config.toml` and `secrets.toml` from $OSVI_DATA_DIR (DLT_PROJECT_DIR,
+    unless set), whatever the working directory. dlt fixes its configuration providers when
+    first imported, so they are reloaded here."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    current = os.environ.get(PROJECT_DIR_VARIABLE)
+    if current == str(data_dir) or (current is not None and current not in _PROJECT_DIRS_SET):
+        return  # already, or the user's own
+    os.environ[PROJECT_DIR_VARIABLE] = str(data_dir)
+    _PROJECT_DIRS_SET.add(str(data_dir))
+    Container()[PluggableRunContext].reload()
 
 
 def copy_log_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:

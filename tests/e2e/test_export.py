@@ -257,7 +257,8 @@ def test_the_sensor_exports_each_publication_once_in_its_own_job(
     a backoff."""
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS",
                        create_database(*server, "export_sensor"))
-    settings = make_settings(tmp_path, export_destinations="postgres", timezone="UTC")
+    settings = make_settings(tmp_path, export_destinations="postgres", timezone="UTC",
+                             pii="mask")
     defs = build_definitions(settings)
     for job in ("warehouse_job", "landing_job"):
         assert not any(key.path[0] == "export" for key in
@@ -283,6 +284,19 @@ def test_the_sensor_exports_each_publication_once_in_its_own_job(
     assert {tuple(event.asset_key.path) for event in
             exported.get_asset_materialization_events()} == {
         ("export", "postgres", table) for table in EXPORTED_TABLES}
+
+    # What is exported is what OSVI_WAREHOUSE holds: masked with OSVI_PII=mask.
+    url = os.environ["DESTINATION__POSTGRES__CREDENTIALS"]
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute("select phone_number from osvi.calls where phone_number is not null")
+        phones = [phone for (phone,) in cursor.fetchall()]
+    assert phones and all("*" in phone for phone in phones), phones[:3]
+    assert_equal_everywhere(settings, url)
+    # `osvi export --full`: every table sent whole again, the same rows.
+    full = export_now(settings, full=True, instance=instance)
+    assert full is not None and full.success
+    assert loaded(full)["calls"] == len(warehouse_rows(settings, "calls")[1])
+    assert_equal_everywhere(settings, url)
 
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:p@127.0.0.1:"
                        f"{free_port()}/none")  # down
@@ -319,3 +333,13 @@ def test_the_commands_say_what_failed_and_name_keys_not_values(tmp_path: Path) -
     assert refused.returncode == 2
     assert "postgres: missing credentials.database" in refused.stderr
     assert "filesystem: missing bucket_url" in refused.stderr
+
+    # dlt's own files under the data dir count, whatever the working directory.
+    secrets = settings.data_dir / ".dlt" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text(f'[destination.filesystem]\nbucket_url = "file://{tmp_path}/lake"\n')
+    shown = subprocess.run([str(OSVI), "config"], env=env, capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+    assert "export destination filesystem: configured" in shown.stdout, shown.stdout[-2000:]
+    assert "export destination postgres: OSVI_EXPORT_DESTINATIONS: postgres: missing" in (
+        shown.stdout)
