@@ -18,6 +18,7 @@ at the destination).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,17 @@ EXPORTED_TABLES = ("calls", "data_capture", "structured_output", "rejected_deliv
 DELETED = "_osvi_deleted"
 BATCH_ROWS = 100_000
 SCHEMA_NAME = "osvi"
+
+
+class _KnownHintDifferences(logging.Filter):
+    """dlt warns on every load that our column hints (JSON, the hard-delete marker) differ from
+    the Arrow types they describe: by design here, and a line per table per run otherwise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_KnownHintDifferences())
 
 
 class ExportConfigError(ValueError):
