@@ -65,9 +65,15 @@ class TablePlan:
     after: int  # the destination's watermark (-1: none)
     upto: int  # the copy's newest change record
     columns: str  # fingerprint of the table's columns
+    # A mart rebuilt in full every run but sent by day: the days whose rows differ from what
+    # the destination holds (day_hashes); None for the other plans.
+    days: list[str] | None = None
+    day_hashes: dict[str, str] | None = None  # every day's hash now, for the state
 
     @property
     def idle(self) -> bool:
+        if self.days is not None:
+            return not self.days
         return not self.full and self.upto <= self.after
 
 
@@ -115,9 +121,35 @@ def plan_table(con: duckdb.DuckDBPyConnection, table: str, scope: TableScope,
                       "sources": sorted(set(scope.sources) | {table})}) if after >= 0 else 0
     full = (force_full or key is None or after < floor or bool(rebuilt)
             or state.get("columns") != columns)
+    if key is None and merge_supported and has_column(con, table, DAY_KEY):
+        # The marts are rebuilt in full by every run, yet a run changes a few of their days:
+        # each day's rows are hashed, and only the days that differ are sent (merged by day).
+        hashes = day_hashes(con, table)
+        before = state.get("day_hashes")
+        if force_full or before is None or state.get("columns") != columns:
+            return TablePlan(table, DAY_KEY, True, after, upto, columns, None, hashes)
+        changed = sorted(day for day in set(hashes) | set(before)
+                         if hashes.get(day) != before.get(day))
+        return TablePlan(table, DAY_KEY, False, after, upto, columns, changed, hashes)
     if key is None and not force_full and after >= upto and state.get("columns") == columns:
         full = False  # nothing published since: nothing to send
     return TablePlan(table, key, full, after, upto, columns)
+
+
+DAY_KEY = "call_date"
+
+
+def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(scalar(con, "select count(*) from information_schema.columns where "
+                            "table_schema = 'main' and table_name = $t and column_name = $c",
+                       {"t": table, "c": column}))
+
+
+def day_hashes(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Each day's rows as one order-independent hash (milliseconds for a mart)."""
+    return {str(day): str(value) for day, value in con.execute(
+        f"select {DAY_KEY}::varchar, sum(hash(t))::varchar from {quote_identifier(table)} as t "
+        "group by all").fetchall()}
 
 
 NESTED = ("[]", "STRUCT(", "MAP(", "UNION(")  # DuckDB type names of nested values
@@ -149,6 +181,13 @@ def changed_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan,
     if plan.full:
         sql = f"select {columns} from {table}"
         params: dict[str, object] = {}
+    elif plan.days is not None:  # a mart's changed days, and a deletion for each day gone
+        key = quote_identifier(DAY_KEY)
+        changed = "select unnest($days::date[])"
+        sql = (f"select {columns}, false as {DELETED} from {table} where {key} in ({changed}) "
+               f"union all by name select k as {key}, true as {DELETED} from ({changed}) as "
+               f"c(k) where k not in (select {key} from {table})")
+        params = {"days": plan.days}
     else:
         assert plan.key is not None
         key = quote_identifier(plan.key)
@@ -238,7 +277,8 @@ def retyped_tables(pipeline: Any, published: Path,
     column widened to VARCHAR when a field's values stopped fitting its type). A destination
     cannot change a column's type in place (dlt would add a variant column beside it), so these
     are dropped and created again."""
-    pipeline.sync_destination()
+    if not pipeline.default_schema_name:  # the last run's schema is kept locally, else ask
+        pipeline.sync_destination()
     if not pipeline.default_schema_name:
         return []
     held = pipeline.default_schema.tables
@@ -308,3 +348,5 @@ def _table_rows(published: Path, table: str, scope: TableScope, force_full: bool
             yield dlt.mark.with_hints(empty, hints)
     state["change_id"] = plan.upto
     state["columns"] = plan.columns
+    if plan.day_hashes is not None:
+        state["day_hashes"] = plan.day_hashes
