@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/lint-imports
 
 test: lint $(OLDER_DUCKDB)
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --durations=15
 
 # The edit loop: the pure unit tests alone (seconds).
 test-fast: $(VENV)/.installed-test
