@@ -10,8 +10,11 @@ import dagster as dg
 
 from osvi_core.landing_store import landing_store_for
 from osvi_core.settings import Settings
-from osvi_pipeline.definitions import build_assets, build_lag_checks, table_scopes
-from osvi_pipeline.defs.assets.export import FULL_TAG, build_export_assets
+from osvi_pipeline.definitions import (
+    build_assets,
+    build_export_assets_if_any,
+    build_lag_checks,
+)
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
@@ -77,9 +80,11 @@ def export_now(settings: Settings, full: bool = False,
     """Send the published warehouse to every OSVI_EXPORT_DESTINATIONS destination in one run
     (`osvi export`, and `osvi materialize` after it publishes); None without destinations.
     `full`: every table replaced instead of its changed rows merged."""
-    assets = build_export_assets(settings, table_scopes())
+    assets = build_export_assets_if_any(settings)
     if not assets:
         return None
+    from osvi_pipeline.defs.assets.export import FULL_TAG
+
     return dg.materialize(assets, resources=build_resources(settings), instance=instance,
                           raise_on_error=False, run_config=QUIET,
                           tags={FULL_TAG: "true"} if full else None)
