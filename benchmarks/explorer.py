@@ -11,7 +11,6 @@ streams every call of the busiest day; the explorer's peak RSS is read from /pro
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -19,14 +18,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
 import httpx
 
-from benchmarks.pipeline import START, generate
+from benchmarks.pipeline import generate, materialize_history
 from osvi_explorer import views
 from osvi_explorer.filters import CallFilters
 from osvi_testkit.processes import free_port, wait_until
@@ -78,13 +77,7 @@ def run(deliveries: int = 1_320_000) -> Result:
         data = work / "data"
         started = time.perf_counter()
         generate(data / "landing", work / "payloads.ndjson", deliveries, DAYS)
-        first, last = START.date(), START.date() + timedelta(days=DAYS - 1)
-        env = {**{key: value for key, value in os.environ.items()
-                  if not key.startswith("OSVI_")},
-               "OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC",
-               "OSVI_FIRST_DAY": first.isoformat()}
-        subprocess.run([str(OSVI), "materialize", "--start", first.isoformat(), "--end",
-                        last.isoformat()], env=env, check=True, capture_output=True)
+        env, first, last = materialize_history(data, DAYS)
         setup = time.perf_counter() - started
         return _measure(data, env, first, last, deliveries, setup)
 

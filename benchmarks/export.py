@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -33,10 +33,11 @@ import psycopg2
 
 from benchmarks.extraction_quality import _land_batch
 from benchmarks.ingest import SAMPLE, TOKEN, _start
-from benchmarks.pipeline import START, generate
+from benchmarks.pipeline import generate, materialize_history
 from osvi_core.settings import Settings
 from osvi_pipeline.runtime.materialize import export_now, materialize_days
 from osvi_pipeline.warehouse.export import EXPORTED_TABLES, select_list
+from osvi_pipeline.warehouse.queries import column_types
 from osvi_testkit.postgres import create_database, postgres_server
 
 OSVI = Path(sys.executable).with_name("osvi")
@@ -70,13 +71,7 @@ def run(deliveries: int = 1_320_000, minutes: float = 3, rate: float = 100) -> E
         work = Path(tmp)
         data = work / "data"
         generate(data / "landing", work / "payloads.ndjson", deliveries, DAYS)
-        first, last = START.date(), START.date() + timedelta(days=DAYS - 1)
-        base = {**{key: value for key, value in os.environ.items()
-                   if not key.startswith(("OSVI_", "DESTINATION__"))},
-                "OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC",
-                "OSVI_FIRST_DAY": first.isoformat()}
-        subprocess.run([str(OSVI), "materialize", "--start", first.isoformat(), "--end",
-                        last.isoformat()], env=base, check=True, capture_output=True)
+        base, first, last = materialize_history(data, DAYS, hidden=("DESTINATION__",))
         url = create_database(host, port, "osvi_export")
         result.floor_seconds, result.rows = _floor(data / "warehouse.duckdb", url)
         env = {**base, "OSVI_EXPORT_DESTINATIONS": "postgres",
@@ -111,7 +106,8 @@ def _floor(warehouse: Path, url: str) -> tuple[float, int]:
             adbc.connect(url) as target, target.cursor() as cursor:
         cursor.execute("create schema floor")
         for table in EXPORTED_TABLES:
-            arrow = con.sql(f'select {select_list(con, table)} from "{table}"').to_arrow_table()
+            columns = select_list(column_types(con, table))
+            arrow = con.sql(f'select {columns} from "{table}"').to_arrow_table()
             started = time.perf_counter()
             cursor.adbc_ingest(table, arrow, mode="create", db_schema_name="floor")
             target.commit()

@@ -13,15 +13,12 @@ connection, with and without them (FILL_RATES). Reported: medians of `TRIALS` ru
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,7 +26,7 @@ import dagster as dg
 import duckdb
 
 import osvi_pipeline.warehouse.campaign_flags as flags_module
-from benchmarks.pipeline import DAY_US, START, generate
+from benchmarks.pipeline import DAY_US, START, generate, materialize_history
 from ingest_api.journal import DurableLanding
 from osvi_cli.simulate import generate_deliveries
 from osvi_core.body import inspect_body
@@ -118,13 +115,7 @@ def run(deliveries: int = 1_000_000) -> QualityResult:
             "integrations:\n  - name: crm\n    tokens: [\"bench-token-123\"]\n"
             "    contract: {data_capture: freeze}\n"
             "  - name: sheet\n    tokens: [\"bench-token-456\"]\n", encoding="utf-8")
-        first, last = START.date(), START.date() + timedelta(days=DAYS - 1)
-        env = {**{key: value for key, value in os.environ.items()
-                  if not key.startswith("OSVI_")},
-               "OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC",
-               "OSVI_FIRST_DAY": first.isoformat()}
-        subprocess.run([str(OSVI), "materialize", "--start", first.isoformat(), "--end",
-                        last.isoformat()], env=env, check=True, capture_output=True)
+        _, first, last = materialize_history(data, DAYS)
         settings = Settings(data_dir=data, timezone="UTC", first_day=first,
                             notify_urls=f"json://127.0.0.1:{port}/alerts")
         assets = build_assets(settings, first)

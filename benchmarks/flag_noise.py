@@ -82,28 +82,27 @@ def steady_marts(con: duckdb.DuckDBPyConnection, days: int, seed: int,
             rates.append((day, campaign, "appointment_confirmed", "boolean", true, calls - true,
                           0))
         summary.append((day, total))
-    con.execute("create or replace table campaign_daily (call_date date, campaign varchar, "
-                "calls bigint, attempts bigint, reach_rate double)")
-    con.executemany("insert into campaign_daily values (?, ?, ?, ?, ?)", daily)
-    con.execute("create or replace table campaign_outcomes (call_date date, campaign varchar, "
-                "matched_condition varchar, intent varchar, calls bigint, share double)")
-    con.executemany("insert into campaign_outcomes values (?, ?, ?, ?, ?, ?)", outcomes)
-    con.execute("create or replace table campaign_field_rates (call_date date, campaign "
-                "varchar, field varchar, field_type varchar, true_count bigint, false_count "
-                "bigint, missing_count bigint)")
-    con.executemany("insert into campaign_field_rates values (?, ?, ?, ?, ?, ?, ?)", rates)
-    con.execute("create or replace table agent_call_days (call_date date, campaign varchar, "
-                "agent_name varchar, matched_condition varchar, calls bigint)")
-    con.executemany("insert into agent_call_days values (?, ?, ?, ?, ?)", agent_calls)
-    con.execute("create or replace table agent_field_days (call_date date, campaign varchar, "
-                "agent_name varchar, matched_condition varchar, section varchar, path varchar, "
-                "value_type varchar, calls bigint)")
-    con.executemany("insert into agent_field_days values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    agent_fields)
+    tables = {
+        "campaign_daily": ("call_date date, campaign varchar, calls bigint, attempts bigint, "
+                           "reach_rate double", daily),
+        "campaign_outcomes": ("call_date date, campaign varchar, matched_condition varchar, "
+                              "intent varchar, calls bigint, share double", outcomes),
+        "campaign_field_rates": ("call_date date, campaign varchar, field varchar, field_type "
+                                 "varchar, true_count bigint, false_count bigint, "
+                                 "missing_count bigint", rates),
+        "agent_call_days": ("call_date date, campaign varchar, agent_name varchar, "
+                            "matched_condition varchar, calls bigint", agent_calls),
+        "agent_field_days": ("call_date date, campaign varchar, agent_name varchar, "
+                             "matched_condition varchar, section varchar, path varchar, "
+                             "value_type varchar, calls bigint", agent_fields),
+        "daily_summary": ("call_date date, calls bigint", summary),
+    }
+    for table, (columns, rows) in tables.items():
+        con.execute(f"create or replace table {table} ({columns})")
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        con.executemany(f"insert into {table} values ({marks})", rows)
     fill_rates = next(model for model in load_models() if model.name == "campaign_fill_rates")
     con.execute(f"create or replace table campaign_fill_rates as {fill_rates.sql}")
-    con.execute("create or replace table daily_summary (call_date date, calls bigint)")
-    con.executemany("insert into daily_summary values (?, ?)", summary)
 
 
 def judge(days: int, seed: int, fdr: float = 0.05) -> NoiseResult:

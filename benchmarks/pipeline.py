@@ -75,6 +75,21 @@ def generate(landing: Path, payloads_file: Path, deliveries: int, days: int,
     store.drain()
 
 
+def materialize_history(data: Path, days: int, hidden: tuple[str, ...] = ()
+                        ) -> tuple[dict[str, str], date, date]:
+    """`osvi materialize` over the `days` days generate() landed under `data` (from START);
+    returns the environment it ran with (no OSVI_* or `hidden` variables of this process) and
+    the first and last day."""
+    first, last = START.date(), START.date() + timedelta(days=days - 1)
+    env = {**{key: value for key, value in os.environ.items()
+              if not key.startswith(("OSVI_", *hidden))},
+           "OSVI_DATA_DIR": str(data), "OSVI_TIMEZONE": "UTC", "OSVI_FIRST_DAY": first.isoformat()}
+    subprocess.run([str(Path(sys.executable).with_name("osvi")), "materialize", "--start",
+                    first.isoformat(), "--end", last.isoformat()], env=env, check=True,
+                   capture_output=True)
+    return env, first, last
+
+
 _PEAK = "\nimport resource\nprint('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
 
 

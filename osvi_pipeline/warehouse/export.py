@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from osvi_pipeline.lib.sql_names import quote_identifier
 from osvi_pipeline.warehouse.change_log import TableScope, fingerprint
-from osvi_pipeline.warehouse.queries import scalar, table_exists
+from osvi_pipeline.warehouse.queries import column_types, scalar, table_exists
 
 # The contract's exported tables, in the order they are sent.
 EXPORTED_TABLES = ("calls", "data_capture", "structured_output", "rejected_deliveries",
@@ -106,43 +106,37 @@ def copy_log_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return floor, max(floor, newest)
 
 
-def plan_table(con: duckdb.DuckDBPyConnection, table: str, scope: TableScope,
-               state: dict[str, Any], force_full: bool, merge_supported: bool) -> TablePlan:
+def plan_table(con: duckdb.DuckDBPyConnection, table: str, types: dict[str, str],
+               scope: TableScope, state: dict[str, Any], force_full: bool,
+               merge_supported: bool) -> TablePlan:
+    """`types`: the table's column_types."""
     floor, upto = copy_log_bounds(con)
-    columns = fingerprint(con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = "
-        "'main' and table_name = $t order by ordinal_position", {"t": table}).fetchall())
+    columns = fingerprint(list(types.items()))
+    same_columns = state.get("columns") == columns
     after = int(state.get("change_id", -1))
     key = scope.key if merge_supported else None
-    rebuilt = scalar(con, "select count(*) from osvi_state.export_changes where change_id > "
-                          "$after and change_id <= $upto and key is null and "
-                          "list_contains($sources, source)",
-                     {"after": after, "upto": upto,
-                      "sources": sorted(set(scope.sources) | {table})}) if after >= 0 else 0
-    full = (force_full or key is None or after < floor or bool(rebuilt)
-            or state.get("columns") != columns)
-    if key is None and merge_supported and has_column(con, table, DAY_KEY):
+    if key is None and merge_supported and DAY_KEY in types:
         # The marts are rebuilt in full by every run, yet a run changes a few of their days:
         # each day's rows are hashed, and only the days that differ are sent (merged by day).
         hashes = day_hashes(con, table)
         before = state.get("day_hashes")
-        if force_full or before is None or state.get("columns") != columns:
+        if force_full or before is None or not same_columns:
             return TablePlan(table, DAY_KEY, True, after, upto, columns, None, hashes)
         changed = sorted(day for day in set(hashes) | set(before)
                          if hashes.get(day) != before.get(day))
         return TablePlan(table, DAY_KEY, False, after, upto, columns, changed, hashes)
-    if key is None and not force_full and after >= upto and state.get("columns") == columns:
-        full = False  # nothing published since: nothing to send
+    if key is None:  # replaced whenever anything was published since
+        return TablePlan(table, None, force_full or after < upto or not same_columns, after,
+                         upto, columns)
+    rebuilt = after >= 0 and scalar(
+        con, "select count(*) from osvi_state.export_changes where change_id > $after and "
+             "change_id <= $upto and key is null and list_contains($sources, source)",
+        {"after": after, "upto": upto, "sources": sorted(set(scope.sources) | {table})})
+    full = force_full or after < floor or bool(rebuilt) or not same_columns
     return TablePlan(table, key, full, after, upto, columns)
 
 
 DAY_KEY = "call_date"
-
-
-def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    return bool(scalar(con, "select count(*) from information_schema.columns where "
-                            "table_schema = 'main' and table_name = $t and column_name = $c",
-                       {"t": table, "c": column}))
 
 
 def day_hashes(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -155,54 +149,45 @@ def day_hashes(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 NESTED = ("[]", "STRUCT(", "MAP(", "UNION(")  # DuckDB type names of nested values
 
 
-def json_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+def json_columns(types: dict[str, str]) -> list[str]:
     """Columns sent as JSON (lists, structs and maps, and JSON itself): every destination can
     hold JSON (PostgreSQL jsonb, BigQuery JSON, Snowflake VARIANT), not every one a list."""
-    return [name for name, data_type in con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = "
-        "'main' and table_name = $t order by ordinal_position", {"t": table}).fetchall()
+    return [name for name, data_type in types.items()
             if data_type == "JSON" or any(marker in data_type for marker in NESTED)]
 
 
-def select_list(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    nested = set(json_columns(con, table))
+def select_list(types: dict[str, str]) -> str:
+    nested = json_columns(types)
     if not nested:
         return "*"
     return "* replace (" + ", ".join(f"to_json({quote_identifier(name)})::varchar as "
                                      f"{quote_identifier(name)}" for name in sorted(nested)) + ")"
 
 
-def changed_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan,
+def changed_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan, types: dict[str, str],
                  scope: TableScope) -> Iterator[pa.RecordBatch]:
-    """The rows of the keys changed in (after, upto], and a deletion for each key whose rows
-    are gone; or every row when the plan is full."""
+    """The rows of the changed keys (or a mart's changed days), and a deletion for each key
+    whose rows are gone; or every row when the plan is full."""
     table = quote_identifier(plan.table)
-    columns = select_list(con, plan.table)
+    columns = select_list(types)
+    params: dict[str, object] = {}
     if plan.full:
         sql = f"select {columns} from {table}"
-        params: dict[str, object] = {}
-    elif plan.days is not None:  # a mart's changed days, and a deletion for each day gone
-        key = quote_identifier(DAY_KEY)
-        changed = "select unnest($days::date[])"
-        sql = (f"select {columns}, false as {DELETED} from {table} where {key} in ({changed}) "
-               f"union all by name select k as {key}, true as {DELETED} from ({changed}) as "
-               f"c(k) where k not in (select {key} from {table})")
-        params = {"days": plan.days}
     else:
         assert plan.key is not None
         key = quote_identifier(plan.key)
-        changed = ("select distinct key::{type} from osvi_state.export_changes where "
-                   "change_id > $after and change_id <= $upto and scope = $scope and "
-                   "list_contains($sources, source) and key is not null")
-        key_type = con.execute("select data_type from information_schema.columns where "
-                               "table_schema = 'main' and table_name = $t and column_name = $k",
-                               {"t": plan.table, "k": plan.key}).fetchall()[0][0]
-        changed = changed.format(type=key_type)
+        if plan.days is not None:
+            changed = "select unnest($days::date[])"
+            params = {"days": plan.days}
+        else:
+            changed = (f"select distinct key::{types[plan.key]} from osvi_state.export_changes "
+                       "where change_id > $after and change_id <= $upto and scope = $scope "
+                       "and list_contains($sources, source) and key is not null")
+            params = {"after": plan.after, "upto": plan.upto, "scope": plan.key,
+                      "sources": sorted(set(scope.sources) | {plan.table})}
         sql = (f"select {columns}, false as {DELETED} from {table} where {key} in ({changed}) "
                f"union all by name select k as {key}, true as {DELETED} from ({changed}) as "
                f"c(k) where k not in (select {key} from {table})")
-        params = {"after": plan.after, "upto": plan.upto, "scope": plan.key,
-                  "sources": sorted(set(scope.sources) | {plan.table})}
     reader: pa.RecordBatchReader = con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
     yield from reader
 
@@ -287,10 +272,9 @@ def retyped_tables(pipeline: Any, published: Path,
         for table in tables:
             if table not in held:
                 continue
-            nested = set(json_columns(con, table))
-            for name, data_type in con.execute(
-                    "select column_name, data_type from information_schema.columns where "
-                    "table_schema = 'main' and table_name = $t", {"t": table}).fetchall():
+            types = column_types(con, table)
+            nested = set(json_columns(types))
+            for name, data_type in types.items():
                 expected = "json" if name in nested else DLT_TYPES.get(data_type)
                 before = held[table]["columns"].get(name, {}).get("data_type")
                 if expected and before and before != expected:
@@ -324,25 +308,26 @@ def _table_rows(published: Path, table: str, scope: TableScope, force_full: bool
 
     state = dlt.current.resource_state()
     with duckdb.connect(str(published), read_only=True) as con:
-        if not table_exists(con, "main", table):
+        types = column_types(con, table)
+        if not types:  # not built (yet)
             return
-        plan = plan_table(con, table, scope, state, force_full, merge_supported)
+        plan = plan_table(con, table, types, scope, state, force_full, merge_supported)
         if plan.idle:
             return
         typed: dict[str, Any] = {name: {"name": name, "data_type": "json"}
-                                 for name in json_columns(con, table)}
+                                 for name in json_columns(types)}
         hints = (dlt.mark.make_hints(write_disposition="replace", columns=typed or None)
                  if plan.full else dlt.mark.make_hints(
                      write_disposition={"disposition": "merge", "strategy": "delete-insert"},
                      merge_key=plan.key, columns={**typed, DELETED: {
                          "name": DELETED, "data_type": "bool", "hard_delete": True}}))
         sent = False
-        for batch in changed_rows(con, plan, scope):
+        for batch in changed_rows(con, plan, types, scope):
             yield dlt.mark.with_hints(batch, hints) if not sent else batch
             sent = True
         if not sent and plan.full:  # an emptied table is replaced by no rows
             # (as SQL inserts: dlt's ADBC Parquet loader fails on a file without rows)
-            empty = con.sql(f"select {select_list(con, table)} from "
+            empty = con.sql(f"select {select_list(types)} from "
                             f"{quote_identifier(table)} limit 0").to_arrow_table()
             hints["file_format"] = "insert_values"
             yield dlt.mark.with_hints(empty, hints)

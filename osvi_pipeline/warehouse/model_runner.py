@@ -18,7 +18,7 @@ from osvi_pipeline.warehouse.change_log import (
     restrict_to_scope,
     transaction,
 )
-from osvi_pipeline.warehouse.queries import row_count
+from osvi_pipeline.warehouse.queries import column_types, row_count
 
 DAY_COLUMN = "call_date"  # a call's day, the key of the per-day aggregates
 
@@ -69,17 +69,10 @@ def _days_of_calls(con: duckdb.DuckDBPyConnection, table: str, key: str,
                    scope: str) -> str | None:
     """For a model keyed by call with a `call_date`: the query of the days its changed calls
     are on, which models keyed by day rebuild (recorded before the change and after it)."""
-    if key != "call_log_id" or DAY_COLUMN not in table_columns(con, table):
+    if key != "call_log_id" or DAY_COLUMN not in column_types(con, table):
         return None
     return (f"select {DAY_COLUMN} from {quote_identifier(table)} "
             f"where call_log_id in (select key from {scope})")
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {row[0] for row in con.execute(
-        "select column_name from information_schema.columns where table_catalog = "
-        "current_database() and table_schema = 'main' and table_name = $t",
-        {"t": table}).fetchall()}
 
 
 def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:

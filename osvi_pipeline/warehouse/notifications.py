@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import cast
 
 import apprise
 import duckdb
@@ -114,13 +113,19 @@ def targets_sent(con: duckdb.DuckDBPyConnection, day: date) -> set[str]:
 
 
 def record(con: duckdb.DuckDBPyConnection, day: date, outcomes: list[Outcome]) -> None:
+    _insert(con, [(day, outcome, SUMMARY, None) for outcome in outcomes])
+
+
+def _insert(con: duckdb.DuckDBPyConnection,
+            rows: list[tuple[date, Outcome, str, str | None]]) -> None:
+    """(day, outcome, kind, subject) rows, sent now."""
     prepare(con)
     now = datetime.now(UTC)
     con.executemany("insert into notifications by name select $1 as call_date, $2 as target, "
                     "$3 as target_key, $4 as status, $5 as attempts, $6 as error, "
-                    "$7 as sent_at, $8 as kind", [
+                    "$7 as sent_at, $8 as kind, $9 as subject", [
         (day, o.target.name, o.target.key, "sent" if o.sent else "failed", o.attempts, o.error,
-         now, SUMMARY) for o in outcomes])
+         now, kind, subject) for day, o, kind, subject in rows])
 
 
 @dataclass(frozen=True)
@@ -134,9 +139,9 @@ class Alert:
 
 # Changes and violations from `since` on; subject identifies one across runs.
 ALERTS = """
-select 'schema_change', change_date, agent_name,
-       concat_ws(' | ', agent_name, section, path, change), agent_name, section, path, change,
-       detail, null::bigint
+select 'schema_change' as kind, change_date as day, agent_name as about,
+       concat_ws(' | ', agent_name, section, path, change) as subject, agent_name, section,
+       path, change, detail, null::bigint as deliveries
 from schema_changes where change_date >= $since
 union all
 select 'contract_violation', received_day, integration,
@@ -145,11 +150,23 @@ select 'contract_violation', received_day, integration,
 from contract_violations where received_day >= $since
 group by all
 """
-# What a target must not get again: a subject sent for its day, or within ALERT_REPEAT; and
-# targets whose last attempt failed within ALERT_RETRY.
-ALREADY = """
-select target_key, kind, subject, call_date, sent_at, status from notifications
-where kind <> $summary and (status = 'sent' or sent_at >= $retry_after)
+# Per target (a key of $keys), the alerts it has not had: not one whose subject it got for
+# that day or within ALERT_REPEAT, and none at all for a target whose last try failed within
+# ALERT_RETRY (the next run after that tries again).
+PENDING = f"""
+with alerts as ({ALERTS}),
+targets as (select unnest($keys::varchar[]) as target_key)
+select t.target_key, a.*
+from targets as t
+cross join alerts as a
+where t.target_key not in (
+        select target_key from notifications
+        where kind <> $summary and status = 'failed' and sent_at >= $retry_after)
+  and not exists (
+        select 1 from notifications as n
+        where n.target_key = t.target_key and n.kind = a.kind and n.subject = a.subject
+          and n.status = 'sent' and (n.call_date = a.day or n.sent_at >= $repeat_after))
+order by all
 """
 
 
@@ -158,25 +175,13 @@ def pending_alerts(con: duckdb.DuckDBPyConnection, targets: list[Target], since:
                    ) -> dict[Target, list[Alert]]:
     """Per target, the alerts it has not had; `describe` turns a row's tail into a line."""
     prepare(con)
-    alerts = [Alert(kind, day, about, subject, describe[kind](tuple(rest)))
-              for kind, day, about, subject, *rest in con.execute(ALERTS, {"since": since})
-              .fetchall()]
-    history: dict[str, list[tuple[object, ...]]] = defaultdict(list)
-    for key, *row in con.execute(ALREADY, {"summary": SUMMARY,
-                                           "retry_after": now - ALERT_RETRY}).fetchall():
-        history[key].append(tuple(row))
-    pending = {}
-    for target in targets:
-        if any(status == "failed" for *_, status in history[target.key]):
-            continue  # down a moment ago: the next run after ALERT_RETRY tries again
-        sent = history[target.key]
-        fresh = [alert for alert in alerts if not any(
-            kind == alert.kind and subject == alert.subject and status == "sent"
-            and (day == alert.day or cast(datetime, at) >= now - ALERT_REPEAT)
-            for kind, subject, day, at, status in sent)]
-        if fresh:
-            pending[target] = fresh
-    return pending
+    by_key = {target.key: target for target in targets}
+    pending: dict[Target, list[Alert]] = defaultdict(list)
+    for key, kind, day, about, subject, *rest in con.execute(PENDING, {
+            "since": since, "keys": list(by_key), "summary": SUMMARY,
+            "retry_after": now - ALERT_RETRY, "repeat_after": now - ALERT_REPEAT}).fetchall():
+        pending[by_key[key]].append(Alert(kind, day, about, subject, describe[kind](tuple(rest))))
+    return dict(pending)
 
 
 def alert_messages(alerts: list[Alert]) -> list[tuple[Message, list[Alert]]]:
@@ -197,11 +202,4 @@ def alert_messages(alerts: list[Alert]) -> list[tuple[Message, list[Alert]]]:
 
 def record_alerts(con: duckdb.DuckDBPyConnection, outcome: Outcome,
                   alerts: list[Alert]) -> None:
-    prepare(con)
-    now = datetime.now(UTC)
-    con.executemany("insert into notifications by name select $1 as call_date, $2 as target, "
-                    "$3 as target_key, $4 as status, $5 as attempts, $6 as error, "
-                    "$7 as sent_at, $8 as kind, $9 as subject", [
-        (alert.day, outcome.target.name, outcome.target.key,
-         "sent" if outcome.sent else "failed", outcome.attempts, outcome.error, now,
-         alert.kind, alert.subject) for alert in alerts])
+    _insert(con, [(alert.day, outcome, alert.kind, alert.subject) for alert in alerts])

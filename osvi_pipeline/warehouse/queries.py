@@ -11,9 +11,10 @@ from osvi_pipeline.lib.sql_names import quote_identifier
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
            ) -> Any:
-    """The first column of the first row (None when there is no row)."""
-    row = con.execute(sql, params or {}).fetchone()
-    return row[0] if row else None
+    """The first column of the first row (None when there is no row). The result is read to
+    its end: a half-read one blocks the connection's next streamed query (DuckDB 2)."""
+    rows = con.execute(sql, params or {}).fetchall()
+    return rows[0][0] if rows else None
 
 
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -27,3 +28,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str,
     return bool(scalar(con, "select count(*) from duckdb_tables() where database_name = "
                             "coalesce($c, current_database()) and schema_name = $s "
                             "and table_name = $t", {"c": catalog, "s": schema, "t": table}))
+
+
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """`main.<table>`'s columns and their DuckDB types, in order; empty when it does not
+    exist."""
+    return dict(con.execute(
+        "select column_name, data_type from information_schema.columns where table_catalog = "
+        "current_database() and table_schema = 'main' and table_name = $t "
+        "order by ordinal_position", {"t": table}).fetchall())
