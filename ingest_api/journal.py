@@ -141,6 +141,37 @@ def first_receipt(segment: Path) -> float | None:
     return int(records[0][_FIELDS.index("received_at")]) / 1e6
 
 
+def erase_from_segment(segment: Path, owned: Callable[[dict[str, object]], bool]) -> int:
+    """Rewrite an abandoned segment (its writer is gone: abandoned_segments) without the records
+    `owned` selects (`osvi forget`); return how many were removed. The new segment replaces the
+    old one by a rename, so a crash leaves one or the other whole. A torn tail is dropped with
+    it: it was never acknowledged."""
+    try:
+        records, _ = decode_records(segment.read_bytes())
+    except FileNotFoundError:  # compacted meanwhile
+        return 0
+    kept = [record for record in records if not owned(dict(zip(_FIELDS, record, strict=False)))]
+    if len(kept) == len(records):
+        return 0
+    temp = segment.with_name(f".{segment.name}.{os.getpid()}.erasing")
+    payload = b"".join(_frame(orjson.dumps(record)) for record in kept)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, segment)
+    fsync_dir(segment.parent)
+    return len(records) - len(kept)
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
 @dataclass(frozen=True)
 class Backlog:
     """Acknowledged deliveries not yet in landing: every journal segment of the replica (all

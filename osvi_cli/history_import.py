@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from osvi_core.body import inspect_body
 from osvi_core.dotted import get_dotted
+from osvi_core.erasure import TombstoneIndex
 from osvi_core.landing import LANDING_SCHEMA, LandingRow, encode_parquet
 from osvi_core.landing_store import LandingStore, PublishError, iter_landing_files
 
@@ -69,6 +70,7 @@ class ImportReport:
     bodies: int = 0
     stored: int = 0
     already_imported: int = 0
+    erased: int = 0  # deliveries of subjects `osvi forget` erased: never stored again
     unparseable: int = 0
     time_from_file: int = 0  # the received-at field was missing or unreadable
     days: Counter[str] = field(default_factory=Counter)  # UTC landing day -> new deliveries
@@ -227,7 +229,8 @@ def _headers(where: str) -> str:
 
 def import_history(sources: list[Source], integration: str, store: LandingStore, *,
                    timezone: str, received_at_field: str | None = None, dry_run: bool = False,
-                   progress: Callable[[int], None] = lambda done: None) -> ImportReport:
+                   progress: Callable[[int], None] = lambda done: None,
+                   erased: TombstoneIndex | None = None) -> ImportReport:
     report = ImportReport()
     seen = imported_ids(store)
     buffer = _LandingBuffer(store, dry_run)
@@ -254,6 +257,9 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                 found = received_at_from(orjson.loads(raw), received_at_field, timezone)
                 report.time_from_file += found is None
                 moment = neighbour_time = found or file_time
+            if erased and erased.covers(moment, f"{where} {body.text or ''}", body.call_log_id):
+                report.erased += 1
+                continue
             day = datetime.fromtimestamp(moment / 1e6, UTC).strftime("%Y-%m-%d")
             row = LandingRow(identity, moment, integration, "POST", f"/webhooks/{integration}",
                              None, _headers(where), body.text, body.sha256, body.call_log_id,

@@ -11,6 +11,7 @@ import typer
 from osvi_cli.commands.config import config
 from osvi_cli.commands.explore import explore
 from osvi_cli.commands.export import export
+from osvi_cli.commands.forget import forget
 from osvi_cli.commands.history import import_
 from osvi_cli.commands.integrations import integrations_app
 from osvi_cli.commands.materialize import materialize
@@ -54,6 +55,7 @@ app.command(name="import")(import_)
 app.command()(simulate)
 app.command()(config)
 app.command()(export)
+app.command()(forget)
 app.command()(explore)
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(report_app, name="report")

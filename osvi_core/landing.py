@@ -109,12 +109,19 @@ def encode_parquet(records: Sequence[Sequence[object]]) -> pa.Buffer:
     columns = list(zip(*records, strict=True)) if records else [()] * len(LANDING_SCHEMA)
     arrays = [pa.array(column, type=field.type) for column, field in zip(columns, LANDING_SCHEMA,
                                                                           strict=True)]
+    return encode_table(pa.Table.from_arrays(arrays, schema=LANDING_SCHEMA))
+
+
+def encode_table(table: pa.Table) -> pa.Buffer:
+    """A table of landing rows as one Parquet file in memory, written as every landing file is
+    (a rewrite by `osvi forget` keeps the columns a file of another producer has)."""
     sink = pa.BufferOutputStream()
     pq.write_table(
-        pa.Table.from_arrays(arrays, schema=LANDING_SCHEMA), sink, compression="zstd",
+        table, sink, compression="zstd",
         # Min/max of whole bodies would triple the file for no pruning benefit; keep them
         # where readers filter. Dictionaries only pay off on the repetitive columns.
-        write_statistics=_STATISTICS_COLUMNS, use_dictionary=_DICTIONARY_COLUMNS,
+        write_statistics=[name for name in _STATISTICS_COLUMNS if name in table.column_names],
+        use_dictionary=[name for name in _DICTIONARY_COLUMNS if name in table.column_names],
     )
     return sink.getvalue()
 

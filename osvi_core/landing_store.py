@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from osvi_core.fs import fsync_dir
 from osvi_core.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
 from osvi_core.settings import Settings
 
@@ -103,6 +104,13 @@ class LandingStore(ABC):
     def check(self) -> None:
         """Raise LandingStoreError unless files can be published here."""
 
+    @abstractmethod
+    def replace(self, file: LandingFile, name: str, data: bytes | None) -> str | None:
+        """Rewrite `file` (`osvi forget`, retention): `data` as `name` in the same day folder
+        (None: nothing is left), then `file` removed; return the new path. The new file appears
+        whole before the old one goes, so a crash in between leaves both, and repeating the
+        call with the same `name` writes the same file again instead of a third."""
+
     def filesystem(self) -> fsspec.AbstractFileSystem | None:
         """The fsspec filesystem readers register with DuckDB (None: plain local paths)."""
         return None
@@ -152,6 +160,15 @@ class LocalLandingStore(LandingStore):
 
     def quarantine(self, file: str, category: str, reason: str) -> str:
         return str(quarantine_file(Path(file), self.quarantine_dir / category, reason))
+
+    def replace(self, file: LandingFile, name: str, data: bytes | None) -> str | None:
+        written = None
+        if data is not None:
+            written = str(write_landing_bytes(self.directory, file.day, name, data))
+        if written != file.path:
+            Path(file.path).unlink(missing_ok=True)
+            fsync_dir(Path(file.path).parent)
+        return written
 
     def check(self) -> None:
         try:
@@ -241,6 +258,19 @@ class S3LandingStore(LandingStore):
         fs.rm_file(source)
         log.warning("quarantined s3://%s -> s3://%s: %s", source, target, reason)
         return f"s3://{target}"
+
+    def replace(self, file: LandingFile, name: str, data: bytes | None) -> str | None:
+        fs = self.filesystem()
+        written = None
+        if data is not None:
+            key = f"{self.root}/{PARTITION_PREFIX}{file.day}/{name}"
+            with contextlib.suppress(FileExistsError):  # written by an interrupted attempt
+                fs.pipe_file(key, data, mode="create")
+            written = f"s3://{key}"
+        if written != file.path:
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(file.path.removeprefix("s3://"))
+        return written
 
     def check(self) -> None:
         try:

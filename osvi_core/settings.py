@@ -260,6 +260,11 @@ class Settings(BaseSettings):
                                   "`_`/`-`/spaces ignored).")
     pii_name_keys: str = setting(DEFAULT_NAME_KEYS, Section.privacy,
                                  "Keys holding person names (same form).")
+    retention_days: int | None = setting(
+        None, Section.privacy,
+        "Per-call data (landing, deliveries, calls and their field and wide tables, exports) "
+        "older than this many days is deleted by the daily run; the aggregate marts keep their "
+        "rows. Unset: keep everything.", ge=1)
 
     @field_validator("timezone")
     @classmethod
@@ -392,6 +397,7 @@ class DataLayout:
     prometheus_dir: Path  # metrics of several `osvi serve --workers`
     export_dir: Path  # dlt's pipelines (state, pending loads) for OSVI_EXPORT_DESTINATIONS
     dlt_config_dir: Path  # dlt's `.dlt/` (config.toml, secrets.toml) for the destinations
+    erasure_dir: Path  # `osvi forget`'s salt and ledger of tombstones (osvi_core.erasure)
 
     @classmethod
     def of(cls, settings: Settings) -> DataLayout:
@@ -418,7 +424,8 @@ class DataLayout:
             replica_id_file=data / "replica-id", dagster_home=data / "dagster",
             reports_dir=data / "reports", daily_reports_dir=data / "reports" / "daily",
             duckdb_temp_dir=data / "duckdb-tmp", prometheus_dir=data / "run" / "prometheus",
-            export_dir=data / "export", dlt_config_dir=data / ".dlt")
+            export_dir=data / "export", dlt_config_dir=data / ".dlt",
+            erasure_dir=data / "erasure")
 
 
 class ConfigError(Exception):

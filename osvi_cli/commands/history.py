@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from osvi_cli.console import console, errors, fail, settings_or_exit
+from osvi_core.erasure import ErasureLedger, TombstoneIndex
 from osvi_core.integrations import IntegrationsError, load_integrations
 
 
@@ -56,7 +57,8 @@ def import_(
         task = progress.add_task("importing", total=total)
         report = import_history(sources, integration, landing_store_for(settings),
                                 timezone=settings.timezone, received_at_field=received_at_field,
-                                dry_run=dry_run, progress=lambda done: progress.advance(task, done))
+                                dry_run=dry_run, progress=lambda done: progress.advance(task, done),
+                                erased=TombstoneIndex(ErasureLedger(settings.layout.erasure_dir)))
     for message in report.errors:
         errors.print(message, highlight=False, markup=False)
     if report.unparseable > len(report.errors):
@@ -64,7 +66,9 @@ def import_(
     verb = "would store" if dry_run else "stored"
     console.print(f"{report.bodies} bodies read: {verb} {report.stored} new deliveries, "
                   f"{report.already_imported} imported before, {report.unparseable} unparseable "
-                  "(kept with parse_error)", highlight=False)
+                  "(kept with parse_error)"
+                  + (f", {report.erased} of erased people left out (osvi forget)"
+                     if report.erased else ""), highlight=False)
     if report.time_from_file:
         console.print(f"{report.time_from_file} bodies had no usable {received_at_field}: "
                       "their file's modification time was used", highlight=False)

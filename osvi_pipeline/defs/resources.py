@@ -13,6 +13,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
+from osvi_core.erasure import ErasureLedger
 from osvi_core.landing_store import LandingStore, open_landing_store
 from osvi_core.settings import Settings, setting_sources
 from osvi_pipeline.lib.flag_stats import FlagRules
@@ -101,6 +102,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     published_warehouse: str
     daily_reports_dir: str
     quarantine_dir: str
+    erasure_dir: str
     integrations_file: str | None
     timezone: str
     campaign_keys: list[str]
@@ -128,6 +130,7 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
                    published_warehouse=str(layout.warehouse_path),
                    daily_reports_dir=str(layout.daily_reports_dir),
                    quarantine_dir=str(layout.quarantine_dir),
+                   erasure_dir=str(layout.erasure_dir),
                    integrations_file=(str(layout.integrations_path)
                                       if layout.integrations_path else None),
                    campaign_keys=settings.campaign_key_list, **same_names)
@@ -142,6 +145,17 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     @property
     def landing(self) -> LandingStore:
         return open_landing_store(self.landing_url, Path(self.quarantine_dir))
+
+    @property
+    def erasures(self) -> ErasureLedger:
+        """`osvi forget`'s tombstones, which every load honours."""
+        return ErasureLedger(Path(self.erasure_dir))
+
+    @property
+    def preview_rules(self) -> PiiRules:
+        """Previews in Dagster's run history are masked whatever OSVI_PII says: the run
+        history then holds no personal data, and an erasure need not touch it."""
+        return PiiRules(self.pii_phone_keys, self.pii_name_keys)
 
     @property
     def pii_rules(self) -> PiiRules | None:

@@ -88,3 +88,13 @@ def export_now(settings: Settings, full: bool = False,
     return dg.materialize(assets, resources=build_resources(settings), instance=instance,
                           raise_on_error=False, run_config=QUIET,
                           tags={FULL_TAG: "true"} if full else None)
+
+
+def publish_now(settings: Settings, instance: dg.DagsterInstance | None = None
+                ) -> dg.ExecuteInProcessResult:
+    """Only `warehouse_snapshot`: publish the working file as it is (`osvi forget`, after it
+    rewrote the working file and removed both published copies, so the new copy is made anew)."""
+    assets = build_assets(settings, first_partition_day(settings))
+    return dg.materialize(assets, selection=[dg.AssetKey("warehouse_snapshot")],
+                          resources=build_resources(settings), instance=instance,
+                          raise_on_error=False, run_config=QUIET)

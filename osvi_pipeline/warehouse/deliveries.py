@@ -8,9 +8,11 @@ from pathlib import Path
 
 from duckdb import DuckDBPyConnection
 
+from osvi_core.erasure import ErasureLedger
 from osvi_core.integrations import load_integrations
 from osvi_pipeline.lib.sql_models import DELIVERY_KEYS, ScopeKey
 from osvi_pipeline.warehouse.change_log import ensure_state, record_changes
+from osvi_pipeline.warehouse.erasure import load_tombstones, tombstoned
 from osvi_pipeline.warehouse.landing_files import LandingInventory
 from osvi_pipeline.warehouse.queries import scalar
 from osvi_pipeline.warehouse.template_deliveries import normalize_template_deliveries
@@ -57,7 +59,7 @@ insert into deliveries by name
 select * exclude (received_at), received_at::timestamptz as received_at,
        {LOCAL_DAY} as received_day
 from (select {{columns}} from read_parquet($files, union_by_name = true))
-where received_at >= $start and received_at < $end
+where received_at >= $start and received_at < $end {{erased}}
 """
 # Rows loaded while OSVI_TIMEZONE was another zone (a scan of one column: ~25 ms at 300,000).
 MISLABELED = f"received_day <> {LOCAL_DAY}"
@@ -88,7 +90,7 @@ insert into osvi_state.loaded_files
 select $start, $end, listed.file, count(landed.filename), now()
 from unnest($files) as listed(file)
 left join (select filename from read_parquet($files, union_by_name = true, filename = true)
-           where received_at >= $start and received_at < $end) as landed
+           where received_at >= $start and received_at < $end {erased}) as landed
        on landed.filename = listed.file
 group by listed.file
 """
@@ -158,16 +160,24 @@ def files_already_loaded(con: DuckDBPyConnection, start: datetime, end: datetime
 
 def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datetime,
                 end: datetime, timezone: str, integrations_file: Path | None,
-                *, already_loaded: set[str] | frozenset[str] = frozenset()) -> WindowLoad:
+                *, already_loaded: set[str] | frozenset[str] = frozenset(),
+                erasures: ErasureLedger | None = None) -> WindowLoad:
     """Load the window's landing rows, in one transaction.
 
     Without `already_loaded` the window's deliveries are replaced (a backfill or a re-run is
     idempotent). With it (the landing sensor's runs: files_already_loaded) the rows of those
     files stay and only `landing`'s files, the new ones, are read and appended, so the cost
     follows the new deliveries, not the day so far.
+
+    A landing row an erasure's tombstone covers (`erasures`: osvi forget) is neither loaded
+    nor counted as landed: a replica's journal published late, a re-imported file or a
+    rebuild from landing never brings an erased call back.
     """
     params: dict[str, object] = {"start": start, "end": end}
     prepare(con)
+    erased, salt = "", {}
+    if erasures is not None and load_tombstones(con, erasures.tombstones()):
+        erased, salt = f"and not {tombstoned()}", {"erasure_salt": erasures.salt()}
     incremental = bool(already_loaded)
     files = [file for file in landing.readable if file not in already_loaded]
     con.execute("begin transaction")
@@ -177,9 +187,9 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
         con.execute(DELETE_WINDOW, params)
         con.execute(FORGET_WINDOW_FILES, params)
     if files:
-        con.execute(INSERT_WINDOW.format(columns=landing.select_list()),
-                    {**params, "files": files, "tz": timezone})
-        con.execute(RECORD_FILES, {**params, "files": files})
+        con.execute(INSERT_WINDOW.format(columns=landing.select_list(), erased=erased),
+                    {**params, **salt, "files": files, "tz": timezone})
+        con.execute(RECORD_FILES.format(erased=erased), {**params, **salt, "files": files})
     ambiguous = normalize_template_deliveries(con, integrations_file, params)
     if incremental and not _has_templates(integrations_file):
         if files:  # only what the new rows feed

@@ -65,18 +65,29 @@ def convert_if_newer(database: Path, config: dict[str, Any]) -> str | None:
     found = storage_version_of(database)
     if found is None or not is_newer_than_wanted(found, wanted):
         return None
+    rewrite_file(database, config)
+    return found
+
+
+def rewrite_file(database: Path, config: dict[str, Any]) -> None:
+    """Write `database` anew, table by table, in the format `config` asks for, and rename it
+    over the old file. Used to convert a file's format, and by `osvi forget`: a deleted row's
+    strings stay in a DuckDB file's freed blocks until something overwrites them, and a file
+    written anew holds only the live rows. The caller must hold the file's only writer (the
+    run lock). Crash-safe: the old file stays until the new one is complete and renamed."""
+    wanted = wanted_version(config)
     duckdb.connect(str(database)).close()  # a clean close checkpoints: no WAL left behind
     converted = database.with_name(f"{database.name}.converting")
     converted.unlink(missing_ok=True)  # from a conversion killed midway
     Path(f"{converted}.wal").unlink(missing_ok=True)
+    storage = f" (storage_version {sql_text(wanted)})" if wanted != "latest" else ""
     with duckdb.connect(config=config) as con:
         con.execute("set enable_progress_bar = false")  # it would print into the run's output
         con.execute(f"attach {sql_text(str(database))} as old (read_only)")
-        con.execute(f"attach {sql_text(str(converted))} as new "
-                    f"(storage_version {sql_text(wanted)})")
+        con.execute(f"attach {sql_text(str(converted))} as new{storage}")
         con.execute("copy from database old to new")  # schemas, tables, views, data
         con.execute("detach new")
     with open(converted, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(converted, database)
-    return found
+    Path(f"{database}.wal").unlink(missing_ok=True)  # the old file's: checkpointed above

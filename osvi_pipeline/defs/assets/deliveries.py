@@ -44,7 +44,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                                             store)
             register_landing(con, store)
             load = load_window(con, landing, window.start, window.end, osvi.timezone,
-                               integrations, already_loaded=skip)
+                               integrations, already_loaded=skip, erasures=osvi.erasures)
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:

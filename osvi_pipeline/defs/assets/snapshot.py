@@ -7,6 +7,7 @@ import dagster as dg
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.warehouse.change_log import TableScope, ensure_state, prune_changes, retire_table
+from osvi_pipeline.warehouse.erasure import write_erasures
 from osvi_pipeline.warehouse.publish import link_published, upload_snapshot
 from osvi_pipeline.warehouse.published_copy import (
     COPY_CATALOG,
@@ -44,6 +45,7 @@ def build_snapshot_asset(upstream: list[dg.AssetKey],
             ensure_state(con)
             for table in RETIRED_TABLES:
                 retire_table(con, table)
+            write_erasures(con, osvi.erasures.tombstones())  # the ledger survives rebuilds
             prepared = attach_copy(con, target, working, duckdb.connection_config,
                                    keep_raw=rules is None)
             try:

@@ -40,7 +40,7 @@ def build_layer_asset(layer: str, models: list[SqlModel], known_tables: set[str]
                     pool=WAREHOUSE_POOL, description=f"The SQL models of dbt_like_sql/{layer}/.")
     def layer_models(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
                      osvi: OsviOptions) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
-        with duckdb.get_connection(masking=osvi.pii_rules) as con:
+        with duckdb.get_connection(masking=osvi.preview_rules) as con:
             con.execute("set variable campaign_keys = $keys", {"keys": osvi.campaign_keys})
             # schema_changes: a day smaller than this proves nothing (as for the flags).
             con.execute("set variable flag_min_day_count = $count",
@@ -70,7 +70,7 @@ def _build(con: duckdb_api.DuckDBPyConnection, model: SqlModel, sources: set[str
     failing = {test: failing_rows(con, model.name, test) for test in tests}
     metadata = {"rows": dg.MetadataValue.int(built.rows),
                 "build": dg.MetadataValue.text("full" if built.full else "incremental"),
-                "preview": dg.MetadataValue.md(preview(con, model.name, pii=osvi.pii_rules))}
+                "preview": dg.MetadataValue.md(preview(con, model.name, pii=osvi.preview_rules))}
     if built.changed_keys is not None:
         metadata[f"changed {model.incremental}s"] = dg.MetadataValue.int(built.changed_keys)
     return dg.MaterializeResult(asset_key=model.name, metadata=metadata, check_results=[

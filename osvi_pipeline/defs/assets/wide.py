@@ -24,12 +24,12 @@ def build_wide_assets(long_tables: dict[str, str],
     @dg.multi_asset(name="wide_tables", specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
     def wide_tables(context: dg.AssetExecutionContext, duckdb: WarehouseDuckDB,
                     osvi: OsviOptions) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
-        with duckdb.get_connection(masking=osvi.pii_rules) as con:
+        with duckdb.get_connection(masking=osvi.preview_rules) as con:
             for section in long_tables:
                 if dg.AssetKey(section) not in context.selected_asset_keys:
                     continue
                 built = build_wide_table(con, section, sources[section])
-                sample = preview(con, section, pii=osvi.pii_rules)
+                sample = preview(con, section, pii=osvi.preview_rules)
                 conflicts = [c for c in built.columns if c.conflict]
                 if conflicts:
                     context.log.warning(f"{section}: {len(conflicts)} fields with conflicting "
