@@ -32,7 +32,7 @@ from osvi_core.settings import Settings
 from osvi_pipeline.runtime.materialize import export_now, materialize_days
 from osvi_pipeline.warehouse.erasure import find_in_landing, rewritten_name
 from osvi_testkit.postgres import create_database, postgres_server
-from osvi_testkit.processes import OSVI
+from osvi_testkit.processes import OSVI, served
 from osvi_testkit.s3 import S3Endpoint, moto_s3
 from tests.support.config import TOKEN, make_settings
 from tests.support.erasure import (
@@ -43,6 +43,7 @@ from tests.support.erasure import (
     raw_hits,
 )
 from tests.support.histories import DAY, DAY1, simulated
+from tests.support.load import LoadGenerator
 from tests.support.pipeline import delivery, land
 
 pytestmark = pytest.mark.slow
@@ -269,8 +270,8 @@ def test_nothing_brings_an_erased_call_back_and_a_killed_erasure_is_finished_by_
     history_file = tmp_path / "old.jsonl"
     history_file.write_bytes((old.body or "").encode() + b"\n")
     os.utime(history_file, (DAY1.timestamp(), DAY1.timestamp()))  # received back then
-    imported = subprocess.run([OSVI, "import", "--integration", "crm", str(history_file)], env=cli_env(settings),
-                              capture_output=True, text=True, timeout=120)
+    imported = subprocess.run([OSVI, "import", "--integration", "crm", str(history_file)],
+                              env=cli_env(settings), capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert "1 of erased people left out" in imported.stdout
     assert raw_hits(settings.data_dir, number) == []
@@ -315,3 +316,31 @@ def test_an_interrupted_landing_rewrite_is_finished_without_duplicates(tmp_path:
     assert len(ids) == len(set(ids)) == len(rows) - len(removed)
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from deliveries").fetchall() == [(len(ids),)]
+
+
+def test_forgetting_during_live_load_loses_no_acknowledged_delivery(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, timezone="UTC")
+    [rows] = history(days=1, per_day=40)
+    number, _ = target_of(rows)
+    land(settings, rows)
+    assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+    with served(settings.data_dir, TOKEN, tmp_path / "serve.log") as server:
+        load = LoadGenerator([server.url], TOKEN, threads=4, per_thread=1_000_000)
+        load.start()
+        try:
+            load.wait_for_acks(200)
+            done = forget_cli(settings, "--phone", number)
+            during = load.acked_count()
+            load.wait_for_acks(during + 100)  # and it goes on answering
+        finally:
+            load.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 calls" in done.stdout
+    assert set(load.statuses) == {"200"}, load.statuses
+    landed = {delivery_id for path in settings.layout.landing_dir.rglob("*.parquet")
+              for delivery_id in pq.read_table(path, columns=["delivery_id"])["delivery_id"]
+              .to_pylist()}
+    assert set(load.acked) <= landed, "an acknowledged delivery is missing"
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from calls where phone_number = $n",
+                           {"n": number}).fetchall() == [(0,)]
