@@ -35,6 +35,7 @@ from osvi_core.fs import exclusive_lock, process_alive
 from osvi_core.landing_store import landing_store_for
 from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.erasure import Found
+from osvi_pipeline.warehouse.retention import RetentionPlan
 
 JOURNAL_WAIT_SECONDS = 60.0  # beyond a few segment periods: the ingest is not publishing
 
@@ -268,3 +269,40 @@ def _rewrite_reports(settings: Settings, working: Path, config: dict[str, Any],
             else:
                 write_report_files(daily, directory)
             report.report_days.append(day.isoformat())
+
+
+def retain(settings: Settings, days: int, dry_run: bool) -> RetentionPlan:
+    """`osvi forget --older-than N`: what OSVI_RETENTION_DAYS=N deletes, now (or only shown)."""
+    from osvi_pipeline.defs.resources import build_resources
+    from osvi_pipeline.runtime.instance import persistent_instance
+    from osvi_pipeline.runtime.materialize import export_now, materialize_days
+    from osvi_pipeline.warehouse.retention import apply_retention, plan_retention
+
+    warehouse = build_resources(settings)["duckdb"]
+    working = Path(warehouse.database)  # type: ignore[attr-defined]
+    config = dict(warehouse.connection_config)  # type: ignore[attr-defined]
+    store = landing_store_for(settings)
+    with exclusive_lock(settings.layout.pipeline_run_lock_path):
+        if not working.exists():
+            if not dry_run:  # the marts must be archived before their calls go
+                raise ForgetIncomplete("nothing is materialized yet: run `osvi materialize` "
+                                       "first, so the marts keep the days retention deletes")
+            return plan_retention(None, store, days)
+        with duckdb.connect(str(working), config=config) as con:
+            plan = plan_retention(con, store, days)
+            if not dry_run:
+                apply_retention(con, store, plan, settings.layout.retained_dir)
+    if dry_run:
+        return plan
+    instance = persistent_instance(settings)
+    today = datetime.now(settings.tz).date()
+    if not materialize_days(settings, today, today, instance=instance,
+                            only_new_files=True).success:
+        raise ForgetIncomplete("the pipeline's run failed (details in the Dagster UI); the "
+                               "deliveries are deleted, run `osvi materialize` to rebuild")
+    if settings.export_destination_list:
+        exported = export_now(settings, instance=instance)
+        if exported is not None and not exported.success:
+            raise ForgetIncomplete("an export destination did not take the deletions; run "
+                                   "`osvi export`")
+    return plan

@@ -398,6 +398,7 @@ class DataLayout:
     export_dir: Path  # dlt's pipelines (state, pending loads) for OSVI_EXPORT_DESTINATIONS
     dlt_config_dir: Path  # dlt's `.dlt/` (config.toml, secrets.toml) for the destinations
     erasure_dir: Path  # `osvi forget`'s salt and ledger of tombstones (osvi_core.erasure)
+    retained_dir: Path  # the marts' rows of days retention deleted (warehouse/retention.py)
 
     @classmethod
     def of(cls, settings: Settings) -> DataLayout:
@@ -425,7 +426,7 @@ class DataLayout:
             reports_dir=data / "reports", daily_reports_dir=data / "reports" / "daily",
             duckdb_temp_dir=data / "duckdb-tmp", prometheus_dir=data / "run" / "prometheus",
             export_dir=data / "export", dlt_config_dir=data / ".dlt",
-            erasure_dir=data / "erasure")
+            erasure_dir=data / "erasure", retained_dir=data / "retained")
 
 
 class ConfigError(Exception):

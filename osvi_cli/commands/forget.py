@@ -102,4 +102,26 @@ def _erase(settings: object, subjects: list[Subject], reason: str | None,
 
 
 def _retention(settings: object, days: int, dry_run: bool) -> None:
-    fail("--older-than is not available yet")
+    from osvi_cli.forget import ForgetIncomplete, retain
+    from osvi_core.settings import Settings
+
+    assert isinstance(settings, Settings)
+    if not dry_run:
+        dagster_home_or_exit(settings)
+    try:
+        plan = retain(settings, days, dry_run)
+    except ForgetIncomplete as error:
+        console.print(f"[red]incomplete:[/red] {error}", highlight=False)
+        raise typer.Exit(INCOMPLETE) from None
+    verb = "would delete" if dry_run else "deleted"
+    days_text = (f"{plan.landing_days[0]}..{plan.landing_days[-1]}" if plan.landing_days
+                 else "none")
+    console.print(f"received before {plan.cutoff} (UTC):", highlight=False)
+    console.print(f"landing: {verb} {len(plan.landing_files)} files (days {days_text})",
+                  highlight=False)
+    console.print(f"working file: {verb} {plan.deliveries} deliveries of {plan.calls} calls "
+                  "(their rows in every per-call table, the published warehouse and the export "
+                  "destinations follow)", highlight=False)
+    console.print(f"aggregate marts: {'would keep' if dry_run else 'kept'} their rows of those "
+                  f"days (frozen before {plan.frozen_until}, archived in "
+                  f"{settings.layout.retained_dir})", highlight=False)

@@ -103,6 +103,8 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
     daily_reports_dir: str
     quarantine_dir: str
     erasure_dir: str
+    retained_dir: str
+    retention_days: int | None
     integrations_file: str | None
     timezone: str
     campaign_keys: list[str]
@@ -131,6 +133,8 @@ class OsviOptions(dg.ConfigurableResource):  # type: ignore[type-arg]
                    daily_reports_dir=str(layout.daily_reports_dir),
                    quarantine_dir=str(layout.quarantine_dir),
                    erasure_dir=str(layout.erasure_dir),
+                   retained_dir=str(layout.retained_dir),
+                   retention_days=settings.retention_days,
                    integrations_file=(str(layout.integrations_path)
                                       if layout.integrations_path else None),
                    campaign_keys=settings.campaign_key_list, **same_names)

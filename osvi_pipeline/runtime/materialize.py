@@ -55,7 +55,8 @@ def days_outside_partitions(settings: Settings, start: date, end: date) -> str |
 def materialize_days(settings: Settings, start: date, end: date,
                      on_step: Callable[[str], None] = lambda step: None,
                      instance: dg.DagsterInstance | None = None,
-                     only_new_files: bool = False) -> dg.ExecuteInProcessResult:
+                     only_new_files: bool = False,
+                     tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
     """Load deliveries for [start, end] and rebuild every downstream table and check, in one
     run (a partition range for `deliveries`, the unpartitioned tables after it).
 
@@ -71,7 +72,7 @@ def materialize_days(settings: Settings, start: date, end: date,
         raise_on_error=False, run_config=QUIET,
         tags={"dagster/asset_partition_range_start": start.isoformat(),
               "dagster/asset_partition_range_end": end.isoformat(),
-              **({LOAD_TAG: NEW_FILES} if only_new_files else {})},
+              **({LOAD_TAG: NEW_FILES} if only_new_files else {}), **(tags or {})},
     )
 
 

@@ -5,13 +5,14 @@ from pathlib import Path
 import dagster as dg
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
-from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
+from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES, RETENTION_TAG
 from osvi_pipeline.warehouse.deliveries import files_already_loaded, load_window
 from osvi_pipeline.warehouse.landing_files import (
     files_for_window,
     inspect_landing_files,
     register_landing,
 )
+from osvi_pipeline.warehouse.retention import apply_retention, plan_retention
 
 ROWS_CHECK = "landing_rows_equal_deliveries"  # landing rows = loaded rows, from the load's counts
 
@@ -45,6 +46,15 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             register_landing(con, store)
             load = load_window(con, landing, window.start, window.end, osvi.timezone,
                                integrations, already_loaded=skip, erasures=osvi.erasures)
+            retention = None
+            if osvi.retention_days and context.run.tags.get(RETENTION_TAG) == "true":
+                retention = plan_retention(con, store, osvi.retention_days)
+                apply_retention(con, store, retention, Path(osvi.retained_dir))
+        if retention is not None and (retention.deliveries or retention.landing_files):
+            context.log.info(f"retention ({osvi.retention_days} days): deleted "
+                             f"{retention.deliveries} deliveries of {retention.calls} calls "
+                             f"and {len(retention.landing_files)} landing files received "
+                             f"before {retention.cutoff}")
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:

@@ -1,10 +1,13 @@
 """`campaign_flags`: each campaign-day against its trailing week, flagged when it matters."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.warehouse.campaign_flags import build_campaign_flags
 from osvi_pipeline.warehouse.queries import scalar
+from osvi_pipeline.warehouse.retention import overlay_retained
 
 FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
 
@@ -23,6 +26,7 @@ def campaign_flags(duckdb: WarehouseDuckDB,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with duckdb.get_connection() as con:
         rows = build_campaign_flags(con, osvi.flag_rules)
+        overlay_retained(con, "campaign_flags", Path(osvi.retained_dir))
         flagged = int(scalar(con, FLAGGED_TODAY))
     return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows),
                                           "flagged": dg.MetadataValue.int(flagged)})

@@ -6,6 +6,7 @@ import dagster as dg
 
 from osvi_pipeline.defs.assets.report import SEND_TAG
 from osvi_pipeline.defs.jobs import WarehouseJob
+from osvi_pipeline.defs.tags import RETENTION_TAG
 
 
 def build_daily_schedule(job: WarehouseJob, timezone: str,
@@ -20,6 +21,7 @@ def build_daily_schedule(job: WarehouseJob, timezone: str,
         if closed < first_day:  # nothing had landed yet that day
             return dg.SkipReason(f"{closed} is before the first partition, {first_day}")
         return dg.RunRequest(partition_key=closed.isoformat(), run_key=f"daily-{closed}",
-                             tags={SEND_TAG: "true"})  # this run sends the summary
+                             # this run sends the summary, and applies OSVI_RETENTION_DAYS
+                             tags={SEND_TAG: "true", RETENTION_TAG: "true"})
 
     return daily_schedule
