@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from benchmarks import (
+    erasure,
     explorer,
     export,
     extraction_quality,
@@ -35,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
                                                    "explorer", "flags", "quality",
-                                                   "export"],
+                                                   "export", "erasure"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -65,6 +66,8 @@ def main() -> None:
                         help="deliveries of history for the extraction-quality benchmark")
     parser.add_argument("--export-deliveries", type=int, default=1_320_000,
                         help="deliveries of history for the export benchmark (~1M calls)")
+    parser.add_argument("--erasure-deliveries", type=int, default=1_000_000,
+                        help="deliveries of landing over 30 days for the erasure benchmark")
     parser.add_argument("--export-minutes", type=float, default=3,
                         help="minutes of load while exporting under `osvi up`")
     args = parser.parse_args()
@@ -106,6 +109,10 @@ def main() -> None:
         table = export.markdown(export.run(args.export_deliveries, args.export_minutes))
         print(table)
         _publish("export", table)
+    if args.only in (None, "erasure"):
+        table = erasure.markdown(erasure.run(args.erasure_deliveries))
+        print(table)
+        _publish("erasure", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

@@ -88,6 +88,9 @@ def use_data_dir(data_dir: Path) -> None:
     from dlt.common.configuration.container import Container
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
+    # A load package keeps a copy of the rows it sent; deleted once loaded, so no person
+    # `osvi forget` erased stays in $OSVI_DATA_DIR/export/ (docs/erasure.md).
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     current = os.environ.get(PROJECT_DIR_VARIABLE)
     if current == str(data_dir) or (current is not None and current not in _PROJECT_DIRS_SET):
         return  # already, or the user's own

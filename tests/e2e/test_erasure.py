@@ -6,6 +6,7 @@ exactly as it was."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -128,6 +129,11 @@ def every_hit(settings: Settings, s3: S3Endpoint, pg_url: str, number: str) -> l
             copy.unlink()
     for path in settings.data_dir.rglob("*.duckdb"):
         found += duckdb_hits(path, number)
+    for path in settings.data_dir.rglob("*.parquet"):  # compressed: decoded
+        found += parquet_hits(str(path), path.read_bytes(), number)
+    for path in settings.data_dir.rglob("*.gz"):
+        found += [f"{path}: {form}" for form in number_forms(number)
+                  if form.encode() in gzip.decompress(path.read_bytes())]
     found += [f"postgres {hit}" for hit in postgres_hits(pg_url, number)]
     return found
 
