@@ -11,7 +11,7 @@ import pytest
 @pytest.mark.parametrize("module", ["benchmarks.__main__", "benchmarks.before_after",
                                     "benchmarks.history_import", "benchmarks.soak",
                                     "benchmarks.ingest", "benchmarks.freshness",
-                                    "benchmarks.explorer"])
+                                    "benchmarks.explorer", "benchmarks.erasure"])
 def test_the_benchmark_modules_import(module: str) -> None:
     loaded = importlib.import_module(module)
     assert callable(getattr(loaded, "main", None) or getattr(loaded, "run", None))
@@ -27,3 +27,15 @@ def test_the_explorer_benchmark_runs_end_to_end_on_a_small_history() -> None:
     assert all(timing.p95_ms > 0 and timing.bare_p95_ms > 0 for timing in result.pages)
     assert result.csv_rows > 0 and result.peak_rss_mb > 0
     assert "rows/s" in explorer.markdown(result)
+
+
+@pytest.mark.slow
+def test_the_erasure_benchmark_runs_end_to_end_on_a_small_landing() -> None:
+    """The whole benchmark at 3,000 deliveries (make bench runs it at 1M), S3 part included."""
+    from benchmarks import erasure
+
+    result = erasure.run(3_000)
+    assert result.removed[0] >= 1 and result.files_rewritten >= 1
+    assert 0 < result.bytes_rewritten < result.landing_bytes
+    assert result.s3_scan_seconds > 0 and result.total_seconds > 0
+    assert "whole `osvi forget`" in erasure.markdown(result)
