@@ -16,6 +16,7 @@ from benchmarks import (
     history_import,
     ingest,
     pipeline,
+    scale,
     soak,
 )
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
                                                    "explorer", "flags", "quality",
-                                                   "export", "erasure"],
+                                                   "export", "erasure", "scale"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -68,6 +69,10 @@ def main() -> None:
                         help="deliveries of history for the export benchmark (~1M calls)")
     parser.add_argument("--erasure-deliveries", type=int, default=1_000_000,
                         help="deliveries of landing over 30 days for the erasure benchmark")
+    parser.add_argument("--scale-sizes", type=int, nargs="+", default=list(scale.SIZES),
+                        help="deliveries of history for the scale benchmark")
+    parser.add_argument("--scale-fresh-minutes", type=float, default=10,
+                        help="minutes of load per size in the scale benchmark (0: none)")
     parser.add_argument("--export-minutes", type=float, default=3,
                         help="minutes of load while exporting under `osvi up`")
     args = parser.parse_args()
@@ -113,6 +118,10 @@ def main() -> None:
         table = erasure.markdown(erasure.run(args.erasure_deliveries))
         print(table)
         _publish("erasure", table)
+    if args.only in (None, "scale"):
+        table = scale.markdown(scale.run(tuple(args.scale_sizes), args.scale_fresh_minutes))
+        print(table)
+        _publish("scale", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

@@ -51,10 +51,10 @@ class Measure:
 
 
 def generate(landing: Path, payloads_file: Path, deliveries: int, days: int,
-             first_day: int = 0) -> None:
+             first_day: int = 0, start: datetime = START) -> None:
     """Land `deliveries` spread evenly over `days` days; keep the bodies for the peers."""
     store = DurableLanding.for_folder(landing, segment_rows=50_000)
-    start_us = int(START.timestamp() * 1e6) + first_day * DAY_US
+    start_us = int(start.timestamp() * 1e6) + first_day * DAY_US
     step = days * DAY_US // deliveries
     batch: list[LandingRow] = []
     with open(payloads_file, "ab") as bodies:

@@ -11,7 +11,8 @@ import pytest
 @pytest.mark.parametrize("module", ["benchmarks.__main__", "benchmarks.before_after",
                                     "benchmarks.history_import", "benchmarks.soak",
                                     "benchmarks.ingest", "benchmarks.freshness",
-                                    "benchmarks.explorer", "benchmarks.erasure"])
+                                    "benchmarks.explorer", "benchmarks.erasure",
+                                    "benchmarks.scale"])
 def test_the_benchmark_modules_import(module: str) -> None:
     loaded = importlib.import_module(module)
     assert callable(getattr(loaded, "main", None) or getattr(loaded, "run", None))
@@ -39,3 +40,17 @@ def test_the_erasure_benchmark_runs_end_to_end_on_a_small_landing() -> None:
     assert 0 < result.bytes_rewritten < result.landing_bytes
     assert result.s3_scan_seconds > 0 and result.total_seconds > 0
     assert "whole `osvi forget`" in erasure.markdown(result)
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_runs_at_100k() -> None:
+    """The scale section at its smallest size (make bench adds 1M and 10M), freshness included
+    for half a minute, so the section cannot rot."""
+    from benchmarks import scale
+
+    [row] = scale.run((100_000,), fresh_minutes=0.5)
+    assert row.import_seconds > 0 and row.import_floor_seconds > 0
+    assert row.first_seconds > row.write_floor_seconds > 0 and row.first_peak_mb > 0
+    assert row.batch_seconds and len(row.batch_seconds) == scale.BATCHES
+    assert row.fresh_p95 is not None and row.fresh_p95 >= (row.fresh_p50 or 0) > 0
+    assert "| 100,000 |" in scale.markdown([row])
