@@ -41,20 +41,15 @@ select campaign, metric, value, baseline, interval_low, interval_high, day_count
 from campaign_flags where call_date = $day and flagged
 order by metric = 'silent' desc, abs(value - baseline) / greatest(baseline, 1e-9) desc, campaign
 """
-# Fields whose first value came on this day (the long tables by the calls' first day).
 SCHEMA_CHANGES_SQL = """
 select agent_name, section, path, change, detail from schema_changes
 where change_date = $day order by agent_name, section, path, change
 """
+# Fields whose first value came on this day, from the per-day aggregates (a few rows per agent,
+# path and day): the long tables joined with calls cost a scan of the whole history each run.
 NEW_FIELDS_SQL = """
-with firsts as (
-    select 'data_capture.' || f.field as name, min(c.call_date) as first_day
-    from data_capture_fields as f join calls as c using (call_log_id) group by all
-    union all
-    select 'structured_output.' || f.path, min(c.call_date)
-    from structured_output_fields as f join calls as c using (call_log_id) group by all
-)
-select name from firsts where first_day = $day order by name
+select section || '.' || path as name from agent_field_days
+group by all having min(call_date) = $day order by name
 """
 CONFLICTS_SQL = """
 select table_name || '.' || column_name || ' (' || array_to_string(observed_types, ', ') || ')'

@@ -24,7 +24,8 @@ SEND_TAG = "osvi/send_report"  # set by the daily schedule: its run sends the su
 DELIVERED = "summary_delivered"
 
 
-@dg.asset(deps=["daily_summary", "campaign_daily", "campaign_outcomes", "campaign_flags"],
+@dg.asset(deps=["daily_summary", "campaign_daily", "campaign_outcomes", "campaign_flags",
+                "agent_field_days"],
           kinds={"duckdb"}, pool=WAREHOUSE_POOL, group_name="marts",
           description="The daily report: reports/daily/YYYY-MM-DD.md and .html (charts inline, "
                       "opens offline) for the run's day; the 00:15 run also sends it.",
