@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -94,6 +94,11 @@ left join (select filename from read_parquet($files, union_by_name = true, filen
        on landed.filename = listed.file
 group by listed.file
 """
+# The window's rows that a tombstone kept out, by file (the load then sweeps them from landing).
+ERASED_ROWS = """
+select filename, delivery_id from read_parquet($files, union_by_name = true, filename = true)
+where received_at >= $start and received_at < $end and {tombstoned}
+"""
 NEW_ROWS = """
 select {key} from deliveries
 where received_at >= $start and received_at < $end
@@ -136,6 +141,8 @@ class WindowLoad:
     ambiguous: dict[str, list[str]]  # template slots that could not be split, per integration
     new_files: int  # landing files read by this load
     incremental: bool  # only new files were read (else the window was replaced)
+    # landing file -> delivery ids a tombstone kept out (osvi forget), to be swept from it
+    erased: dict[str, set[str]] = field(default_factory=dict)
 
 
 def prepare(con: DuckDBPyConnection) -> None:
@@ -202,7 +209,13 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
     loaded = int(scalar(con, COUNT_WINDOW, params))
     landed = int(scalar(con, "select coalesce(sum(rows), 0) from osvi_state.loaded_files "
                              "where window_start = $start and window_end = $end", params))
-    return WindowLoad(loaded, landed, relabeled, ambiguous, len(files), incremental)
+    erased_rows: dict[str, set[str]] = {}
+    if erased and files:
+        for filename, delivery_id in con.execute(ERASED_ROWS.format(tombstoned=tombstoned()),
+                                                 {**params, **salt, "files": files}).fetchall():
+            erased_rows.setdefault(str(filename), set()).add(str(delivery_id))
+    return WindowLoad(loaded, landed, relabeled, ambiguous, len(files), incremental,
+                      erased_rows)
 
 
 def _has_templates(integrations_file: Path | None) -> bool:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from osvi_core.erasure import NUMBER_IN_TEXT, Subject, Tombstone, match_value
-from osvi_core.landing import encode_table
+from osvi_core.landing import PARTITION_PREFIX, encode_table
 from osvi_core.landing_store import LandingFile, LandingStore, iter_landing_files
 from osvi_pipeline.lib.sql_models import DELIVERY_KEYS
 from osvi_pipeline.warehouse.change_log import record_changes, transaction
@@ -151,6 +151,24 @@ def rewrite_landing(store: LandingStore, hits: LandingHits) -> list[Rewrite]:
         new = store.replace(file, rewritten_name(file, removed), data)
         rewrites.append(Rewrite(path, new, table.num_rows - kept.num_rows,
                                 len(data) if data else 0))
+    return rewrites
+
+
+def sweep_landing(con: duckdb.DuckDBPyConnection, store: LandingStore,
+                  erased: dict[str, set[str]]) -> list[Rewrite]:
+    """Rewrite the landing files a load found tombstoned rows in (a replica's journal published
+    after the erasure, say) without them, and point the per-file watermark at the new files:
+    the erased person's bytes leave landing with the next run, without anyone running
+    `osvi forget` again."""
+    if not erased:
+        return []
+    days = {path.rsplit("/", 2)[-2].removeprefix(PARTITION_PREFIX) for path in erased}
+    listed = {file.path: file for day in sorted(days) for file in store.files(day)}
+    files = {path: ids for path, ids in erased.items() if path in listed}
+    rewrites = rewrite_landing(store, LandingHits(Found(), files, listed))
+    with transaction(con):
+        for rewrite in rewrites:
+            _repoint_loaded_file(con, rewrite)
     return rewrites
 
 

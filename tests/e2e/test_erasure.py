@@ -292,6 +292,12 @@ def test_nothing_brings_an_erased_call_back_and_a_killed_erasure_is_finished_by_
         assert con.execute("select call_log_id from calls where phone_number = $n",
                            {"n": number}).fetchall() == [("new-call",)]
         assert con.execute("select count(*) from erasures").fetchall() == [(1,)]
+    # The late journal's delivery was swept from landing by the load that left it out; the
+    # call after the erasure is the only one of that number there.
+    late_hits = [hit for path in settings.layout.landing_dir.rglob("*.parquet")
+                 for hit in parquet_hits(str(path), path.read_bytes(), number)]
+    assert [hit.split("/landing/")[1].split("/")[0] for hit in late_hits] == [
+        f"received_date={after.date().isoformat()}"], late_hits  # new-call's body only
 
 
 def test_an_interrupted_landing_rewrite_is_finished_without_duplicates(tmp_path: Path) -> None:

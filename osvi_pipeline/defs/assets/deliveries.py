@@ -7,6 +7,7 @@ import dagster as dg
 from osvi_pipeline.defs.resources import WAREHOUSE_POOL, OsviOptions, WarehouseDuckDB
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES, RETENTION_TAG
 from osvi_pipeline.warehouse.deliveries import files_already_loaded, load_window
+from osvi_pipeline.warehouse.erasure import sweep_landing
 from osvi_pipeline.warehouse.landing_files import (
     files_for_window,
     inspect_landing_files,
@@ -46,6 +47,7 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             register_landing(con, store)
             load = load_window(con, landing, window.start, window.end, osvi.timezone,
                                integrations, already_loaded=skip, erasures=osvi.erasures)
+            swept = sweep_landing(con, store, load.erased)
             retention = None
             if osvi.retention_days and context.run.tags.get(RETENTION_TAG) == "true":
                 retention = plan_retention(con, store, osvi.retention_days)
@@ -55,6 +57,9 @@ def build_deliveries_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                              f"{retention.deliveries} deliveries of {retention.calls} calls "
                              f"and {len(retention.landing_files)} landing files received "
                              f"before {retention.cutoff}")
+        if swept:
+            context.log.info(f"{sum(r.removed for r in swept)} deliveries of erased people "
+                             f"(osvi forget) swept from {len(swept)} landing files")
         for moved in landing.quarantined:
             context.log.warning(f"landing file moved to {moved['file']}: {moved['reason']}")
         if landing.ignored_columns:
