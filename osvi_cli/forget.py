@@ -59,6 +59,7 @@ class ForgetReport:
     publish_url: str | None = None
     report_days: list[str] = field(default_factory=list)
     export_destinations: list[str] = field(default_factory=list)
+    export_files_pruned: int = 0  # Iceberg files of earlier snapshots deleted
     resumed: int = 0  # subjects whose interrupted erasure this run finished
     per_subject: list[tuple[int, int]] = field(default_factory=list)  # (calls, deliveries)
 
@@ -237,6 +238,16 @@ def _rebuild_and_republish(settings: Settings, working: Path, config: dict[str, 
             raise ForgetIncomplete("an export destination did not take the deletions (details "
                                    "in the Dagster UI); run osvi forget again")
         report.export_destinations = settings.export_destination_list
+        report.export_files_pruned = _prune_export_history(settings)
+
+
+def _prune_export_history(settings: Settings) -> int:
+    """Iceberg tables keep their earlier snapshots' files: expired and deleted."""
+    from osvi_pipeline.defs.assets.export import destinations
+    from osvi_pipeline.warehouse.export import prune_table_history, use_data_dir
+
+    use_data_dir(settings.data_dir)
+    return sum(prune_table_history(destination) for destination in destinations(settings))
 
 
 def _publish(settings: Settings, on_step: Callable[[str], None]) -> None:

@@ -89,7 +89,9 @@ def _erase(settings: object, subjects: list[Subject], reason: str | None,
             f"daily reports: {len(report.report_days)} rewritten"
             + (f" ({', '.join(report.report_days)})" if report.report_days else ""),
             "export destinations: " + (", ".join(report.export_destinations) + " took the "
-                                       "deletions" if report.export_destinations else "none"),
+                                       "deletions" if report.export_destinations else "none")
+            + (f" (Iceberg: {report.export_files_pruned} files of earlier snapshots deleted)"
+               if report.export_files_pruned else ""),
             "Dagster run history: holds masked previews only, nothing to erase",
         ]
     for line in lines:

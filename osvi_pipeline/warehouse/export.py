@@ -338,3 +338,40 @@ def _table_rows(published: Path, table: str, scope: TableScope, force_full: bool
     state["columns"] = plan.columns
     if plan.day_hashes is not None:
         state["day_hashes"] = plan.day_hashes
+
+
+def prune_table_history(destination: Destination) -> int:
+    """Iceberg keeps every snapshot and its files, so after an erasure the person is still in
+    the earlier ones (data files, and the column bounds of their manifests). Expire every
+    snapshot but the current one and delete the files it does not reference; return how many
+    were deleted. Other destinations keep no history of their own here: 0."""
+    if destination.table_format != "iceberg":
+        return 0
+    from dlt.common.libs.pyiceberg import get_iceberg_tables
+
+    pipeline = destination.pipeline()
+    filesystem = pipeline.destination_client().fs_client
+    deleted = 0
+    for table in get_iceberg_tables(pipeline).values():
+        current = table.current_snapshot()
+        if current is None:
+            continue
+        older = [snapshot.snapshot_id for snapshot in table.snapshots()
+                 if snapshot.snapshot_id != current.snapshot_id]
+        if older:
+            table.maintenance.expire_snapshots().by_ids(older).commit()
+        keep = {table.metadata_location, current.manifest_list}
+        for manifest in current.manifests(table.io):
+            keep.add(manifest.manifest_path)
+            keep.update(entry.data_file.file_path
+                        for entry in manifest.fetch_manifest_entry(table.io))
+        kept = {_without_scheme(path) for path in keep}
+        for path in filesystem.find(_without_scheme(table.location())):
+            if path not in kept:
+                filesystem.rm(path)
+                deleted += 1
+    return deleted
+
+
+def _without_scheme(path: str) -> str:
+    return path.split("://", 1)[-1].rstrip("/")

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from pyiceberg.table import StaticTable
 
 from ingest_api.journal import DurableLanding, encode_records
 from osvi_core.erasure import ErasureLedger, normalize_phone
@@ -356,3 +357,55 @@ def test_forgetting_during_live_load_loses_no_acknowledged_delivery(tmp_path: Pa
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from calls where phone_number = $n",
                            {"n": number}).fetchall() == [(0,)]
+
+
+def test_forgetting_a_number_leaves_no_trace_in_iceberg_tables_on_s3(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Iceberg keeps every snapshot's files: the erasure expires the earlier snapshots and
+    deletes what only they referenced (data files, manifests with column bounds)."""
+    with moto_s3() as s3:
+        s3.create_bucket("lake")
+        env = {**s3.env, "DESTINATION__FILESYSTEM__BUCKET_URL": "s3://lake/warehouse",
+               "DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID":
+                   s3.env["AWS_ACCESS_KEY_ID"],
+               "DESTINATION__FILESYSTEM__CREDENTIALS__AWS_SECRET_ACCESS_KEY":
+                   s3.env["AWS_SECRET_ACCESS_KEY"],
+               "DESTINATION__FILESYSTEM__CREDENTIALS__ENDPOINT_URL": s3.url,
+               "DESTINATION__FILESYSTEM__CREDENTIALS__REGION_NAME": "us-east-1"}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = make_settings(tmp_path, export_destinations="filesystem", timezone="UTC")
+        [rows] = history(days=1, per_day=40)
+        number, _ = target_of(rows)
+        land(settings, rows[:20])
+        assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+        assert (exported := export_now(settings)) is not None and exported.success
+        land(settings, rows[20:])  # a second snapshot of every changed table
+        assert materialize_days(settings, DAY1.date(), DAY1.date(), only_new_files=True).success
+        assert (exported := export_now(settings)) is not None and exported.success
+
+        def lake_hits() -> list[str]:
+            found = []
+            for key in s3.keys("lake"):
+                data = s3.get("lake", key)
+                found += [f"{key}: {form}" for form in number_forms(number)
+                          if form.encode() in data]
+                if key.endswith(".parquet"):
+                    found += parquet_hits(key, data, number)
+            return found
+
+        assert lake_hits(), "the test must see the number in the lake first"
+        done = forget_cli(settings, "--phone", number, OSVI_EXPORT_DESTINATIONS="filesystem",
+                          **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert lake_hits() == []
+        assert "files of earlier snapshots deleted" in done.stdout
+        # The tables still read, as the warehouse has them.
+        metadata = sorted(key for key in s3.keys("lake", "warehouse/osvi/calls/metadata/")
+                          if key.endswith(".metadata.json"))[-1]
+        properties = {"s3.endpoint": s3.url, "s3.region": "us-east-1",
+                      "s3.access-key-id": s3.env["AWS_ACCESS_KEY_ID"],
+                      "s3.secret-access-key": s3.env["AWS_SECRET_ACCESS_KEY"]}
+        calls = StaticTable.from_metadata(f"s3://lake/{metadata}", properties=properties)
+        assert calls.scan().to_arrow().num_rows == con_rows(
+            settings, "select count(*) from calls")[0][0]
