@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
@@ -33,7 +34,7 @@ import pyarrow.parquet as pq
 from osvi_core.body import inspect_body
 from osvi_core.dotted import get_dotted
 from osvi_core.erasure import TombstoneIndex
-from osvi_core.landing import LANDING_SCHEMA, LandingRow, encode_parquet
+from osvi_core.landing import encode_parquet
 from osvi_core.landing_store import LandingStore, PublishError, iter_landing_files
 
 IMPORT_PREFIX = "import-"  # landing files written by `osvi import`
@@ -155,8 +156,29 @@ def _open_binary(source: Source) -> Iterator[tuple[IO[bytes], Callable[[], int]]
 
 
 def delivery_id(integration: str, body_sha256: str | None, occurrence: int) -> str:
-    """Deterministic: the same body at the same occurrence in a file is the same delivery."""
-    return str(uuid.uuid5(IMPORT_NAMESPACE, f"{integration}\n{body_sha256}\n{occurrence}"))
+    """Deterministic: the same body at the same occurrence in a file is the same delivery.
+
+    `uuid.uuid5(IMPORT_NAMESPACE, name)`, computed without building UUID objects (a third of
+    the import's time went there); a unit test pins that the two agree."""
+    digest = bytearray(hashlib.sha1(
+        _NAMESPACE_BYTES + f"{integration}\n{body_sha256}\n{occurrence}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_NAMESPACE_BYTES = IMPORT_NAMESPACE.bytes
+
+
+@lru_cache(maxsize=4096)
+def _utc_day_of(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86_400, UTC).strftime("%Y-%m-%d")
+
+
+def utc_day(moment_us: int) -> str:
+    """The UTC day (YYYY-MM-DD) of a time in µs since the epoch; one strftime per day."""
+    return _utc_day_of(moment_us // 86_400_000_000)
 
 
 def received_at_from(body: Any, dotted: str | None, timezone: str) -> int | None:
@@ -232,6 +254,7 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                    progress: Callable[[int], None] = lambda done: None,
                    erased: TombstoneIndex | None = None) -> ImportReport:
     report = ImportReport()
+    path = f"/webhooks/{integration}"
     seen = imported_ids(store)
     buffer = _LandingBuffer(store, dry_run)
     for source in sources:
@@ -260,11 +283,12 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
             if erased and erased.covers(moment, f"{where} {body.text or ''}", body.call_log_id):
                 report.erased += 1
                 continue
-            day = datetime.fromtimestamp(moment / 1e6, UTC).strftime("%Y-%m-%d")
-            row = LandingRow(identity, moment, integration, "POST", f"/webhooks/{integration}",
-                             None, _headers(where), body.text, body.sha256, body.call_log_id,
-                             body.parse_error, body.base64)
-            buffer.add(day, [getattr(row, name) for name in LANDING_SCHEMA.names])
+            day = utc_day(moment)
+            # In LANDING_SCHEMA's order (a LandingRow per body, read back field by field,
+            # cost a tenth of the import).
+            buffer.add(day, [identity, moment, integration, "POST", path, None,
+                             _headers(where), body.text, body.sha256, body.call_log_id,
+                             body.parse_error, body.base64])
             report.stored += 1
             report.days[day] += 1
     buffer.close()
