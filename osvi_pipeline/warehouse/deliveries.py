@@ -59,8 +59,13 @@ insert into deliveries by name
 select * exclude (received_at), received_at::timestamptz as received_at,
        {LOCAL_DAY} as received_day
 from (select {{columns}} from read_parquet($files, union_by_name = true))
-where received_at >= $start and received_at < $end {{erased}}
+where received_at >= $start and received_at < $end {{erased}} {{new_only}}
 """
+# Appending new files, a row whose delivery is already loaded is a copy (a landing file being
+# rewritten by `osvi forget` when it was killed: the new file is there, the old one not yet
+# removed), not a second delivery.
+NOT_LOADED = """and delivery_id not in (
+    select delivery_id from deliveries where received_at >= $start and received_at < $end)"""
 # Rows loaded while OSVI_TIMEZONE was another zone (a scan of one column: ~25 ms at 300,000).
 MISLABELED = f"received_day <> {LOCAL_DAY}"
 COUNT_WINDOW = "select count(*) from deliveries where received_at >= $start and received_at < $end"
@@ -194,7 +199,8 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
         con.execute(DELETE_WINDOW, params)
         con.execute(FORGET_WINDOW_FILES, params)
     if files:
-        con.execute(INSERT_WINDOW.format(columns=landing.select_list(), erased=erased),
+        con.execute(INSERT_WINDOW.format(columns=landing.select_list(), erased=erased,
+                                         new_only=NOT_LOADED if incremental else ""),
                     {**params, **salt, "files": files, "tz": timezone})
         con.execute(RECORD_FILES.format(erased=erased), {**params, **salt, "files": files})
     ambiguous = normalize_template_deliveries(con, integrations_file, params)

@@ -320,6 +320,12 @@ def test_an_interrupted_landing_rewrite_is_finished_without_duplicates(tmp_path:
     write_landing_bytes(settings.layout.landing_dir, file.day,
                         rewritten_name(file, removed), encode_table(kept).to_pybytes())
     assert len(list(settings.layout.landing_dir.rglob("*.parquet"))) == 2
+    # A micro-batch before the rerun (the lock is free): the new file's rows are copies, not
+    # deliveries to load again.
+    assert materialize_days(settings, DAY1.date(), DAY1.date(), only_new_files=True).success
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct delivery_id) from deliveries"
+                           ).fetchall() == [(len(rows), len(rows))]
 
     done = forget_cli(settings, "--phone", number)
     assert done.returncode == 0, done.stdout + done.stderr
