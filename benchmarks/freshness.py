@@ -31,6 +31,7 @@ import orjson
 from benchmarks.ingest import BIN, SAMPLE, TOKEN, _start
 from benchmarks.pipeline import START, generate
 from osvi_testkit.postgres import create_database, postgres_server
+from osvi_testkit.processes import free_port
 
 PORT = 18_480
 MODES_DEFAULT = "osvi up"
@@ -140,9 +141,10 @@ def _measure(result: Freshness, landing: Path, data: Path, env: dict[str, str],
                    env={**os.environ, **env, "OSVI_DATA_DIR": str(data)},
                    check=True, capture_output=True)
     result.setup_seconds = time.perf_counter() - started
+    # The explorer on a free port: the default 8080 may be taken (CI runs tests side by side).
     up = _start([str(BIN / "osvi"), "up", "--port", str(PORT), "--dagster-port",
-                 str(DAGSTER_PORT), *flags], {**env, "OSVI_DATA_DIR": str(data)}, PORT,
-                data.with_name(f"{data.name}.log"))
+                 str(DAGSTER_PORT), "--explorer-port", str(free_port()), *flags],
+                {**env, "OSVI_DATA_DIR": str(data)}, PORT, data.with_name(f"{data.name}.log"))
     stop, stop_reading = threading.Event(), threading.Event()
     reader = threading.Thread(target=_read, args=(result, data / "warehouse.duckdb",
                                                   stop_reading), daemon=True)
