@@ -33,7 +33,8 @@ from osvi_pipeline.warehouse.change_log import record_changes, transaction
 from osvi_pipeline.warehouse.queries import scalar, table_exists
 
 RETAINED_MARTS = ("campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary",
-                  "campaign_flags", "agent_call_days", "agent_field_days")
+                  "campaign_flags", "agent_call_days", "agent_field_days",
+                  "campaign_field_days")
 WINDOW_DAYS = 8  # the trailing week and the previous day the marts compare a day with
 DAY_COLUMN = "call_date"
 
