@@ -63,11 +63,12 @@ def days_for(deliveries: int) -> int:
     return min(max(20, deliveries // 50_000), 200)
 
 
-def run(sizes: tuple[int, ...] = SIZES, fresh_minutes: float = 10) -> list[ScaleRow]:
-    return [_one(size, fresh_minutes) for size in sizes]
+def run(sizes: tuple[int, ...] = SIZES, fresh_minutes: float = 10,
+        batches: int = BATCHES) -> list[ScaleRow]:
+    return [_one(size, fresh_minutes, batches) for size in sizes]
 
 
-def _one(deliveries: int, fresh_minutes: float) -> ScaleRow:
+def _one(deliveries: int, fresh_minutes: float, batches: int) -> ScaleRow:
     row = ScaleRow(deliveries, days_for(deliveries), fresh_minutes=fresh_minutes)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - timedelta(days=row.days)
@@ -84,7 +85,7 @@ def _one(deliveries: int, fresh_minutes: float) -> ScaleRow:
             _FLOOR.format(floor=work / "floor.duckdb",
                           working=data / "pipeline" / "warehouse.duckdb"), env)
         (work / "floor.duckdb").unlink(missing_ok=True)
-        row.batch_seconds = _micro_batches(data, first, today)
+        row.batch_seconds = _micro_batches(data, first, today, batches)
         if fresh_minutes > 0:
             _freshness(row, data / "landing", work / "fresh", fresh_minutes)
     return row
@@ -107,7 +108,8 @@ def _import(row: ScaleRow, work: Path) -> None:
     (work / "peer.parquet").unlink()
 
 
-def _micro_batches(data: Path, first: datetime, today: datetime) -> list[float]:
+def _micro_batches(data: Path, first: datetime, today: datetime, batches: int
+                   ) -> list[float]:
     from osvi_core.settings import Settings
     from osvi_pipeline.runtime.instance import persistent_instance
     from osvi_pipeline.runtime.materialize import materialize_days
@@ -116,7 +118,7 @@ def _micro_batches(data: Path, first: datetime, today: datetime) -> list[float]:
     os.environ["DAGSTER_HOME"] = str(settings.layout.dagster_home)
     instance = persistent_instance(settings)
     seconds = []
-    for batch in range(BATCHES + 1):  # the first one warms the page cache: not counted
+    for batch in range(batches + 1):  # the first one warms the page cache: not counted
         _land_batch(data / "landing", today, batch)
         started = time.perf_counter()
         assert materialize_days(settings, today.date(), today.date(), instance=instance,
