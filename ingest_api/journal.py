@@ -44,11 +44,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from osvi_core.fs import fsync_dir, process_alive
+from osvi_core.fs import fsync_dir, process_alive, write_all
 from osvi_core.landing import LANDING_SCHEMA, LandingRow, encode_parquet
 from osvi_core.landing_store import LandingStore, LocalLandingStore, PublishError
 
@@ -154,22 +154,15 @@ def erase_from_segment(segment: Path, owned: Callable[[dict[str, object]], bool]
     if len(kept) == len(records):
         return 0
     temp = segment.with_name(f".{segment.name}.{os.getpid()}.erasing")
-    payload = b"".join(_frame(orjson.dumps(record)) for record in kept)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, encode_records([LandingRow(*cast(list[Any], record)) for record in kept]))
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temp, segment)
     fsync_dir(segment.parent)
     return len(records) - len(kept)
-
-
-def _frame(payload: bytes) -> bytes:
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from osvi_core.fs import exclusive_lock, process_alive
 from osvi_core.landing_store import landing_store_for
 from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.erasure import Found
+from osvi_pipeline.warehouse.queries import table_exists
 from osvi_pipeline.warehouse.retention import RetentionPlan
 
 JOURNAL_WAIT_SECONDS = 60.0  # beyond a few segment periods: the ingest is not publishing
@@ -68,9 +69,17 @@ class ForgetReport:
         return bool(self.journal_records or self.landing_deliveries or self.warehouse_deliveries)
 
 
+def _working_file(settings: Settings) -> tuple[Path, dict[str, Any]]:
+    """The pipeline's working file and the connection config its runs open it with."""
+    from osvi_pipeline.defs.resources import build_resources
+
+    warehouse = build_resources(settings)["duckdb"]
+    return (Path(warehouse.database),  # type: ignore[attr-defined]
+            dict(warehouse.connection_config))  # type: ignore[attr-defined]
+
+
 def forget(settings: Settings, subjects: Sequence[Subject], reason: str | None, dry_run: bool,
            on_step: Callable[[str], None] = lambda step: None) -> ForgetReport:
-    from osvi_pipeline.defs.resources import build_resources
     from osvi_pipeline.warehouse.erasure import (
         delete_from_warehouse,
         find_in_landing,
@@ -82,9 +91,7 @@ def forget(settings: Settings, subjects: Sequence[Subject], reason: str | None, 
     ledger = ErasureLedger(layout.erasure_dir)
     report = ForgetReport(dry_run)
     tombstones = [] if dry_run else _begin(ledger, subjects, reason, report)
-    warehouse = build_resources(settings)["duckdb"]
-    working = Path(warehouse.database)  # type: ignore[attr-defined]
-    config = dict(warehouse.connection_config)  # type: ignore[attr-defined]
+    working, config = _working_file(settings)
     store = landing_store_for(settings)
     affected_days: set[date] = set()
     with exclusive_lock(layout.pipeline_run_lock_path,
@@ -193,13 +200,11 @@ def _days_of(con: duckdb.DuckDBPyConnection, calls: set[str], deliveries: set[st
              ) -> set[date]:
     """The OSVI_TIMEZONE days whose daily report can mention these calls."""
     days: set[date] = set()
-    tables = {name for (name,) in con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
-    if "calls" in tables and calls:
+    if calls and table_exists(con, "main", "calls"):
         days |= {day for (day,) in con.execute(
             "select distinct call_date from calls where call_log_id in "
             "(select unnest($ids::varchar[]))", {"ids": sorted(calls)}).fetchall() if day}
-    if "deliveries" in tables and deliveries:
+    if deliveries and table_exists(con, "main", "deliveries"):
         days |= {day for (day,) in con.execute(
             "select distinct received_day from deliveries where delivery_id in "
             "(select unnest($ids::varchar[]))", {"ids": sorted(deliveries)}).fetchall() if day}
@@ -284,14 +289,11 @@ def _rewrite_reports(settings: Settings, working: Path, config: dict[str, Any],
 
 def retain(settings: Settings, days: int, dry_run: bool) -> RetentionPlan:
     """`osvi forget --older-than N`: what OSVI_RETENTION_DAYS=N deletes, now (or only shown)."""
-    from osvi_pipeline.defs.resources import build_resources
     from osvi_pipeline.runtime.instance import persistent_instance
     from osvi_pipeline.runtime.materialize import export_now, materialize_days
     from osvi_pipeline.warehouse.retention import apply_retention, plan_retention
 
-    warehouse = build_resources(settings)["duckdb"]
-    working = Path(warehouse.database)  # type: ignore[attr-defined]
-    config = dict(warehouse.connection_config)  # type: ignore[attr-defined]
+    working, config = _working_file(settings)
     store = landing_store_for(settings)
     with exclusive_lock(settings.layout.pipeline_run_lock_path):
         if not working.exists():

@@ -18,6 +18,13 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """os.write until every byte is written (a write may take only part of a large buffer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from osvi_core.fs import fsync_dir, process_alive
+from osvi_core.fs import fsync_dir, process_alive, write_all
 
 log = logging.getLogger("osvi.landing")
 
@@ -89,9 +89,7 @@ def write_landing_bytes(landing_dir: Path, day: str, name: str, data: bytes | pa
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

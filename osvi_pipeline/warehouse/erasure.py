@@ -182,17 +182,14 @@ def find_in_warehouse(con: duckdb.DuckDBPyConnection, subjects: Sequence[Subject
     for delivery_id, call_log_id, subject in _owned_rows(con, "deliveries", subjects, {}):
         found.add(int(str(subject)), str(delivery_id),
                   None if call_log_id is None else str(call_log_id))
-    for subject, ids in also.calls.items():
+    # What landing found, by call or delivery: one query per subject.
+    for subject in sorted(set(also.calls) | set(also.deliveries)):
         for delivery_id, call_log_id in con.execute(
                 "select delivery_id, call_log_id from deliveries "
-                "where call_log_id in (select unnest($ids::varchar[]))",
-                {"ids": sorted(ids)}).fetchall():
-            found.add(subject, str(delivery_id), str(call_log_id))
-    for subject, ids in also.deliveries.items():
-        for delivery_id, call_log_id in con.execute(
-                "select delivery_id, call_log_id from deliveries "
-                "where delivery_id in (select unnest($ids::varchar[]))",
-                {"ids": sorted(ids)}).fetchall():
+                "where call_log_id in (select unnest($calls::varchar[])) "
+                "or delivery_id in (select unnest($deliveries::varchar[]))",
+                {"calls": sorted(also.calls.get(subject, ())),
+                 "deliveries": sorted(also.deliveries.get(subject, ()))}).fetchall():
             found.add(subject, str(delivery_id), None if call_log_id is None else str(call_log_id))
     return found
 

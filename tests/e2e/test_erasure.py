@@ -71,6 +71,16 @@ def target_of(rows: list[LandingRow]) -> tuple[str, str]:
     raise AssertionError("no call with a number")
 
 
+def one_day_materialized(tmp_path: Path, calls: int) -> tuple[Settings, list[LandingRow], str]:
+    """A day of simulated calls landed locally and materialized; with a number to forget."""
+    settings = make_settings(tmp_path, timezone="UTC")
+    [rows] = history(days=1, per_day=calls)
+    number, _ = target_of(rows)
+    land(settings, rows)
+    assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+    return settings, rows, number
+
+
 def extra_deliveries(number: str, call_id: str, at: datetime) -> list[LandingRow]:
     """The number where a real history has it besides the call's own fields: a later status
     update of the call without the number, another call with it written the way people do,
@@ -217,11 +227,7 @@ def test_forgetting_one_number_leaves_no_form_of_it_anywhere(
 
 
 def test_an_invalid_number_is_exit_2_and_a_dry_run_changes_nothing(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, timezone="UTC")
-    [rows] = history(days=1, per_day=30)
-    number, _ = target_of(rows)
-    land(settings, rows)
-    assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+    settings, _, number = one_day_materialized(tmp_path, 30)
     refused = forget_cli(settings, "--phone", "call-me-maybe")
     assert refused.returncode == 2 and "not a phone number" not in refused.stdout
     assert "--phone" in refused.stderr
@@ -303,11 +309,7 @@ def test_nothing_brings_an_erased_call_back_and_a_killed_erasure_is_finished_by_
 
 def test_an_interrupted_landing_rewrite_is_finished_without_duplicates(tmp_path: Path) -> None:
     """The crash between writing a file's new version and removing the old one."""
-    settings = make_settings(tmp_path, timezone="UTC")
-    [rows] = history(days=1, per_day=40)
-    number, _ = target_of(rows)
-    land(settings, rows)
-    assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+    settings, rows, number = one_day_materialized(tmp_path, 40)
     store = landing_store_for(settings)
     with duckdb.connect() as con:
         hits = find_in_landing(con, store, [normalize_phone(number)])
@@ -338,11 +340,7 @@ def test_an_interrupted_landing_rewrite_is_finished_without_duplicates(tmp_path:
 
 
 def test_forgetting_during_live_load_loses_no_acknowledged_delivery(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, timezone="UTC")
-    [rows] = history(days=1, per_day=40)
-    number, _ = target_of(rows)
-    land(settings, rows)
-    assert materialize_days(settings, DAY1.date(), DAY1.date()).success
+    settings, _, number = one_day_materialized(tmp_path, 40)
     with served(settings.data_dir, TOKEN, tmp_path / "serve.log") as server:
         load = LoadGenerator([server.url], TOKEN, threads=4, per_thread=1_000_000)
         load.start()
