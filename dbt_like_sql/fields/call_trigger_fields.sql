@@ -3,8 +3,10 @@
 -- materialized: incremental(call_log_id)
 -- tests: not_null(call_log_id), not_null(path)
 -- Grain: one row per call x leaf path (see macros/json_leaves.sql).
+-- call_date is the call's (as in calls): a day's fields are read without a join, and a
+-- micro-batch finds its calls' rows by it (the table is kept in its order).
 with docs as (
-    select call_log_id, call_trigger_data as doc
+    select call_log_id, call_date, call_trigger_data as doc
     from calls
     where call_trigger_data is not null
 )
@@ -16,5 +18,6 @@ select
     value_type,
     value_text,
     value_number,
-    value_bool
+    value_bool,
+    call_date
 from json_leaves(docs)

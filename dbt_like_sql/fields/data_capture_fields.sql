@@ -4,8 +4,10 @@
 -- Grain: one row per call x captured field (nested values: one row per leaf path; see
 -- macros/json_leaves.sql for the path syntax and the typed value columns). matched_condition
 -- (the call's, as in calls) lets captured values be read by outcome without a join.
+-- call_date is the call's (as in calls): a day's fields are read without a join, and a
+-- micro-batch finds its calls' rows by it (the table is kept in its order).
 with docs as (
-    select call_log_id, matched_condition, data_capture as doc
+    select call_log_id, call_date, matched_condition, data_capture as doc
     from calls
     where data_capture is not null
 )
@@ -18,5 +20,6 @@ select
     value_type,
     value_text,
     value_number,
-    value_bool
+    value_bool,
+    call_date
 from json_leaves(docs)

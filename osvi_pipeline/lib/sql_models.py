@@ -29,8 +29,8 @@ from sqlglot import exp
 
 # The keys an incremental model can be rebuilt by (`-- materialized: incremental(<key>)`).
 ScopeKey = Literal["received_day", "delivery_id", "call_log_id", "call_date"]
-# What a load of `deliveries` changes; `call_date`s are recorded by the models keyed by call
-# that have one (warehouse/model_runner.py), so the per-day aggregates rebuild those days only.
+# What a load of `deliveries` changes; with each call it changes it also records the days that
+# call is on (warehouse/change_log.py), so the per-day aggregates rebuild those days only.
 DELIVERY_KEYS: tuple[ScopeKey, ...] = ("received_day", "delivery_id", "call_log_id")
 SCOPE_KEYS: tuple[ScopeKey, ...] = (*DELIVERY_KEYS, "call_date")
 TestKind = Literal["unique", "not_null"]

@@ -2,8 +2,8 @@
 
 `deliveries` records what each load changed in `osvi_state.changes`: the `received_day`s, the
 `delivery_id`s and the `call_log_id`s of the rows it replaced or appended (a replaced window:
-its old and its new rows; the landing sensor's appends: the new rows only), and a model keyed
-by call that has a `call_date` records the days of the calls it rebuilt (before and after: a
+its old and its new rows; the landing sensor's appends: the new rows only), and the days the
+changed calls are on (every day one of their deliveries was received, before and after: a
 re-delivery can move a call to another day). A model whose header says `-- incremental: <key>`
 (`received_day`, `delivery_id`, `call_log_id` or `call_date`) then deletes and re-inserts only
 the rows of the keys changed since it last ran, reading its upstream tables restricted to
@@ -15,6 +15,13 @@ late in a busy day parses its new deliveries, not the day so far.
 A model is rebuilt in full instead when it has never run, when its SQL or settings changed (its
 fingerprint), or when an upstream model was rebuilt in full. Each model's delete, insert and
 new watermark (`osvi_state.models`) are one transaction: a run killed half-way changes nothing.
+
+Finding a changed key's rows must not cost the history: a delete or read `where call_log_id
+in (...)` scans every call's key. So with each change `deliveries` also records the days its
+rows can be on (DAY_HINTS), and a keyed table's delete or read is also limited to those days
+through its day column. The keyed tables are kept in the order of that column (full builds
+sort by it, micro-batches append the newest days), so DuckDB skips the row groups of every
+other day by their min/max (measured: 0.2 s -> 0.006 s for 300 calls in 10,000,000).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from osvi_pipeline.lib.sql_models import ScopeKey
+from osvi_pipeline.lib.sql_models import DELIVERY_KEYS, ScopeKey
 from osvi_pipeline.lib.sql_names import quote_identifier
 from osvi_pipeline.warehouse.queries import scalar, table_exists
 
@@ -45,6 +52,27 @@ STATE_DDL = [
     "create table if not exists osvi_state.copies (copy varchar primary key, "
     "change_id bigint not null)",
 ]
+
+
+# Per key: the recorded scope that says on which days the key's rows are, and the columns
+# that hold such a day in a table keyed by it. A call's rows are on one of the days its
+# deliveries were received (its call_date and attempt_date are the earliest of them), and
+# `deliveries` records all of those days (CALL_DAYS) with every call it changes, before and
+# after the change; a delivery's rows are on its received_day. Only `deliveries` records keys
+# (others record a full rebuild), so its day records cover every changed key.
+DAY_HINTS: dict[str, tuple[ScopeKey, tuple[str, ...]]] = {
+    "call_log_id": ("call_date", ("call_date", "attempt_date", "received_day")),
+    "delivery_id": ("received_day", ("received_day",)),
+}
+# The received days of every delivery of the calls the rows `{rows}` select (one scan of the
+# deliveries' call ids: the only one a micro-batch pays for its history).
+CALL_DAYS = """
+select received_day from deliveries
+where call_log_id in (select call_log_id from ({rows}) as changed where call_log_id is not null)
+"""
+# Bumped when what the change log promises changes: every incremental model and published
+# copy then rebuilds in full once (their watermarks may cover records without it).
+CHANGE_LOG_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -126,6 +154,20 @@ def record_changes(con: duckdb.DuckDBPyConnection, source: str, scope: ScopeKey,
                 {**(params or {}), "id": change_id, "source": source, "scope": scope})
 
 
+def record_delivery_changes(con: duckdb.DuckDBPyConnection, rows_sql: str,
+                            params: dict[str, object] | None = None) -> None:
+    """Record the days, deliveries and calls of the `deliveries` rows `rows_sql` selects, and
+    the days the rows of those calls are on (DAY_HINTS). Call it after rows are added and
+    before rows are removed, inside the transaction."""
+    con.execute("create or replace temp table _changed_deliveries as select received_day, "
+                f"delivery_id, call_log_id from ({rows_sql}) as changed", params)
+    for key in DELIVERY_KEYS:
+        record_changes(con, "deliveries", key, f"select {key} from _changed_deliveries")
+    record_changes(con, "deliveries", "call_date",
+                   CALL_DAYS.format(rows="select call_log_id from _changed_deliveries"))
+    con.execute("drop table _changed_deliveries")
+
+
 def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
          model_fingerprint: str, catalog: str | None = None) -> Plan:
     """Full or incremental, from the model's watermark and its upstream sources' changes.
@@ -150,14 +192,46 @@ def plan(con: duckdb.DuckDBPyConnection, model: str, sources: set[str],
 
 def create_scope(con: duckdb.DuckDBPyConnection, scope: ScopeKey, sources: set[str],
                  planned: Plan) -> str:
-    """A temp table `_scope` of the changed keys (typed like the key column); returns its name."""
+    """A temp table `_scope` of the changed keys (typed like the key column), and for a key
+    with DAY_HINTS `_scope_days`, the days their rows are on; returns `_scope`."""
+    _create_keys(con, "_scope", scope, sources, planned)
+    if scope in DAY_HINTS:
+        _create_keys(con, "_scope_days", DAY_HINTS[scope][0], {"deliveries"} & sources, planned)
+    return "_scope"
+
+
+def _create_keys(con: duckdb.DuckDBPyConnection, name: str, scope: ScopeKey, sources: set[str],
+                 planned: Plan) -> None:
     key_type = "date" if scope in ("received_day", "call_date") else "varchar"
-    con.execute(f"create or replace temp table _scope as select distinct key::{key_type} as key "
+    con.execute(f"create or replace temp table {name} as select distinct key::{key_type} as key "
                 "from osvi_state.changes where change_id > $after and change_id <= $upto "
-                "and scope = $scope and list_contains($sources, source)",
+                "and scope = $scope and list_contains($sources, source) order by key",
                 {"after": planned.after, "upto": planned.upto, "scope": scope,
                  "sources": sorted(sources)})
-    return "_scope"
+
+
+def day_column(con: duckdb.DuckDBPyConnection, table: str, key: str,
+               catalog: str | None = None) -> str | None:
+    """The column of `table` (in `main`) that DAY_HINTS finds `key`'s rows by, if it has one."""
+    if key not in DAY_HINTS:
+        return None
+    found = con.execute(
+        "select column_name from duckdb_columns() where database_name = coalesce($c, "
+        "current_database()) and schema_name = 'main' and table_name = $t "
+        "and list_contains($names, column_name)",
+        {"c": catalog, "t": table, "names": list(DAY_HINTS[key][1])}).fetchall()
+    names = {row[0] for row in found}
+    return next((name for name in DAY_HINTS[key][1] if name in names), None)
+
+
+def in_scope(key: str, day: str | None, alias: str = "") -> str:
+    """The predicate of a table's rows with a changed key: `key in _scope`, and on a table
+    with a day column, `day in _scope_days` first (DuckDB prunes row groups by it)."""
+    prefix = f"{alias}." if alias else ""
+    keys = f"{prefix}{quote_identifier(key)} in (select key from _scope)"
+    if day is None:
+        return keys
+    return f"{prefix}{quote_identifier(day)} in (select key from _scope_days) and {keys}"
 
 
 def mark_done(con: duckdb.DuckDBPyConnection, model: str, planned: Plan,
@@ -178,20 +252,21 @@ def prune_changes(con: duckdb.DuckDBPyConnection, also: tuple[str, ...] = ()) ->
     return int(removed[0][0]) if removed else 0
 
 
-def restrict_to_scope(sql: str, key: str, keyed_tables: set[str], scope_table: str) -> str:
-    """The query with every read of a table in `keyed_tables` limited to the scope's keys.
+def restrict_to_scope(sql: str, key: str, keyed_tables: dict[str, str | None]) -> str:
+    """The query with every read of a table in `keyed_tables` (-> its day column or None)
+    limited to the scope's keys (in_scope).
 
-    `from calls as c` becomes `from (select * from calls where call_log_id in (select key
-    from _scope)) as c`; CTE names are left alone."""
+    `from calls as c` becomes `from (select * from calls where call_date in (select key from
+    _scope_days) and call_log_id in (select key from _scope)) as c`; CTE names are left
+    alone."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    column = quote_identifier(key)
     for table in list(tree.find_all(exp.Table)):
         if table.name in ctes or table.name not in keyed_tables:
             continue
         restricted = sqlglot.parse_one(
-            f"(select * from {quote_identifier(table.name)} where {column} in "
-            f"(select key from {quote_identifier(scope_table)}))", read="duckdb")
+            f"(select * from {quote_identifier(table.name)} where "
+            f"{in_scope(key, keyed_tables[table.name])})", read="duckdb")
         alias = table.alias or table.name
         table.replace(exp.Subquery(this=restricted.unnest(),
                                    alias=exp.TableAlias(this=exp.to_identifier(alias))))

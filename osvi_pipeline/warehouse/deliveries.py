@@ -10,8 +10,7 @@ from duckdb import DuckDBPyConnection
 
 from osvi_core.erasure import ErasureLedger
 from osvi_core.integrations import load_integrations
-from osvi_pipeline.lib.sql_models import DELIVERY_KEYS, ScopeKey
-from osvi_pipeline.warehouse.change_log import ensure_state, record_changes
+from osvi_pipeline.warehouse.change_log import ensure_state, record_delivery_changes
 from osvi_pipeline.warehouse.erasure import load_tombstones, tombstoned
 from osvi_pipeline.warehouse.landing_files import LandingInventory
 from osvi_pipeline.warehouse.queries import scalar
@@ -105,7 +104,7 @@ select filename, delivery_id from read_parquet($files, union_by_name = true, fil
 where received_at >= $start and received_at < $end and {tombstoned}
 """
 NEW_ROWS = """
-select {key} from deliveries
+select * from deliveries
 where received_at >= $start and received_at < $end
   and delivery_id in (select delivery_id from read_parquet($files, union_by_name = true))
 """
@@ -114,9 +113,8 @@ where received_at >= $start and received_at < $end
 def record_window_changes(con: DuckDBPyConnection, params: dict[str, object]) -> None:
     """The days, deliveries and calls of the window's rows, for the incremental models
     downstream."""
-    for key in DELIVERY_KEYS:
-        record_changes(con, "deliveries", key, f"select {key} from deliveries "
-                       "where received_at >= $start and received_at < $end", params)
+    record_delivery_changes(con, "select * from deliveries where received_at >= $start "
+                                 "and received_at < $end", params)
 
 
 def relabel_days(con: DuckDBPyConnection, timezone: str) -> int:
@@ -126,15 +124,15 @@ def relabel_days(con: DuckDBPyConnection, timezone: str) -> int:
     params: dict[str, object] = {"tz": timezone}
     moved = int(scalar(con, f"select count(*) from deliveries where {MISLABELED}", params))
     if moved:  # the old days, the new days and the calls all feed the models downstream
-        changed: list[tuple[ScopeKey, str]] = [("received_day", "received_day"),
-                                               ("received_day", LOCAL_DAY),
-                                               ("delivery_id", "delivery_id"),
-                                               ("call_log_id", "call_log_id")]
-        for scope, keys in changed:
-            record_changes(con, "deliveries", scope,
-                           f"select {keys} from deliveries where {MISLABELED}", params)
+        con.execute("create or replace temp table _relabeled as select delivery_id from "
+                    f"deliveries where {MISLABELED}", params)
+        relabeled = ("select * from deliveries where delivery_id in "
+                     "(select delivery_id from _relabeled)")
+        record_delivery_changes(con, relabeled)
         con.execute(f"update deliveries set received_day = {LOCAL_DAY} where {MISLABELED}",
                     params)
+        record_delivery_changes(con, relabeled)
+        con.execute("drop table _relabeled")
     return moved
 
 
@@ -206,9 +204,7 @@ def load_window(con: DuckDBPyConnection, landing: LandingInventory, start: datet
     ambiguous = normalize_template_deliveries(con, integrations_file, params)
     if incremental and not _has_templates(integrations_file):
         if files:  # only what the new rows feed
-            for key in DELIVERY_KEYS:
-                record_changes(con, "deliveries", key, NEW_ROWS.format(key=key),
-                               {**params, "files": files})
+            record_delivery_changes(con, NEW_ROWS, {**params, "files": files})
     else:  # ...and what the new rows feed (templates may re-link earlier rows too)
         record_window_changes(con, params)
     con.execute("commit")

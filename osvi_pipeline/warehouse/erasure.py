@@ -23,8 +23,7 @@ import pyarrow.parquet as pq
 from osvi_core.erasure import NUMBER_IN_TEXT, Subject, Tombstone, match_value
 from osvi_core.landing import PARTITION_PREFIX, encode_table
 from osvi_core.landing_store import LandingFile, LandingStore, iter_landing_files
-from osvi_pipeline.lib.sql_models import DELIVERY_KEYS
-from osvi_pipeline.warehouse.change_log import record_changes, transaction
+from osvi_pipeline.warehouse.change_log import record_delivery_changes, transaction
 from osvi_pipeline.warehouse.landing_files import register_landing
 from osvi_pipeline.warehouse.queries import scalar, table_exists
 
@@ -206,9 +205,7 @@ def delete_from_warehouse(con: duckdb.DuckDBPyConnection, found: Found,
             params: dict[str, object] = {"ids": ids}
             erased = "delivery_id in (select unnest($ids::varchar[]))"
             deleted = int(scalar(con, f"select count(*) from deliveries where {erased}", params))
-            for key in DELIVERY_KEYS:
-                record_changes(con, "deliveries", key,
-                               f"select {key} from deliveries where {erased}", params)
+            record_delivery_changes(con, f"select * from deliveries where {erased}", params)
             con.execute(f"delete from deliveries where {erased}", params)
         if table_exists(con, "osvi_state", "loaded_files"):
             register_landing(con, store)

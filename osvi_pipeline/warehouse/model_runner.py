@@ -9,18 +9,20 @@ import duckdb
 from osvi_pipeline.lib.sql_models import SqlModel, load_macros
 from osvi_pipeline.lib.sql_names import quote_identifier
 from osvi_pipeline.warehouse.change_log import (
+    CHANGE_LOG_VERSION,
+    DAY_HINTS,
     create_scope,
+    day_column,
     ensure_state,
     fingerprint,
+    in_scope,
     mark_done,
     plan,
     record_changes,
     restrict_to_scope,
     transaction,
 )
-from osvi_pipeline.warehouse.queries import column_types, row_count
-
-DAY_COLUMN = "call_date"  # a call's day, the key of the per-day aggregates
+from osvi_pipeline.warehouse.queries import row_count
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
     """Rebuild `model`'s table (one transaction); `settings_key` covers settings its SQL reads."""
     ensure_state(con)
     macros = create_macros(con)  # a changed macro rebuilds the models in full
-    model_fingerprint = fingerprint(model.sql, macros, settings_key)
+    model_fingerprint = fingerprint(model.sql, macros, settings_key, CHANGE_LOG_VERSION)
     planned = plan(con, model.name, sources, model_fingerprint)
     table = quote_identifier(model.name)
     key = model.incremental
@@ -43,36 +45,32 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
     changed_keys = None
     with transaction(con):
         if full:
-            con.execute(f"create or replace table {table} as {model.sql}")
+            con.execute(f"create or replace table {table} as {_in_day_order(con, model.sql, key)}")
             if key is not None:  # downstream models must rebuild in full too
                 record_changes(con, model.name, key, None)
         else:
             assert key is not None
             scope = create_scope(con, key, sources, planned)
             changed_keys = row_count(con, scope)
-            sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key), scope)
-            days_touched = _days_of_calls(con, model.name, key, scope)
-            if days_touched:
-                record_changes(con, model.name, "call_date", days_touched)  # the old days
-            con.execute(f"delete from {table} where {quote_identifier(key)} in "
-                        f"(select key from {scope})")
+            sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key))
+            con.execute(f"delete from {table} "
+                        f"where {in_scope(key, day_column(con, model.name, key))}")
             con.execute(f"insert into {table} by name {sql}")
-            if days_touched:
-                record_changes(con, model.name, "call_date", days_touched)  # the new days
         if key is not None:
             mark_done(con, model.name, planned, model_fingerprint)
     rows = row_count(con, model.name)
     return ModelBuild(full, rows, changed_keys)
 
 
-def _days_of_calls(con: duckdb.DuckDBPyConnection, table: str, key: str,
-                   scope: str) -> str | None:
-    """For a model keyed by call with a `call_date`: the query of the days its changed calls
-    are on, which models keyed by day rebuild (recorded before the change and after it)."""
-    if key != "call_log_id" or DAY_COLUMN not in column_types(con, table):
-        return None
-    return (f"select {DAY_COLUMN} from {quote_identifier(table)} "
-            f"where call_log_id in (select key from {scope})")
+def _in_day_order(con: duckdb.DuckDBPyConnection, sql: str, key: str | None) -> str:
+    """A keyed model's query sorted by its day column (change_log's DAY_HINTS), so a full
+    build leaves the table in day order and a micro-batch's deletes and reads skip every other
+    day's row groups (a GROUP BY leaves rows in no particular order)."""
+    if key not in DAY_HINTS:
+        return sql
+    columns = {row[0] for row in con.execute(f"describe {sql}").fetchall()}
+    day = next((name for name in DAY_HINTS[key][1] if name in columns), None)
+    return sql if day is None else f"select * from ({sql}) order by {quote_identifier(day)}"
 
 
 def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -84,9 +82,12 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
     return macros
 
 
-def keyed_tables(con: duckdb.DuckDBPyConnection, tables: frozenset[str], key: str) -> set[str]:
-    """Which of `tables` have a `key` column (those reads are limited to the changed keys)."""
-    return {row[0] for row in con.execute(
+def keyed_tables(con: duckdb.DuckDBPyConnection, tables: frozenset[str],
+                 key: str) -> dict[str, str | None]:
+    """Which of `tables` have a `key` column (those reads are limited to the changed keys),
+    with their day column (change_log's DAY_HINTS)."""
+    keyed = [row[0] for row in con.execute(
         "select table_name from information_schema.columns where table_catalog = "
         "current_database() and column_name = $key and list_contains($tables, table_name)",
-        {"key": key, "tables": sorted(tables)}).fetchall()}
+        {"key": key, "tables": sorted(tables)}).fetchall()]
+    return {table: day_column(con, table, key) for table in keyed}

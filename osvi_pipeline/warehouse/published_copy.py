@@ -30,12 +30,15 @@ import duckdb
 from osvi_pipeline.lib.pii_rules import PiiRules
 from osvi_pipeline.lib.sql_names import quote_identifier, sql_text
 from osvi_pipeline.warehouse.change_log import (
+    CHANGE_LOG_VERSION,
     Plan,
     TableScope,
     change_log_id,
     create_scope,
+    day_column,
     ensure_state,
     fingerprint,
+    in_scope,
     last_change,
     mark_done,
     plan,
@@ -190,7 +193,7 @@ def _copy_fingerprint(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRule
                           "where table_catalog = current_database() and table_schema = 'main' "
                           "and table_name = $t order by ordinal_position", {"t": table}).fetchall()
     masking = (rules.phone_keys, rules.name_keys, MASKING_VERSION) if rules else "as received"
-    return fingerprint(masking, columns, log_id)
+    return fingerprint(masking, columns, log_id, CHANGE_LOG_VERSION)
 
 
 def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules | None, table: str,
@@ -211,9 +214,9 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, rules: PiiRules | None, table: 
         else:
             assert scope.key is not None
             create_scope(con, scope.key, sources, planned)
-            in_scope = f"{quote_identifier(scope.key)} in (select key from _scope)"
-            con.execute(f"delete from {target} where {in_scope}")
-            con.execute(f"insert into {target} by name {select} where {in_scope}")
+            changed = in_scope(scope.key, day_column(con, table, scope.key))
+            con.execute(f"delete from {target} where {changed}")
+            con.execute(f"insert into {target} by name {select} where {changed}")
         if scope.key is not None:
             mark_done(con, table, planned, model_fingerprint, catalog=COPY_CATALOG)
     return "full" if full else "incremental"

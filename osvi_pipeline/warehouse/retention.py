@@ -27,9 +27,8 @@ import duckdb
 
 from osvi_core.fs import fsync_dir
 from osvi_core.landing_store import LandingFile, LandingStore
-from osvi_pipeline.lib.sql_models import DELIVERY_KEYS
 from osvi_pipeline.lib.sql_names import quote_identifier, sql_text
-from osvi_pipeline.warehouse.change_log import record_changes, transaction
+from osvi_pipeline.warehouse.change_log import record_delivery_changes, transaction
 from osvi_pipeline.warehouse.queries import scalar, table_exists
 
 RETAINED_MARTS = ("campaign_daily", "campaign_outcomes", "campaign_field_rates", "daily_summary",
@@ -79,9 +78,7 @@ def apply_retention(con: duckdb.DuckDBPyConnection, store: LandingStore, plan: R
     with transaction(con):
         if table_exists(con, "main", "deliveries"):
             old = "received_at < $before"
-            for key in DELIVERY_KEYS:
-                record_changes(con, "deliveries", key,
-                               f"select {key} from deliveries where {old}", params)
+            record_delivery_changes(con, f"select * from deliveries where {old}", params)
             con.execute(f"delete from deliveries where {old}", params)
         if table_exists(con, "osvi_state", "loaded_files"):
             con.execute("delete from osvi_state.loaded_files where window_end <= $before",

@@ -4,7 +4,8 @@ Each section's nodes (its leaves outside arrays, and arrays whole) are kept per 
 `osvi_state.wide_nodes__<section>`, taken from the section's long table (data_capture_fields,
 structured_output_fields), which has flattened the calls already: each section is flattened
 once, not twice. A run refreshes only the changed calls' nodes. Column types are planned
-(wide.py) from every node kept, so they never depend on which calls changed. When the plan is
+(wide.py) from every node kept (through per-day statistics, of which a run recomputes the
+changed calls' days), so they never depend on which calls changed. When the plan is
 the one the table already has, only the changed calls' rows are replaced; a new field or a
 widened type rebuilds the table from the kept nodes.
 """
@@ -20,9 +21,11 @@ from sqlglot import exp
 from osvi_pipeline.lib.sql_names import quote_identifier
 from osvi_pipeline.lib.wide_plan import PathStats, WideColumn, plan_columns, value_expression
 from osvi_pipeline.warehouse.change_log import (
+    CHANGE_LOG_VERSION,
     create_scope,
     ensure_state,
     fingerprint,
+    in_scope,
     mark_done,
     plan,
     record_changes,
@@ -42,6 +45,7 @@ NODES_SELECT = r"""
 with leaves as (
     select
         l.call_log_id,
+        l.call_date,
         l.matched_condition,
         l.{path} as path,
         l.value,
@@ -53,12 +57,13 @@ with leaves as (
 ),
 
 arrays as (
-    select distinct call_log_id, matched_condition, array_root from leaves
+    select distinct call_log_id, call_date, matched_condition, array_root from leaves
     where array_root <> ''
 )
 
 select
     call_log_id,
+    call_date,
     matched_condition,
     path,
     -- json_tree's type names, which wide.py plans from
@@ -80,22 +85,36 @@ where array_root = ''
 union all
 
 select
-    a.call_log_id, a.matched_condition, a.array_root as path, 'ARRAY' as type,
+    a.call_log_id, a.call_date, a.matched_condition, a.array_root as path, 'ARRAY' as type,
     json_extract(c.{section}, json_pointer(a.array_root)) as value,
     null as is_date, null as fits_bigint
 from arrays as a
 join {calls} as c using (call_log_id)
 """
+# What the column plan is made from, per day and path: a run recomputes the changed calls'
+# days (their nodes are found by call_date, like the rows of every keyed table), then plans from
+# a few rows per day and path instead of every node of the history (3.7 s a run at 10M).
+DAY_STATS_SQL = """
+select
+    call_date,
+    path,
+    list(distinct type) filter (where type <> 'NULL') as types,
+    bool_and(is_date) filter (where type = 'VARCHAR') as all_dates,
+    bool_and(fits_bigint) filter (where type = 'BIGINT') as ints_fit,
+    list(distinct matched_condition)
+        filter (where type <> 'NULL' and matched_condition is not null) as conditions
+from {nodes}
+{where}
+group by call_date, path
+"""
 STATS_SQL = """
 select
     path,
-    coalesce(list_sort(list(distinct type) filter (where type <> 'NULL')), []) as types,
-    coalesce(bool_and(is_date) filter (where type = 'VARCHAR'), false) as all_dates,
-    coalesce(bool_and(fits_bigint) filter (where type = 'BIGINT'), true)
-        as ints_fit,
-    coalesce(list_sort(list(distinct matched_condition)
-             filter (where type <> 'NULL' and matched_condition is not null)), []) as conditions
-from {nodes}
+    coalesce(list_sort(list_distinct(flatten(list(types)))), []) as types,
+    coalesce(bool_and(all_dates), false) as all_dates,
+    coalesce(bool_and(ints_fit), true) as ints_fit,
+    coalesce(list_sort(list_distinct(flatten(list(conditions)))), []) as conditions
+from {stats}
 group by path
 """
 CATALOG_SQL = """
@@ -104,7 +123,8 @@ create table if not exists field_catalog (
     observed_types varchar[], conflict boolean, conditions varchar[]
 )
 """
-CHANGED = "(select * from {table} where call_log_id in (select key from _scope))"
+# The changed calls' rows of the long table or of calls (both have the call's call_date).
+CHANGED = f"(select * from {{table}} where {in_scope('call_log_id', 'call_date')})"
 
 
 @dataclass(frozen=True)
@@ -122,11 +142,12 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
     date, in one transaction."""
     with_condition = section == "structured_output"
     nodes = f"osvi_state.{quote_identifier('wide_nodes__' + section)}"
+    day_stats = f"osvi_state.{quote_identifier('wide_day_stats__' + section)}"
     ensure_state(con)
     con.execute(CATALOG_SQL)
     macros = create_macros(con)
-    model_fingerprint = fingerprint(NODES_SELECT, STATS_SQL, _pivot_sql("t", [], False),
-                                    *macros)
+    model_fingerprint = fingerprint(NODES_SELECT, DAY_STATS_SQL, STATS_SQL,
+                                    _pivot_sql("t", [], False), *macros, CHANGE_LOG_VERSION)
     planned = plan(con, section, sources, model_fingerprint)
     full = planned.full or not table_exists(con, "osvi_state", f"wide_nodes__{section}")
     with transaction(con):
@@ -135,12 +156,19 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
             {"t": section}).fetchall()}
         select = nodes_select(section, changed_only=not full)
         if full:
-            con.execute(f"create or replace table {nodes} as {select}")
+            con.execute(f"create or replace table {nodes} as "
+                        f"select * from ({select}) order by call_date")
+            con.execute(f"create or replace table {day_stats} as "
+                        f"{DAY_STATS_SQL.format(nodes=nodes, where='')}")
         else:
             create_scope(con, "call_log_id", sources, planned)
-            con.execute(f"delete from {nodes} where call_log_id in (select key from _scope)")
+            con.execute(f"delete from {nodes} where {in_scope('call_log_id', 'call_date')}")
             con.execute(f"insert into {nodes} {select}")
-        stats_rows = con.execute(STATS_SQL.format(nodes=nodes)).fetchall()
+            changed_days = "where call_date in (select key from _scope_days)"
+            con.execute(f"delete from {day_stats} {changed_days}")
+            con.execute(f"insert into {day_stats} "
+                        f"{DAY_STATS_SQL.format(nodes=nodes, where=changed_days)}")
+        stats_rows = con.execute(STATS_SQL.format(stats=day_stats)).fetchall()
         conditions = {row[0]: row[4] for row in stats_rows}
         reserved = ["call_log_id", "matched_condition"] if with_condition else ["call_log_id"]
         columns = plan_columns([PathStats(path, frozenset(types), dates, fits)
@@ -158,7 +186,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
             record_changes(con, section, "call_log_id", None)
         else:
             pivot = _pivot_sql(nodes, columns, with_condition,
-                               where="where n.call_log_id in (select key from _scope)")
+                               where=f"where {in_scope('call_log_id', 'call_date', 'n')}")
             con.execute(f"delete from {table} where call_log_id in (select key from _scope)")
             con.execute(f"insert into {table} by name {pivot}")
         _write_catalog(con, section, columns, conditions)

@@ -36,6 +36,7 @@ def leaves(section: str, doc: dict[str, Any] | None,
     create_macros(cursor)
     cursor.execute(
         "create or replace temp table calls as select 'c1' as call_log_id, "
+        "date '2026-11-26' as call_date, "
         "$m::varchar as matched_condition, $dc::json as data_capture, "
         "$so::json as structured_output, $tr::json as call_trigger_data",
         {"m": matched, "dc": columns["data_capture"], "so": columns["structured_output"],

@@ -75,15 +75,22 @@ def test_restricting_a_query_to_the_changed_keys_keeps_aliases_and_ctes() -> Non
     sql = ("with calls_today as (select * from calls) "
            "select c.call_log_id from calls_today join calls as c using (call_log_id) "
            "join call_attempts using (call_log_id) join deliveries d on true")
-    restricted = restrict_to_scope(sql, "call_log_id", {"calls", "call_attempts"}, "_scope")
+    restricted = restrict_to_scope(sql, "call_log_id",
+                                   {"calls": "call_date", "call_attempts": None})
     con = duckdb.connect()
-    con.execute("create table calls as select 'a' as call_log_id union all select 'b'")
-    con.execute("create table call_attempts as select * from calls")
+    con.execute("create table calls as select 'a' as call_log_id, date '2026-11-26' as call_date "
+                "union all select 'b', date '2026-11-27'")
+    con.execute("create table call_attempts as select call_log_id from calls")
     con.execute("create table deliveries as select 1 as x")
     con.execute("create table _scope as select 'b' as key")
+    con.execute("create table _scope_days as select date '2026-11-27' as key")
     assert con.execute(restricted).fetchall() == [("b",)]
-    assert restricted.count("_scope") == 3  # the CTE's read, `c` and call_attempts
+    assert restricted.count("_scope)") == 3  # the CTE's read, `c` and call_attempts
+    assert restricted.count("_scope_days") == 2  # the reads of calls, which has a day column
     assert '"deliveries" AS "d"' in restricted or "deliveries AS d" in restricted
+    # The days are a filter, not the key: a call outside them is not read.
+    con.execute("update _scope_days set key = date '2026-11-26'")
+    assert con.execute(restricted).fetchall() == []
 
 
 @pytest.mark.parametrize("pii", ["keep", "mask"])

@@ -48,8 +48,9 @@ def wide_nodes(section: str, docs: dict[str, dict[str, Any]]) -> list[tuple[Any,
     """The nodes select run on a `calls` table of `docs` and the real long-table model."""
     con = duckdb.connect()
     create_macros(con)
-    con.execute("create table calls (call_log_id varchar, matched_condition varchar, "
-                "data_capture json, structured_output json, call_trigger_data json)")
+    con.execute("create table calls (call_log_id varchar, call_date date default "
+                "date '2026-11-26', matched_condition varchar, data_capture json, "
+                "structured_output json, call_trigger_data json)")
     for call_id, doc in docs.items():
         con.execute(f"insert into calls (call_log_id, matched_condition, {section}) "
                     "values ($id, 'cond', $doc)", {"id": call_id, "doc": json.dumps(doc)})
