@@ -7,8 +7,8 @@ integration, the body's SHA-256 and how many identical bodies came before it in 
 (so a body retried twice in an export stays two deliveries), and ids already in landing are
 skipped. The receipt time comes from `--received-at-field` (else the file's modification
 time); an unparseable line takes its preceding line's, so it lands among its neighbours.
-Memory stays bounded: files stream line by line and at most `MAX_BUFFERED_ROWS` rows
-wait for a landing file.
+Memory stays bounded whatever the size of the history or of earlier imports: bodies stream
+line by line into a DuckDB staging file, where ids are given and checked (import_history).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import gzip
 import hashlib
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -28,20 +29,21 @@ from pathlib import Path
 from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
+import duckdb
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from osvi_core.body import inspect_body
 from osvi_core.dotted import get_dotted
 from osvi_core.erasure import TombstoneIndex
-from osvi_core.landing import encode_parquet
+from osvi_core.landing import LANDING_SCHEMA, encode_table
 from osvi_core.landing_store import LandingStore, PublishError, iter_landing_files
 
 IMPORT_PREFIX = "import-"  # landing files written by `osvi import`
 IMPORT_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d5e-9a57-0b7f3c1d2e4a")
 SUFFIXES = (".jsonl", ".ndjson", ".json")
 MAX_ROWS_PER_FILE = 50_000
-MAX_BUFFERED_ROWS = 100_000  # ~200 MB of typical bodies
 MAX_REPORTED_ERRORS = 20
 
 
@@ -155,20 +157,18 @@ def _open_binary(source: Source) -> Iterator[tuple[IO[bytes], Callable[[], int]]
             yield raw, raw.tell
 
 
-def delivery_id(integration: str, body_sha256: str | None, occurrence: int) -> str:
-    """Deterministic: the same body at the same occurrence in a file is the same delivery.
-
-    `uuid.uuid5(IMPORT_NAMESPACE, name)`, computed without building UUID objects (a third of
-    the import's time went there); a unit test pins that the two agree."""
-    digest = bytearray(hashlib.sha1(
-        _NAMESPACE_BYTES + f"{integration}\n{body_sha256}\n{occurrence}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-_NAMESPACE_BYTES = IMPORT_NAMESPACE.bytes
+# `uuid.uuid5(IMPORT_NAMESPACE, f"{integration}\n{body_sha256}\n{occurrence}")` in SQL (a unit
+# test pins that the two agree, so files imported by earlier versions are still recognised):
+# SHA-1 of the namespace's bytes and the name, with the version (5) and variant bits set.
+DELIVERY_ID_SQL = """
+sha1($namespace || encode($integration || chr(10) || coalesce(body_sha256, 'None') || chr(10)
+                          || occurrence::varchar))
+"""
+UUID5_FORMAT_SQL = """
+substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-5' || substr(h, 14, 3) || '-'
+|| substr('89ab', ((strpos('0123456789abcdef', substr(h, 17, 1)) - 1) & 3) + 1, 1)
+|| substr(h, 18, 3) || '-' || substr(h, 21, 12)
+"""
 
 
 @lru_cache(maxsize=4096)
@@ -197,82 +197,98 @@ def received_at_from(body: Any, dotted: str | None, timezone: str) -> int | None
     return int(moment.timestamp() * 1_000_000)
 
 
-def imported_ids(store: LandingStore) -> set[str]:
-    """Delivery ids of every earlier import (only the id column of the import files is read)."""
-    ids: set[str] = set()
-    for file in iter_landing_files(store):
-        if file.name.startswith(IMPORT_PREFIX):
-            with store.open(file.path) as handle:
-                ids.update(pq.read_table(handle, columns=["delivery_id"])
-                           .column("delivery_id").to_pylist())
-    return ids
-
-
-class _LandingBuffer:
-    """Rows waiting for a landing file, per UTC day, bounded in total."""
-
-    def __init__(self, store: LandingStore, dry_run: bool) -> None:
-        self.store, self.dry_run = store, dry_run
-        self.by_day: dict[str, list[list[object]]] = {}
-        self.buffered = 0
-
-    def add(self, day: str, record: list[object]) -> None:
-        rows = self.by_day.setdefault(day, [])
-        rows.append(record)
-        self.buffered += 1
-        if len(rows) >= MAX_ROWS_PER_FILE:
-            self.flush(day)
-        elif self.buffered >= MAX_BUFFERED_ROWS:
-            self.flush(max(self.by_day, key=lambda key: len(self.by_day[key])))
-
-    def flush(self, day: str) -> None:
-        rows = self.by_day.pop(day)
-        self.buffered -= len(rows)
-        if self.dry_run or not rows:
-            return
-        # Named after its rows, so the same rows always make the same file.
-        digest = hashlib.sha256("\n".join(str(row[0]) for row in rows).encode()).hexdigest()
-        name = f"{IMPORT_PREFIX}{digest[:24]}.parquet"
-        try:
-            self.store.publish(day, name, encode_parquet(rows).to_pybytes())
-        except PublishError as exc:
-            raise OSError(f"{self.store.location}: {exc}") from None
-
-    def close(self) -> None:
-        for day in list(self.by_day):
-            self.flush(day)
-
-
-def _headers(where: str) -> str:
-    """Where the body came from, in the headers' JSON (there were no request headers; a file
-    name holds no credential, so there is nothing for redact_headers to take out)."""
-    return orjson.dumps({"x-osvi-import-source": where}).decode()
+# What each body becomes before it has an id: one row per body read, in input order.
+STAGED_SCHEMA = pa.schema([
+    ("source_index", pa.int32()), ("line_index", pa.int64()), ("received_at", pa.int64()),
+    ("day", pa.string()), ("headers", pa.string()), ("body", pa.string()),
+    ("body_sha256", pa.string()), ("call_log_id", pa.string()), ("parse_error", pa.string()),
+    ("body_base64", pa.string()),
+])
+STAGED_DDL = """
+create table staged (source_index integer, line_index bigint, received_at bigint, day varchar,
+                     headers varchar, body varchar, body_sha256 varchar, call_log_id varchar,
+                     parse_error varchar, body_base64 varchar)
+"""
+STAGED_BATCH = 20_000
+# The staged bodies with their ids: a body's occurrence is how many identical bodies came before
+# it in the same file; an id already imported (earlier, or by a file before it in this import)
+# is left out.
+NEW_DELIVERIES = f"""
+create table new_deliveries as
+with numbered as (
+    select *, row_number() over (partition by source_index, body_sha256
+                                 order by line_index) - 1 as occurrence
+    from staged
+),
+identified as (
+    select *, {UUID5_FORMAT_SQL} as delivery_id
+    from (select *, {DELIVERY_ID_SQL} as h from numbered)
+),
+first_of_each as (
+    select * from identified
+    where delivery_id not in (select delivery_id from imported)
+    qualify row_number() over (partition by delivery_id order by source_index, line_index) = 1
+)
+select
+    delivery_id, make_timestamp(received_at)::timestamptz as received_at,
+    $integration as integration, 'POST' as method, $path as path, null::varchar as query,
+    headers, body, body_sha256, call_log_id, parse_error, body_base64,
+    day, (row_number() over (partition by day order by source_index, line_index) - 1)
+        // {MAX_ROWS_PER_FILE} as file_index
+from first_of_each
+order by day, file_index, source_index, line_index
+"""
 
 
 def import_history(sources: list[Source], integration: str, store: LandingStore, *,
                    timezone: str, received_at_field: str | None = None, dry_run: bool = False,
                    progress: Callable[[int], None] = lambda done: None,
-                   erased: TombstoneIndex | None = None) -> ImportReport:
+                   erased: TombstoneIndex | None = None,
+                   scratch_dir: Path | None = None) -> ImportReport:
+    """Import `sources`. Memory stays bounded whatever the number of bodies or of deliveries
+    imported before: bodies are staged in a DuckDB file under `scratch_dir` (default: the
+    system's temp dir), where ids are given, checked against earlier imports and cut into
+    landing files (DuckDB spills to disk beyond its memory limit); Python holds one batch."""
     report = ImportReport()
-    path = f"/webhooks/{integration}"
-    seen = imported_ids(store)
-    buffer = _LandingBuffer(store, dry_run)
-    for source in sources:
-        occurrences: Counter[str | None] = Counter()
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="osvi-import-", dir=scratch_dir) as scratch:
+        con = duckdb.connect(str(Path(scratch) / "import.duckdb"),
+                             config={"memory_limit": SCRATCH_MEMORY,
+                                     "temp_directory": str(Path(scratch) / "spill")})
+        try:
+            _stage(con, sources, report, received_at_field, timezone, progress)
+            _load_imported_ids(con, store)
+            con.execute(NEW_DELIVERIES, {"namespace": IMPORT_NAMESPACE.bytes,
+                                         "integration": integration,
+                                         "path": f"/webhooks/{integration}"})
+            report.already_imported = report.bodies - int(
+                con.execute("select count(*) from new_deliveries").fetchall()[0][0])
+            _publish(con, store, report, erased, dry_run)
+        finally:
+            con.close()
+    return report
+
+
+SCRATCH_MEMORY = "1GB"  # DuckDB's own limit for the staging file; beyond it, it spills
+
+
+def _stage(con: duckdb.DuckDBPyConnection, sources: list[Source], report: ImportReport,
+           received_at_field: str | None, timezone: str,
+           progress: Callable[[int], None]) -> None:
+    """Every body read, inspected as the endpoint would, appended to `staged` a batch at a
+    time."""
+    con.execute(STAGED_DDL)
+    batch: list[list[object]] = [[] for _ in STAGED_SCHEMA]
+    line_index = 0
+    for source_index, source in enumerate(sources):
         file_time = neighbour_time = source.modified_at()
         for where, raw in read_bodies(source, progress):
             report.bodies += 1
             body = inspect_body(raw, "POST")
-            if body.parse_error is not None:
+            if body.parse_error is not None:  # no field to read: beside its neighbour
                 report.unparseable += 1
                 report.error(f"{where}: {body.parse_error}")
-            identity = delivery_id(integration, body.sha256, occurrences[body.sha256])
-            occurrences[body.sha256] += 1
-            if identity in seen:
-                report.already_imported += 1
-                continue
-            seen.add(identity)
-            if body.parse_error is not None:  # no field to read: beside its neighbour
                 moment = neighbour_time
             elif received_at_field is None:
                 moment = file_time
@@ -280,17 +296,84 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                 found = received_at_from(orjson.loads(raw), received_at_field, timezone)
                 report.time_from_file += found is None
                 moment = neighbour_time = found or file_time
-            if erased and erased.covers(moment, f"{where} {body.text or ''}", body.call_log_id):
-                report.erased += 1
-                continue
-            day = utc_day(moment)
-            # In LANDING_SCHEMA's order (a LandingRow per body, read back field by field,
-            # cost a tenth of the import).
-            buffer.add(day, [identity, moment, integration, "POST", path, None,
-                             _headers(where), body.text, body.sha256, body.call_log_id,
-                             body.parse_error, body.base64])
-            report.stored += 1
-            report.days[day] += 1
-    buffer.close()
-    return report
+            line_index += 1
+            for column, value in zip(batch, (
+                    source_index, line_index, moment, utc_day(moment), _headers(where),
+                    body.text, body.sha256, body.call_log_id, body.parse_error, body.base64),
+                    strict=True):
+                column.append(value)
+            if len(batch[0]) >= STAGED_BATCH:
+                _append_staged(con, batch)
+    _append_staged(con, batch)
 
+
+def _append_staged(con: duckdb.DuckDBPyConnection, batch: list[list[object]]) -> None:
+    if not batch[0]:
+        return
+    con.register("staged_batch", pa.Table.from_arrays(
+        [pa.array(column, type=field.type) for column, field in zip(batch, STAGED_SCHEMA,
+                                                                    strict=True)],
+        schema=STAGED_SCHEMA))
+    con.execute("insert into staged select * from staged_batch")
+    con.unregister("staged_batch")
+    for column in batch:
+        column.clear()
+
+
+def _load_imported_ids(con: duckdb.DuckDBPyConnection, store: LandingStore) -> None:
+    """`imported`: the delivery ids of every earlier import (only the id column of the import
+    files is read, one file at a time)."""
+    con.execute("create table imported (delivery_id varchar)")
+    for file in iter_landing_files(store):
+        if file.name.startswith(IMPORT_PREFIX):
+            with store.open(file.path) as handle:
+                con.register("file_ids", pq.read_table(handle, columns=["delivery_id"]))
+            con.execute("insert into imported select delivery_id from file_ids")
+            con.unregister("file_ids")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, store: LandingStore, report: ImportReport,
+             erased: TombstoneIndex | None, dry_run: bool) -> None:
+    """The new deliveries as landing files: per UTC day, MAX_ROWS_PER_FILE at most each, in
+    input order; each named after its rows' ids, so the same rows make the same file."""
+    files = con.execute("select distinct day, file_index from new_deliveries "
+                        "order by all").fetchall()
+    columns = ", ".join(LANDING_SCHEMA.names)
+    for day, file_index in files:
+        rows = con.sql(f"select {columns} from new_deliveries where day = $day and "
+                       "file_index = $file", params={"day": day, "file": file_index}
+                       ).to_arrow_table().cast(LANDING_SCHEMA)
+        if erased:
+            rows = _without_erased(rows, erased, report)
+        if not rows.num_rows:
+            continue
+        report.stored += rows.num_rows
+        report.days[day] += rows.num_rows
+        if dry_run:
+            continue
+        ids = rows.column("delivery_id").to_pylist()
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+        try:
+            store.publish(day, f"{IMPORT_PREFIX}{digest[:24]}.parquet",
+                          encode_table(rows).to_pybytes())
+        except PublishError as exc:
+            raise OSError(f"{store.location}: {exc}") from None
+
+
+def _without_erased(rows: pa.Table, erased: TombstoneIndex, report: ImportReport) -> pa.Table:
+    """The rows no tombstone of `osvi forget` covers (a person erased is not imported again)."""
+    keep = [not erased.covers(int(moment.timestamp() * 1_000_000),
+                              f"{orjson.loads(headers)['x-osvi-import-source']} {body or ''}",
+                              call_log_id)
+            for moment, headers, body, call_log_id in zip(
+                rows.column("received_at").to_pylist(), rows.column("headers").to_pylist(),
+                rows.column("body").to_pylist(), rows.column("call_log_id").to_pylist(),
+                strict=True)]
+    report.erased += keep.count(False)
+    return rows.filter(pa.array(keep))
+
+
+def _headers(where: str) -> str:
+    """Where the body came from, in the headers' JSON (there were no request headers; a file
+    name holds no credential, so there is nothing for redact_headers to take out)."""
+    return orjson.dumps({"x-osvi-import-source": where}).decode()

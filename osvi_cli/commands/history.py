@@ -58,7 +58,8 @@ def import_(
         report = import_history(sources, integration, landing_store_for(settings),
                                 timezone=settings.timezone, received_at_field=received_at_field,
                                 dry_run=dry_run, progress=lambda done: progress.advance(task, done),
-                                erased=TombstoneIndex(ErasureLedger(settings.layout.erasure_dir)))
+                                erased=TombstoneIndex(ErasureLedger(settings.layout.erasure_dir)),
+                                scratch_dir=settings.layout.duckdb_temp_dir)
     for message in report.errors:
         errors.print(message, highlight=False, markup=False)
     if report.unparseable > len(report.errors):

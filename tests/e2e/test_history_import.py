@@ -110,3 +110,29 @@ def test_unknown_paths_and_integrations_are_refused(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nope.jsonl: no such file or directory" in missing.stderr
     bad_name = osvi_import(tmp_path / "data", "-", "--integration", "a/b", stdin="")
     assert bad_name.returncode == 2 and "--integration 'a/b'" in bad_name.stderr
+
+
+def test_an_import_overlapping_earlier_ones_stores_only_what_is_new(tmp_path: Path) -> None:
+    """Ids are checked against earlier imports in the staging file, not in memory: a file
+    imported half-way, then whole and under another name, lands each delivery once, and two
+    identical bodies of one file stay two deliveries."""
+    settings = make_settings(tmp_path)
+    lines = [json.dumps(body(f"o{i}", f"2023-06-0{1 + i % 3}T09:00:00Z")) for i in range(40)]
+    lines.append(lines[-1])  # a retry of the last call: a delivery of its own
+    half, whole = tmp_path / "half" / "calls.jsonl", tmp_path / "whole" / "calls.jsonl"
+    copy = tmp_path / "whole" / "copy.jsonl"
+    for path, part in ((half, lines[:20]), (whole, lines), (copy, lines)):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(part) + "\n")
+    field = ("--received-at-field", "call_info.received_at")
+    first = osvi_import(settings.data_dir, str(half), "--integration", "crm", *field)
+    assert "20 bodies read: stored 20 new deliveries, 0 imported before" in first.stdout
+    second = osvi_import(settings.data_dir, str(whole.parent), "--integration", "crm", *field)
+    assert "82 bodies read: stored 21 new deliveries, 61 imported before" in second.stdout, \
+        second.stdout
+    landed = read_landing(settings.layout.landing_dir).to_pylist()
+    assert len(landed) == len({row["delivery_id"] for row in landed}) == 41
+    assert sorted(row["call_log_id"] for row in landed) == sorted(
+        [f"o{i}" for i in range(40)] + ["o39"])
+    by_day = {row["received_at"].date().isoformat() for row in landed}
+    assert by_day == {"2023-06-01", "2023-06-02", "2023-06-03"}

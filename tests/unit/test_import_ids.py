@@ -1,14 +1,25 @@
-"""`osvi import`'s delivery ids: computed by hand for speed, they must stay uuid5's (a file
-imported before the change and again after must be recognised as imported)."""
+"""`osvi import`'s delivery ids: computed in SQL, they must stay uuid5's (a file imported by
+an earlier version and again now must be recognised as imported)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
-from osvi_cli.history_import import IMPORT_NAMESPACE, delivery_id, utc_day
+from osvi_cli.history_import import DELIVERY_ID_SQL, IMPORT_NAMESPACE, UUID5_FORMAT_SQL, utc_day
+
+
+def delivery_id(integration: str, sha: str | None, occurrence: int) -> str:
+    """The id `osvi import` gives, computed by its SQL."""
+    rows = duckdb.sql(
+        f"select {UUID5_FORMAT_SQL} from (select {DELIVERY_ID_SQL} as h from "
+        "(select $sha::varchar as body_sha256, $occurrence::bigint as occurrence))",
+        params={"namespace": IMPORT_NAMESPACE.bytes, "integration": integration, "sha": sha,
+                "occurrence": occurrence}).fetchall()
+    return str(rows[0][0])
 
 
 @pytest.mark.parametrize("integration", ["crm", "sheets", "ünïcode", ""])
