@@ -16,6 +16,7 @@ from osvi_pipeline.definitions import (
     build_lag_checks,
 )
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
+from osvi_pipeline.defs.jobs import CHEAP_CHECKS
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
@@ -56,18 +57,25 @@ def materialize_days(settings: Settings, start: date, end: date,
                      on_step: Callable[[str], None] = lambda step: None,
                      instance: dg.DagsterInstance | None = None,
                      only_new_files: bool = False,
-                     tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+                     tags: dict[str, str] | None = None,
+                     cheap_checks_only: bool = False) -> dg.ExecuteInProcessResult:
     """Load deliveries for [start, end] and rebuild every downstream table and check, in one
     run (a partition range for `deliveries`, the unpartitioned tables after it).
 
     `only_new_files`: append the landing files not loaded yet, as the sensor's runs do (else
-    the window is replaced). One Dagster run: a second run and instance cost ~1.5 s of
-    every first run.
+    the window is replaced). `cheap_checks_only`: leave out the checks that scan whole tables,
+    as the sensor's runs (landing_job) do. One Dagster run: a second run and instance cost
+    ~1.5 s of every first run.
     """
     assets = build_assets(settings, first_partition_day(settings))
     on_step(f"deliveries {start}..{end}, then every table and check")
+    lag_checks = build_lag_checks(settings)
+    selection = None
+    if cheap_checks_only:
+        selection = (dg.AssetSelection.all().without_checks() | dg.AssetSelection.checks(
+            *CHEAP_CHECKS, *(key for check in lag_checks for key in check.check_keys)))
     return dg.materialize(
-        [*assets, *WAREHOUSE_CHECKS, *build_lag_checks(settings)],
+        [*assets, *WAREHOUSE_CHECKS, *lag_checks], selection=selection,
         resources=build_resources(settings), instance=instance,
         raise_on_error=False, run_config=QUIET,
         tags={"dagster/asset_partition_range_start": start.isoformat(),

@@ -11,6 +11,7 @@ Rules by column, so tables added later are covered without a list to keep up to 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -32,11 +33,19 @@ UNINSPECTABLE = frozenset({"body_base64", "body_sha256"})
 _MAY_HOLD_NUMBER = r"\+\d|\d{10}"
 
 
+# The connections and cursors known to have the functions (calling one to find out would
+# abort the caller's transaction when they are missing).
+_REGISTERED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
 def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
     """The masking functions as vectorized DuckDB functions on this connection (and its
     cursors, which share them); once per connection."""
+    if con in _REGISTERED:  # (listing duckdb_functions() costs 14 ms: once per cursor)
+        return
     if con.execute("select count(*) from duckdb_functions() "
                    "where function_name = 'pii_mask'").fetchall()[0][0]:
+        _REGISTERED.add(con)  # by the connection this cursor is of
         return
     def rows(mask: Callable[..., Any], *columns: pa.Array) -> pa.Array:
         values = zip(*(column.to_pylist() for column in columns), strict=True)
@@ -59,6 +68,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, rules: PiiRules) -> None:
         con.create_function(name, mask, ["VARCHAR"] * arity, "VARCHAR",
                             type=duckdb_func.ARROW, null_handling=duckdb_func.SPECIAL,
                             side_effects=False)
+    _REGISTERED.add(con)
 
 
 def _mask_url_part(text: str) -> str:
