@@ -6,13 +6,15 @@ lib/flag_stats.py; and `silent` for a
 campaign that had calls on each of the 7 days before and none that day. `significant` is each
 test alone at 95 %; `flagged` holds for a test that survives the false-discovery-rate control
 across all of that day's tests (every campaign, every metric) and whose change is large
-enough. Rebuilt in full each run: a few rows per campaign-day, computed from the marts.
+enough. A few rows per campaign-day, computed from the marts; a run judges again the days from
+the earliest changed one on (build_campaign_flags).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import cast
 
@@ -26,8 +28,21 @@ from osvi_pipeline.lib.flag_stats import (
     judge_count,
     judge_proportion,
 )
+from osvi_pipeline.warehouse.change_log import (
+    CHANGE_LOG_VERSION,
+    create_scope,
+    ensure_state,
+    fingerprint,
+    mark_done,
+    plan,
+    transaction,
+)
+from osvi_pipeline.warehouse.queries import row_count, scalar
 
 BASELINE_DAYS = 7
+TABLE = "campaign_flags"
+# Bump when the judging below changes: every day is judged again (the table's fingerprint).
+FLAGS_VERSION = 1
 COLUMNS = pa.schema([
     ("call_date", pa.date32()), ("campaign", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("baseline", pa.float64()), ("interval_low", pa.float64()),
@@ -55,8 +70,56 @@ FILL_RATES = "select call_date, campaign, section, path, filled, calls from camp
 Series = dict[tuple[str, str], dict[date, tuple[int, int]]]
 
 
-def build_campaign_flags(con: duckdb.DuckDBPyConnection, rules: FlagRules) -> int:
-    """Replace `campaign_flags`; return its row count."""
+@dataclass(frozen=True)
+class FlagsBuild:
+    rows: int
+    judged_from: date | None  # the first day judged again; None: every day (a full build)
+    judged_days: int
+
+
+def build_campaign_flags(con: duckdb.DuckDBPyConnection, rules: FlagRules) -> FlagsBuild:
+    """Bring `campaign_flags` up to date.
+
+    Only the days from the earliest day whose calls changed on are judged again: a day's
+    flags depend on that day and the days before it (its baseline week, and for fill rates
+    whether an agent had captured a path by then), never on later days. At 200 days of
+    history, judging every day cost a micro-batch ~0.8 s."""
+    ensure_state(con)
+    model_fingerprint = fingerprint(FLAGS_VERSION, rules, CHANGE_LOG_VERSION)
+    # Every source that recorded a change: a full rebuild of anything upstream redoes the flags.
+    sources = {"deliveries", *(row[0] for row in con.execute(
+        "select distinct source from osvi_state.changes").fetchall())}
+    planned = plan(con, TABLE, sources, model_fingerprint)
+    since: date | None = None
+    if not planned.full:
+        create_scope(con, "call_date", {"deliveries"}, planned)
+        since = scalar(con, "select min(key) from _scope")
+        if since is None:  # no call changed since the flags were judged
+            with transaction(con):
+                mark_done(con, TABLE, planned, model_fingerprint)
+            return FlagsBuild(row_count(con, TABLE), None, 0)
+    rows, judged_days = _judge_days(con, rules, since)
+    con.register("campaign_flags_arrow", pa.Table.from_pylist(rows, schema=COLUMNS))
+    try:
+        with transaction(con):
+            if since is None:
+                con.execute("create or replace table campaign_flags as select * from "
+                            "campaign_flags_arrow order by call_date, campaign, metric")
+            else:
+                con.execute("delete from campaign_flags where call_date >= $since",
+                            {"since": since})
+                con.execute("insert into campaign_flags select * from campaign_flags_arrow "
+                            "order by call_date, campaign, metric")
+            mark_done(con, TABLE, planned, model_fingerprint)
+    finally:
+        con.unregister("campaign_flags_arrow")
+    return FlagsBuild(row_count(con, TABLE), since, judged_days)
+
+
+def _judge_days(con: duckdb.DuckDBPyConnection, rules: FlagRules,
+                since: date | None) -> tuple[list[dict[str, object]], int]:
+    """The flag rows of every day, or of the days from `since` on (the series are read
+    whole: a day's baseline is the week before it), and how many days were judged."""
     days = [row[0] for row in con.execute(DAYS).fetchall()]
     counts: Series = defaultdict(dict)
     proportions: Series = defaultdict(dict)
@@ -73,19 +136,13 @@ def build_campaign_flags(con: duckdb.DuckDBPyConnection, rules: FlagRules) -> in
         proportions[(campaign, f"true_rate:{field}")][day] = (true_count, answered)
     for day, campaign, section, path, filled, calls in con.execute(FILL_RATES).fetchall():
         proportions[(campaign, fill_rate_metric(section, path))][day] = (filled, calls)
-    silent = list(_silent(days, counts))
+    judged = [day for day in days if since is None or day >= since]
+    silent = list(_silent(judged, counts))
     quiet_days = {(row["campaign"], row["call_date"]) for row in silent}
-    tested = [*(row for row in _judged(days, counts, rules, count=True)  # silent says it
+    tested = [*(row for row in _judged(judged, counts, rules, count=True)  # silent says it
                 if (row["campaign"], row["call_date"]) not in quiet_days),
-              *_judged(days, proportions, rules, count=False)]
-    rows = [*_control_false_discoveries(tested, rules.fdr), *silent]
-    con.register("campaign_flags_arrow", pa.Table.from_pylist(rows, schema=COLUMNS))
-    try:
-        con.execute("create or replace table campaign_flags as "
-                    "select * from campaign_flags_arrow order by call_date, campaign, metric")
-    finally:
-        con.unregister("campaign_flags_arrow")
-    return len(rows)
+              *_judged(judged, proportions, rules, count=False)]
+    return [*_control_false_discoveries(tested, rules.fdr), *silent], len(judged)
 
 
 def fill_rate_metric(section: str, path: str) -> str:

@@ -124,6 +124,9 @@ create table if not exists field_catalog (
 )
 """
 # The changed calls' rows of the long table or of calls (both have the call's call_date).
+# A wide table's columns before its fields: the call, and its day (the table is kept in that
+# order, so a micro-batch finds its calls' rows by day, as in every per-call table).
+KEY_COLUMNS = ("call_log_id", "call_date")
 CHANGED = f"(select * from {{table}} where {in_scope('call_log_id', 'call_date')})"
 
 
@@ -170,7 +173,7 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
                         f"{DAY_STATS_SQL.format(nodes=nodes, where=changed_days)}")
         stats_rows = con.execute(STATS_SQL.format(stats=day_stats)).fetchall()
         conditions = {row[0]: row[4] for row in stats_rows}
-        reserved = ["call_log_id", "matched_condition"] if with_condition else ["call_log_id"]
+        reserved = [*KEY_COLUMNS, *(["matched_condition"] if with_condition else [])]
         columns = plan_columns([PathStats(path, frozenset(types), dates, fits)
                                 for path, types, dates, fits, _ in stats_rows], reserved)
         mapping = pa.table({"path": [c.path for c in columns],
@@ -182,12 +185,13 @@ def build_wide_table(con: duckdb.DuckDBPyConnection, section: str,
         table = quote_identifier(section)
         if full or not same_plan:
             pivot = _pivot_sql(nodes, columns, with_condition)
-            con.execute(f"create or replace table {table} as {pivot}")
+            con.execute(f"create or replace table {table} as "
+                        f"select * from ({pivot}) order by call_date")
             record_changes(con, section, "call_log_id", None)
         else:
             pivot = _pivot_sql(nodes, columns, with_condition,
                                where=f"where {in_scope('call_log_id', 'call_date', 'n')}")
-            con.execute(f"delete from {table} where call_log_id in (select key from _scope)")
+            con.execute(f"delete from {table} where {in_scope('call_log_id', 'call_date')}")
             con.execute(f"insert into {table} by name {pivot}")
         _write_catalog(con, section, columns, conditions)
         views = _condition_views(con, columns, conditions) if with_condition else []
@@ -209,7 +213,7 @@ def nodes_select(section: str, changed_only: bool = False) -> str:
 
 def _pivot_sql(nodes: str, columns: list[WideColumn], with_condition: bool,
                where: str = "") -> str:
-    keys = "n.call_log_id" + (", n.matched_condition" if with_condition else "")
+    keys = "n.call_log_id, n.call_date" + (", n.matched_condition" if with_condition else "")
     selected = [
         # CASE, not FILTER: the cast must only see this column's values.
         f"any_value(case when m.idx = {index} then {value_expression(column.sql_type)} end) "
@@ -240,7 +244,7 @@ def _condition_views(con: duckdb.DuckDBPyConnection, columns: list[WideColumn],
     for condition, names in sorted(by_condition.items()):
         view = f"structured_output__{condition}"
         selected = ", ".join(quote_identifier(name) for name in
-                             ["call_log_id", "matched_condition", *names])
+                             [*KEY_COLUMNS, "matched_condition", *names])
         # A view cannot take parameters: the condition goes in as a properly quoted literal.
         literal = exp.Literal.string(condition).sql(dialect="duckdb")
         con.execute(f"create or replace view {quote_identifier(view)} as select {selected} "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -12,7 +14,7 @@ from osvi_pipeline.lib.report_render import render_chat_text
 from osvi_pipeline.warehouse.daily_report import load_report
 from tests.support.campaigns import FIRST, LAST, land_flag_history
 from tests.support.config import make_settings
-from tests.support.pipeline import query, run
+from tests.support.pipeline import delivery, land, query, run
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,34 @@ def test_the_summary_leads_with_the_numbers_and_the_flags(warehouse: Settings) -
     assert text.rstrip().endswith("Report: https://reports.example.com/daily/x.html")
     markdown = (warehouse.data_dir / "reports" / "daily" / f"{LAST}.md").read_text()
     assert "## Needs attention" in markdown and "Weekly: no calls" in markdown
+
+
+def test_later_runs_judge_only_the_days_from_the_earliest_change_on(
+        warehouse: Settings, tmp_path: Path) -> None:
+    """The flags of a week loaded in two runs, then a late call on its third day, equal the
+    module's one run over the same calls; the late run judges five days, not eight."""
+    settings = make_settings(tmp_path / "runs")
+    land_flag_history(settings)
+    run(settings, FIRST.isoformat(), (LAST - timedelta(days=1)).isoformat())
+    judged = [flags_judged(run(settings, LAST.isoformat()))]
+    third = FIRST + timedelta(days=2)
+    late = delivery(datetime(third.year, third.month, third.day, 23, tzinfo=UTC),
+                    {"call_log_id": "late-1", "call_trigger_data": {"campaign": "Pilot"}})
+    land(settings, [late])
+    judged.append(flags_judged(run(settings, third.isoformat())))
+    assert judged == [f"1 day from {LAST}", f"6 days from {third}"]
+
+    full = make_settings(tmp_path / "full")
+    land_flag_history(full)
+    land(full, [late])
+    run(full, FIRST.isoformat(), LAST.isoformat())
+    everything = "select * from campaign_flags order by all"
+    assert query(settings, everything) == query(full, everything)
+    assert query(settings, everything) != query(warehouse, everything), "the late call counts"
+
+
+def flags_judged(result: dg.ExecuteInProcessResult) -> str:
+    [materialization] = [event.event_specific_data.materialization
+                         for event in result.get_asset_materialization_events()
+                         if event.asset_key == dg.AssetKey("campaign_flags")]
+    return str(materialization.metadata["judged"].value)

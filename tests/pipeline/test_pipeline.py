@@ -177,12 +177,12 @@ def test_conditional_schemas_get_a_column_and_a_view_per_condition(kolkata: Sett
         ("confirmed", "appointment.date"), ("confirmed", "intent"), ("not interested", "intent"),
         ("not interested", "reason"), ("confirmed", "reminders[0].channel")]
     confirmed = query(kolkata, "select * from structured_output__confirmed")
-    assert confirmed == [("c1", "confirmed", date(2026, 12, 1), "yes",
+    assert confirmed == [("c1", date(2026, 11, 28), "confirmed", date(2026, 12, 1), "yes",
                           '[{"channel":"sms"}]')]
     columns = [r[0] for r in query(
         kolkata, "select column_name from information_schema.columns where table_name = $v "
                  "order by ordinal_position", {"v": "structured_output__not interested"})]
-    assert columns == ["call_log_id", "matched_condition", "intent", "reason"]
+    assert columns == ["call_log_id", "call_date", "matched_condition", "intent", "reason"]
 
 
 def test_omitted_sections_and_rejections(kolkata: Settings) -> None:

@@ -25,8 +25,13 @@ FLAGGED_TODAY = "select count(*) from campaign_flags where flagged"
 def campaign_flags(duckdb: WarehouseDuckDB,
                    osvi: OsviOptions) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with duckdb.get_connection() as con:
-        rows = build_campaign_flags(con, osvi.flag_rules)
+        built = build_campaign_flags(con, osvi.flag_rules)
         overlay_retained(con, "campaign_flags", Path(osvi.retained_dir))
         flagged = int(scalar(con, FLAGGED_TODAY))
-    return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows),
-                                          "flagged": dg.MetadataValue.int(flagged)})
+    days = f"{built.judged_days} day{'' if built.judged_days == 1 else 's'}"
+    judged = ("every day" if built.judged_from is None and built.judged_days
+              else f"{days} from {built.judged_from}" if built.judged_from
+              else "none (no call changed)")
+    return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(built.rows),
+                                          "flagged": dg.MetadataValue.int(flagged),
+                                          "judged": dg.MetadataValue.text(judged)})
