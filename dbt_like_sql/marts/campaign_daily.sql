@@ -1,5 +1,5 @@
 -- campaign_daily: how each campaign did each day.
--- materialized: full
+-- materialized: incremental(call_date)
 -- tests: not_null(call_date), not_null(campaign)
 -- Grain: call_date x campaign (campaign is '(none)' when the trigger data names none).
 -- extra_deliveries counts deliveries beyond the first per call: manual or bulk retries from
@@ -30,7 +30,9 @@ attempt_stats as (
         count(*) as attempts,
         count(*) filter (where a.status = 'picked') as picked
     from call_attempts as a
-    left join calls as c using (call_log_id)
+    -- an attempt's call may have been first delivered on another day: looked up whatever
+    -- its day (an incremental run reads only the changed days' attempts and calls else)
+    left join calls /* every day */ as c using (call_log_id)
     where a.execution_mode <> 'test'
     group by all
 )

@@ -252,21 +252,31 @@ def prune_changes(con: duckdb.DuckDBPyConnection, also: tuple[str, ...] = ()) ->
     return int(removed[0][0]) if removed else 0
 
 
-def restrict_to_scope(sql: str, key: str, keyed_tables: dict[str, str | None]) -> str:
-    """The query with every read of a table in `keyed_tables` (-> its day column or None)
-    limited to the scope's keys (in_scope).
+# A read marked with this comment (`from calls /* every day */ as c`) is left whole: a model
+# keyed by day that looks a call up whatever its day (an attempt takes its call's campaign,
+# and the call may have been first delivered another day).
+EVERY_DAY = "every day"
+
+
+def restrict_to_scope(sql: str, key: str, keyed_tables: dict[str, tuple[str, str | None]]
+                      ) -> str:
+    """The query with every read of a table in `keyed_tables` (-> the column that holds the
+    key there, and its day column or None) limited to the scope's keys (in_scope).
 
     `from calls as c` becomes `from (select * from calls where call_date in (select key from
-    _scope_days) and call_log_id in (select key from _scope)) as c`; CTE names are left
-    alone."""
+    _scope_days) and call_log_id in (select key from _scope)) as c`; CTE names and reads
+    marked EVERY_DAY are left alone."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
         if table.name in ctes or table.name not in keyed_tables:
             continue
+        if any(comment.strip() == EVERY_DAY for comment in table.comments or ()):
+            continue
+        column, day = keyed_tables[table.name]
         restricted = sqlglot.parse_one(
             f"(select * from {quote_identifier(table.name)} where "
-            f"{in_scope(key, keyed_tables[table.name])})", read="duckdb")
+            f"{in_scope(column, day)})", read="duckdb")
         alias = table.alias or table.name
         table.replace(exp.Subquery(this=restricted.unnest(),
                                    alias=exp.TableAlias(this=exp.to_identifier(alias))))

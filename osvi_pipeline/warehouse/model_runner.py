@@ -55,7 +55,9 @@ def build_sql_model(con: duckdb.DuckDBPyConnection, model: SqlModel, sources: se
             sql = restrict_to_scope(model.sql, key, keyed_tables(con, model.reads, key))
             con.execute(f"delete from {table} "
                         f"where {in_scope(key, day_column(con, model.name, key))}")
-            con.execute(f"insert into {table} by name {sql}")
+            # Only the changed keys' rows: a read left whole (EVERY_DAY) may bring others.
+            con.execute(f"insert into {table} by name select * from ({sql}) "
+                        f"where {quote_identifier(key)} in (select key from {scope})")
         if key is not None:
             mark_done(con, model.name, planned, model_fingerprint)
     rows = row_count(con, model.name)
@@ -82,12 +84,22 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> list[str]:
     return macros
 
 
+# The column a table holds a key in, when not the key's own name: a model keyed by day reads
+# call-status reports by the day each attempt was first reported.
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {"call_date": ("call_date", "attempt_date")}
+
+
 def keyed_tables(con: duckdb.DuckDBPyConnection, tables: frozenset[str],
-                 key: str) -> dict[str, str | None]:
-    """Which of `tables` have a `key` column (those reads are limited to the changed keys),
-    with their day column (change_log's DAY_HINTS)."""
-    keyed = [row[0] for row in con.execute(
-        "select table_name from information_schema.columns where table_catalog = "
-        "current_database() and column_name = $key and list_contains($tables, table_name)",
-        {"key": key, "tables": sorted(tables)}).fetchall()]
-    return {table: day_column(con, table, key) for table in keyed}
+                 key: str) -> dict[str, tuple[str, str | None]]:
+    """Which of `tables` hold `key` (those reads are limited to the changed keys): the column
+    that holds it there, and their day column (change_log's DAY_HINTS)."""
+    names = KEY_COLUMNS.get(key, (key,))
+    found = con.execute(
+        "select table_name, column_name from information_schema.columns where table_catalog = "
+        "current_database() and list_contains($names, column_name) "
+        "and list_contains($tables, table_name)",
+        {"names": list(names), "tables": sorted(tables)}).fetchall()
+    columns: dict[str, str] = {}
+    for table, column in sorted(found, key=lambda row: names.index(row[1])):
+        columns.setdefault(table, column)  # the key's own name first
+    return {table: (column, day_column(con, table, key)) for table, column in columns.items()}

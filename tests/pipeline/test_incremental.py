@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -56,6 +57,34 @@ def test_day_by_day_and_a_late_reload_equal_one_full_build(tmp_path: Path) -> No
     assert per_run[2]["data_capture"] == per_run[3]["data_capture"] == "full"
 
 
+def test_an_attempt_takes_its_calls_campaign_from_another_day_in_an_incremental_run(
+        tmp_path: Path) -> None:
+    """campaign_daily is rebuilt by day, and an attempt reported on day 2 for a call first
+    delivered on day 1 still counts under that call's campaign when a late call changes day 2,
+    as in a full build."""
+    integrations = integrations_file(tmp_path / "integrations.yaml")
+    runs = make_settings(tmp_path / "runs", integrations=integrations)
+    full = make_settings(tmp_path / "full", integrations=integrations)
+    status = {"call_log_id": "dialled-1", "call_status": "picked", "executionMode": "prod"}
+    loads = [[delivery(DAY1, {"call_log_id": "dialled-1",
+                              "call_trigger_data": {"campaign": "Renewals"}})],
+             [delivery(DAY1 + DAY, status, integration="status"),
+              delivery(DAY1 + DAY, {"call_log_id": "other",
+                                    "call_trigger_data": {"campaign": "Renewals"}})],
+             [delivery(DAY1 + DAY + timedelta(hours=2), {
+                 "call_log_id": "late", "call_trigger_data": {"campaign": "Renewals"}})]]
+    for rows, day in zip(loads, ["2026-11-26", "2026-11-27", "2026-11-27"], strict=True):
+        land(runs, rows)
+        land(full, rows)
+        last = run(runs, day, only_new_files=True)
+    assert builds(last)["campaign_daily"] == "incremental"
+    run(full, "2026-11-26", "2026-11-27")
+    daily = "select call_date, campaign, calls, attempts, reach_rate from campaign_daily order by 1"
+    assert query(runs, daily) == query(full, daily) == [
+        (date(2026, 11, 26), "Renewals", 1, 0, None),
+        (date(2026, 11, 27), "Renewals", 2, 1, 1.0)]
+
+
 def test_a_setting_the_sql_reads_rebuilds_downstream_in_full(tmp_path: Path) -> None:
     rows = [delivery(DAY1, {"call_log_id": "c1", "call_trigger_data": {"team": "blue",
                                                                         "campaign": "x"}}),
@@ -76,7 +105,8 @@ def test_restricting_a_query_to_the_changed_keys_keeps_aliases_and_ctes() -> Non
            "select c.call_log_id from calls_today join calls as c using (call_log_id) "
            "join call_attempts using (call_log_id) join deliveries d on true")
     restricted = restrict_to_scope(sql, "call_log_id",
-                                   {"calls": "call_date", "call_attempts": None})
+                                   {"calls": ("call_log_id", "call_date"),
+                                    "call_attempts": ("call_log_id", None)})
     con = duckdb.connect()
     con.execute("create table calls as select 'a' as call_log_id, date '2026-11-26' as call_date "
                 "union all select 'b', date '2026-11-27'")
@@ -88,6 +118,11 @@ def test_restricting_a_query_to_the_changed_keys_keeps_aliases_and_ctes() -> Non
     assert restricted.count("_scope)") == 3  # the CTE's read, `c` and call_attempts
     assert restricted.count("_scope_days") == 2  # the reads of calls, which has a day column
     assert '"deliveries" AS "d"' in restricted or "deliveries AS d" in restricted
+    # A read marked `/* every day */` is left whole (a lookup whatever the day).
+    whole = restrict_to_scope("select * from calls /* every day */ as c join calls as d "
+                              "using (call_log_id)", "call_log_id", {"calls": ("call_log_id",
+                                                                               "call_date")})
+    assert whole.count("_scope)") == 1 and whole.count("_scope_days") == 1, whole
     # The days are a filter, not the key: a call outside them is not read.
     con.execute("update _scope_days set key = date '2026-11-26'")
     assert con.execute(restricted).fetchall() == []
