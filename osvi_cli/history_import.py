@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from osvi_core.body import inspect_body
@@ -197,46 +198,38 @@ def received_at_from(body: Any, dotted: str | None, timezone: str) -> int | None
     return int(moment.timestamp() * 1_000_000)
 
 
-# What each body becomes before it has an id: one row per body read, in input order.
+# What each body becomes before it has an id: one row per body read, in input order, kept in
+# Parquet files of STAGED_BATCH rows in the scratch folder.
 STAGED_SCHEMA = pa.schema([
     ("source_index", pa.int32()), ("line_index", pa.int64()), ("received_at", pa.int64()),
     ("day", pa.string()), ("headers", pa.string()), ("body", pa.string()),
     ("body_sha256", pa.string()), ("call_log_id", pa.string()), ("parse_error", pa.string()),
     ("body_base64", pa.string()),
 ])
-STAGED_DDL = """
-create table staged (source_index integer, line_index bigint, received_at bigint, day varchar,
-                     headers varchar, body varchar, body_sha256 varchar, call_log_id varchar,
-                     parse_error varchar, body_base64 varchar)
-"""
 STAGED_BATCH = 20_000
-# The staged bodies with their ids: a body's occurrence is how many identical bodies came before
-# it in the same file; an id already imported (earlier, or by a file before it in this import)
-# is left out.
-NEW_DELIVERIES = f"""
-create table new_deliveries as
+MAX_BUFFERED_ROWS = 100_000  # rows waiting for a landing file, over every day
+SCRATCH_MEMORY = "512MB"  # DuckDB's limit for the ids; beyond it, it spills to the scratch folder
+# Only what ids need goes to DuckDB: the bodies stay in the staged Parquet files.
+IDS_DDL = "create table staged (source_index integer, line_index bigint, body_sha256 varchar)"
+# The staged bodies that become new deliveries, with their ids: a body's occurrence is how many
+# identical bodies came before it in the same file; an id already imported (earlier, or by a
+# file before it in this import) is left out.
+NEW_IDS = f"""
+create table new_ids as
 with numbered as (
-    select *, row_number() over (partition by source_index, body_sha256
-                                 order by line_index) - 1 as occurrence
+    select line_index, body_sha256,
+           row_number() over (partition by source_index, body_sha256 order by line_index) - 1
+               as occurrence
     from staged
 ),
 identified as (
-    select *, {UUID5_FORMAT_SQL} as delivery_id
+    select line_index, {UUID5_FORMAT_SQL} as delivery_id
     from (select *, {DELIVERY_ID_SQL} as h from numbered)
-),
-first_of_each as (
-    select * from identified
-    where delivery_id not in (select delivery_id from imported)
-    qualify row_number() over (partition by delivery_id order by source_index, line_index) = 1
 )
-select
-    delivery_id, make_timestamp(received_at)::timestamptz as received_at,
-    $integration as integration, 'POST' as method, $path as path, null::varchar as query,
-    headers, body, body_sha256, call_log_id, parse_error, body_base64,
-    day, (row_number() over (partition by day order by source_index, line_index) - 1)
-        // {MAX_ROWS_PER_FILE} as file_index
-from first_of_each
-order by day, file_index, source_index, line_index
+select line_index, delivery_id from identified
+where delivery_id not in (select delivery_id from imported)
+qualify row_number() over (partition by delivery_id order by line_index) = 1
+order by line_index
 """
 
 
@@ -246,40 +239,44 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                    erased: TombstoneIndex | None = None,
                    scratch_dir: Path | None = None) -> ImportReport:
     """Import `sources`. Memory stays bounded whatever the number of bodies or of deliveries
-    imported before: bodies are staged in a DuckDB file under `scratch_dir` (default: the
-    system's temp dir), where ids are given, checked against earlier imports and cut into
-    landing files (DuckDB spills to disk beyond its memory limit); Python holds one batch."""
+    imported before: bodies are staged in Parquet files under `scratch_dir` (default: the
+    system's temp dir) and their ids given and checked against earlier imports in a DuckDB file
+    there (spilling to disk beyond its memory limit); Python holds a few batches."""
     report = ImportReport()
     if scratch_dir is not None:
         scratch_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="osvi-import-", dir=scratch_dir) as scratch:
-        con = duckdb.connect(str(Path(scratch) / "import.duckdb"),
+        folder = Path(scratch)
+        con = duckdb.connect(str(folder / "ids.duckdb"),
                              config={"memory_limit": SCRATCH_MEMORY,
-                                     "temp_directory": str(Path(scratch) / "spill")})
+                                     "temp_directory": str(folder / "spill")})
         try:
-            _stage(con, sources, report, received_at_field, timezone, progress)
+            batches = _stage(con, folder, sources, report, received_at_field, timezone,
+                             progress)
             _load_imported_ids(con, store)
-            con.execute(NEW_DELIVERIES, {"namespace": IMPORT_NAMESPACE.bytes,
-                                         "integration": integration,
-                                         "path": f"/webhooks/{integration}"})
+            con.execute(NEW_IDS, {"namespace": IMPORT_NAMESPACE.bytes,
+                                  "integration": integration})
             report.already_imported = report.bodies - int(
-                con.execute("select count(*) from new_deliveries").fetchall()[0][0])
-            _publish(con, store, report, erased, dry_run)
+                con.execute("select count(*) from new_ids").fetchall()[0][0])
+            buffer = _LandingBuffer(store, report, dry_run)
+            for batch in batches:
+                rows = _landing_rows(con, batch, integration)
+                if erased:
+                    rows = _without_erased(rows, erased, report)
+                buffer.add(rows)
+            buffer.close()
         finally:
             con.close()
     return report
 
 
-SCRATCH_MEMORY = "1GB"  # DuckDB's own limit for the staging file; beyond it, it spills
-
-
-def _stage(con: duckdb.DuckDBPyConnection, sources: list[Source], report: ImportReport,
-           received_at_field: str | None, timezone: str,
-           progress: Callable[[int], None]) -> None:
-    """Every body read, inspected as the endpoint would, appended to `staged` a batch at a
-    time."""
-    con.execute(STAGED_DDL)
+def _stage(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[Source],
+           report: ImportReport, received_at_field: str | None, timezone: str,
+           progress: Callable[[int], None]) -> list[Path]:
+    """Every body read, inspected as the endpoint would: the batch files written, in order."""
+    con.execute(IDS_DDL)
     batch: list[list[object]] = [[] for _ in STAGED_SCHEMA]
+    files: list[Path] = []
     line_index = 0
     for source_index, source in enumerate(sources):
         file_time = neighbour_time = source.modified_at()
@@ -303,21 +300,92 @@ def _stage(con: duckdb.DuckDBPyConnection, sources: list[Source], report: Import
                     strict=True):
                 column.append(value)
             if len(batch[0]) >= STAGED_BATCH:
-                _append_staged(con, batch)
-    _append_staged(con, batch)
+                files.append(_write_staged(con, folder, len(files), batch))
+    if batch[0]:
+        files.append(_write_staged(con, folder, len(files), batch))
+    return files
 
 
-def _append_staged(con: duckdb.DuckDBPyConnection, batch: list[list[object]]) -> None:
-    if not batch[0]:
-        return
-    con.register("staged_batch", pa.Table.from_arrays(
-        [pa.array(column, type=field.type) for column, field in zip(batch, STAGED_SCHEMA,
-                                                                    strict=True)],
-        schema=STAGED_SCHEMA))
+def _write_staged(con: duckdb.DuckDBPyConnection, folder: Path, number: int,
+                  batch: list[list[object]]) -> Path:
+    table = pa.Table.from_arrays([pa.array(column, type=field.type) for column, field
+                                  in zip(batch, STAGED_SCHEMA, strict=True)],
+                                 schema=STAGED_SCHEMA)
+    path = folder / f"staged-{number:06d}.parquet"
+    pq.write_table(table, path, compression="lz4")
+    con.register("staged_batch", table.select(["source_index", "line_index", "body_sha256"]))
     con.execute("insert into staged select * from staged_batch")
     con.unregister("staged_batch")
     for column in batch:
         column.clear()
+    return path
+
+
+def _landing_rows(con: duckdb.DuckDBPyConnection, batch: Path, integration: str) -> pa.Table:
+    """The batch's bodies that become new deliveries, as landing rows (with `day`)."""
+    staged = pq.read_table(batch)
+    lines = staged.column("line_index")
+    kept = con.execute("select line_index, delivery_id from new_ids where line_index between "
+                       "$first and $last order by line_index",
+                       {"first": lines[0].as_py(), "last": lines[-1].as_py()}).fetchall()
+    positions = pa.array([line - lines[0].as_py() for line, _ in kept], pa.int64())
+    rows = staged.take(positions)
+    count = rows.num_rows
+    columns = {
+        "delivery_id": pa.array([delivery_id for _, delivery_id in kept], pa.string()),
+        "received_at": rows.column("received_at").cast(pa.timestamp("us", tz="UTC")),
+        "integration": pa.array([integration] * count, pa.string()),
+        "method": pa.array(["POST"] * count, pa.string()),
+        "path": pa.array([f"/webhooks/{integration}"] * count, pa.string()),
+        "query": pa.nulls(count, pa.string()),
+    }
+    table = pa.table({name: columns[name] if name in columns else rows.column(name)
+                      for name in LANDING_SCHEMA.names}).cast(LANDING_SCHEMA)
+    return table.append_column("day", rows.column("day"))
+
+
+class _LandingBuffer:
+    """Landing rows waiting for a file, per UTC day, at most MAX_BUFFERED_ROWS in all: a day is
+    written once it has MAX_ROWS_PER_FILE rows (or is the largest when the buffer is full),
+    each file named after its rows' ids, so the same rows make the same file."""
+
+    def __init__(self, store: LandingStore, report: ImportReport, dry_run: bool) -> None:
+        self.store, self.report, self.dry_run = store, report, dry_run
+        self.by_day: dict[str, list[pa.Table]] = {}
+        self.buffered = 0
+
+    def add(self, rows: pa.Table) -> None:
+        days = rows.column("day")
+        for day in pc.unique(days).to_pylist():
+            of_day = rows.filter(pc.equal(days, day)).drop_columns(["day"])
+            self.report.stored += of_day.num_rows
+            self.report.days[day] += of_day.num_rows
+            self.by_day.setdefault(day, []).append(of_day)
+            self.buffered += of_day.num_rows
+            while sum(part.num_rows for part in self.by_day.get(day, [])) >= MAX_ROWS_PER_FILE:
+                self.flush(day, MAX_ROWS_PER_FILE)
+        while self.buffered > MAX_BUFFERED_ROWS:
+            self.flush(max(self.by_day, key=lambda key: sum(t.num_rows for t in self.by_day[key])))
+
+    def flush(self, day: str, limit: int | None = None) -> None:
+        waiting = pa.concat_tables(self.by_day.pop(day))
+        rows = waiting if limit is None else waiting.slice(0, limit)
+        if limit is not None and waiting.num_rows > limit:
+            self.by_day[day] = [waiting.slice(limit)]
+        self.buffered -= rows.num_rows
+        if self.dry_run or not rows.num_rows:
+            return
+        ids = rows.column("delivery_id").to_pylist()
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+        try:
+            self.store.publish(day, f"{IMPORT_PREFIX}{digest[:24]}.parquet",
+                               encode_table(rows).to_pybytes())
+        except PublishError as exc:
+            raise OSError(f"{self.store.location}: {exc}") from None
+
+    def close(self) -> None:
+        for day in list(self.by_day):
+            self.flush(day)
 
 
 def _load_imported_ids(con: duckdb.DuckDBPyConnection, store: LandingStore) -> None:
@@ -332,34 +400,6 @@ def _load_imported_ids(con: duckdb.DuckDBPyConnection, store: LandingStore) -> N
             con.unregister("file_ids")
 
 
-def _publish(con: duckdb.DuckDBPyConnection, store: LandingStore, report: ImportReport,
-             erased: TombstoneIndex | None, dry_run: bool) -> None:
-    """The new deliveries as landing files: per UTC day, MAX_ROWS_PER_FILE at most each, in
-    input order; each named after its rows' ids, so the same rows make the same file."""
-    files = con.execute("select distinct day, file_index from new_deliveries "
-                        "order by all").fetchall()
-    columns = ", ".join(LANDING_SCHEMA.names)
-    for day, file_index in files:
-        rows = con.sql(f"select {columns} from new_deliveries where day = $day and "
-                       "file_index = $file", params={"day": day, "file": file_index}
-                       ).to_arrow_table().cast(LANDING_SCHEMA)
-        if erased:
-            rows = _without_erased(rows, erased, report)
-        if not rows.num_rows:
-            continue
-        report.stored += rows.num_rows
-        report.days[day] += rows.num_rows
-        if dry_run:
-            continue
-        ids = rows.column("delivery_id").to_pylist()
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-        try:
-            store.publish(day, f"{IMPORT_PREFIX}{digest[:24]}.parquet",
-                          encode_table(rows).to_pybytes())
-        except PublishError as exc:
-            raise OSError(f"{store.location}: {exc}") from None
-
-
 def _without_erased(rows: pa.Table, erased: TombstoneIndex, report: ImportReport) -> pa.Table:
     """The rows no tombstone of `osvi forget` covers (a person erased is not imported again)."""
     keep = [not erased.covers(int(moment.timestamp() * 1_000_000),
@@ -370,7 +410,7 @@ def _without_erased(rows: pa.Table, erased: TombstoneIndex, report: ImportReport
                 rows.column("body").to_pylist(), rows.column("call_log_id").to_pylist(),
                 strict=True)]
     report.erased += keep.count(False)
-    return rows.filter(pa.array(keep))
+    return rows.filter(pa.array(keep, pa.bool_()))
 
 
 def _headers(where: str) -> str:
