@@ -47,7 +47,8 @@ def test_layer_folders_headers_and_tests_are_read() -> None:
     assert {model.group for model in models.values()} == {"staging", "core", "fields", "marts"}
     assert models["calls"].incremental == "call_log_id"
     assert models["call_deliveries"].incremental == "delivery_id"
-    assert models["campaign_daily"].incremental is None  # materialized: full
+    assert models["daily_summary"].incremental is None  # materialized: full
+    assert models["campaign_daily"].incremental == "call_date"
     assert ColumnTest("unique", "call_log_id") in models["calls"].tests
     assert "materialized" not in models["calls"].description, "header lines are not prose"
 
