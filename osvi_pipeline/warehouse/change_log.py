@@ -220,8 +220,14 @@ def day_column(con: duckdb.DuckDBPyConnection, table: str, key: str,
         "current_database()) and schema_name = 'main' and table_name = $t "
         "and list_contains($names, column_name)",
         {"c": catalog, "t": table, "names": list(DAY_HINTS[key][1])}).fetchall()
-    names = {row[0] for row in found}
-    return next((name for name in DAY_HINTS[key][1] if name in names), None)
+    return pick_day_column(key, {row[0] for row in found})
+
+
+def pick_day_column(key: str, columns: set[str]) -> str | None:
+    """Of `columns`, the one DAY_HINTS finds `key`'s rows by (its first listed that is there)."""
+    if key not in DAY_HINTS:
+        return None
+    return next((name for name in DAY_HINTS[key][1] if name in columns), None)
 
 
 def in_scope(key: str, day: str | None, alias: str = "") -> str:

@@ -17,6 +17,7 @@ from osvi_pipeline.warehouse.change_log import (
     fingerprint,
     in_scope,
     mark_done,
+    pick_day_column,
     plan,
     record_changes,
     restrict_to_scope,
@@ -70,8 +71,7 @@ def _in_day_order(con: duckdb.DuckDBPyConnection, sql: str, key: str | None) -> 
     day's row groups (a GROUP BY leaves rows in no particular order)."""
     if key not in DAY_HINTS:
         return sql
-    columns = {row[0] for row in con.execute(f"describe {sql}").fetchall()}
-    day = next((name for name in DAY_HINTS[key][1] if name in columns), None)
+    day = pick_day_column(key, {row[0] for row in con.execute(f"describe {sql}").fetchall()})
     return sql if day is None else f"select * from ({sql}) order by {quote_identifier(day)}"
 
 
