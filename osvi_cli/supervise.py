@@ -5,6 +5,7 @@ plain text off a terminal, tracebacks of Dagster's services folded unless verbos
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import signal
@@ -28,6 +29,7 @@ IDLE_FLUSH_SECONDS = 0.3
 PUMP_DRAIN_SECONDS = 1.0
 RESTART_DELAY_SECONDS = 1.0
 READY_TIMEOUT_SECONDS = 120
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 class _Stop(Exception):
@@ -60,6 +62,7 @@ def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
     they connect to), or after READY_TIMEOUT_SECONDS; it is then stopped after them.
     `fold_tracebacks`: the commands whose tracebacks become one line."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    adopting = _adopt_orphans()
     plain = not sys.stdout.isatty()
     pumps: list[threading.Thread] = []
 
@@ -103,6 +106,8 @@ def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
                        f"{delays[name]:.0f} s")
                 time.sleep(delays[name])
                 processes[name], started[name] = start(name), time.monotonic()
+            if adopting:
+                _reap_adopted(set(p.pid for p in processes.values()))
             time.sleep(0.5)
     except _Stop as stop:
         interrupted = stop.signum == signal.SIGINT and _children_saw_ctrl_c()
@@ -115,6 +120,8 @@ def run_together(commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
             _stop_all(running[:1], interrupted, grace=FIRST_GRACE_SECONDS)
         else:
             _stop_all(running, interrupted)
+        if adopting:
+            _stop_adopted()
         # A child's orphans may hold its output open (a killed code server's gRPC process
         # lives on until its 30 s heartbeat timeout): wait a moment for the last lines only.
         deadline = time.monotonic() + PUMP_DRAIN_SECONDS
@@ -179,3 +186,65 @@ def _stop_all(processes: list[subprocess.Popen[bytes]], interrupted: bool,
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _adopt_orphans() -> bool:
+    """Become the reaper of this process's descendants (Linux). A run worker that Dagster's
+    code server spawned outlives it: without this, a stop returned while a run went on writing
+    the warehouse and Dagster's run storage. False where prctl is not there."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> dict[int, str]:
+    """This process's children and their states (R, S, Z…), from /proc."""
+    me, found = os.getpid(), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # pid (comm) state ppid …: the command may hold spaces and parentheses.
+        state, parent = stat[stat.rindex(")") + 2:].split(" ", 2)[:2]
+        if int(parent) == me:
+            found[int(entry.name)] = state
+    return found
+
+
+def _reap_adopted(own: set[int]) -> None:
+    """Collect adopted orphans that ended (Popen waits for our own children)."""
+    for pid, state in _children().items():
+        if state == "Z" and pid not in own:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def _stop_adopted(grace: float = GRACE_SECONDS) -> None:
+    """Once our own children are gone, the orphans they left (an unfinished run): a grace
+    period to end on their own (Ctrl-C in a terminal reached them too), then SIGTERM (Dagster
+    marks the run canceled; its transaction rolls back), then SIGKILL. Their own orphans are
+    adopted in turn and signalled with them."""
+    for sig, wait in ((None, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        signalled: set[int] = set()
+        deadline = time.monotonic() + wait
+        while living := _living_adopted():
+            if sig is not None:
+                for pid in set(living) - signalled:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+                    signalled.add(pid)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        else:
+            return
+
+
+def _living_adopted() -> list[int]:
+    _reap_adopted(set())
+    return [pid for pid, state in _children().items() if state != "Z"]

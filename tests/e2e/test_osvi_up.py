@@ -27,6 +27,19 @@ SAMPLE = SAMPLE_FILE
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 
 
+def _processes_of(data: Path) -> list[int]:
+    """The processes whose environment names this data folder (a run worker among them)."""
+    marker = f"OSVI_DATA_DIR={data}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.fixture
 def osvi_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, int]]:
     data, log = tmp_path / "data", tmp_path / "up.log"
@@ -104,6 +117,7 @@ def test_a_posted_call_reaches_the_warehouse_and_sigterm_stops_both(
     for port_in_use in (port, dagster_port):  # both servers are gone, not just the parent
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port_in_use}/", timeout=2)
+    assert _processes_of(data) == [], "a process of this instance outlived `osvi up`"
     assert "Traceback" not in output[before_stop:], output[before_stop:][-3000:]
     # A quiet start: no sensor ticks, no step events, no line per delivery; one line per run.
     for chatter in ("Checking for new runs for sensor", "STEP_START", '"event":"delivery"'):

@@ -51,3 +51,31 @@ def test_sigint_to_the_supervisor_alone_reaches_the_children(tmp_path: Path) -> 
     assert supervisor.wait(20) == 0
     for name in ("ingest", "dagster"):
         assert (tmp_path / name).read_text() == "stopped gracefully", name
+
+
+CHILD_WITH_A_RUN = """
+import subprocess, sys, time
+# A run worker, as Dagster's code server spawns one: not waited for by its parent.
+subprocess.Popen([sys.executable, "-c",
+                  "import sys, time; time.sleep(4); open(sys.argv[1], 'w').write('finished')",
+                  sys.argv[1] + ".run"])
+try:
+    while True:
+        time.sleep(0.1)
+except KeyboardInterrupt:
+    pass  # exits, leaving the run an orphan
+"""
+
+
+def test_a_stop_waits_for_the_runs_the_children_left_behind(tmp_path: Path) -> None:
+    """A run in flight when `osvi up` stops outlived it and went on writing the warehouse and
+    Dagster's storage after the command had returned (CI saw its run storage still written
+    while the benchmark removed the folder). The supervisor adopts it and waits for it."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, CHILD_WITH_A_RUN,
+                                   str(tmp_path)])
+    time.sleep(1.5)
+    assert supervisor.poll() is None
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(60) == 0
+    for name in ("ingest", "dagster"):
+        assert (tmp_path / f"{name}.run").read_text() == "finished", name
