@@ -32,6 +32,7 @@ import duckdb
 
 from osvi_core.erasure import ErasureLedger, Subject, Tombstone
 from osvi_core.fs import exclusive_lock, process_alive
+from osvi_core.landing_compaction import finish_compactions
 from osvi_core.landing_store import landing_store_for
 from osvi_core.settings import Settings
 from osvi_pipeline.warehouse.erasure import Found
@@ -100,6 +101,9 @@ def forget(settings: Settings, subjects: Sequence[Subject], reason: str | None, 
         on_step("the journal")
         _erase_journal(layout.journal_dir, subjects, dry_run, report, found)
         on_step("landing")
+        if not dry_run:  # a compaction interrupted by a crash: its hidden files hold rows too
+            for day in store.days():
+                finish_compactions(store, day)
         with duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit}) as scan:
             hits = find_in_landing(scan, store, subjects)
         report.landing_deliveries = len(hits.found.all_deliveries())

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from osvi_core.fs import fsync_dir
 from osvi_core.landing import PARTITION_PREFIX, quarantine_file, write_landing_bytes
+from osvi_core.landing_compaction import Manifest, is_manifest, visible
 from osvi_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,9 +89,35 @@ class LandingStore(ABC):
         """The days that may hold files modified after `since_ns` (epoch ns): what the
         sensor lists on each look instead of every day of history."""
 
+    def files(self, day: str, hide_superseded: bool = True) -> list[LandingFile]:
+        """The day's landing files, by name. `hide_superseded`: as readers see them while a
+        compaction is under way (landing_compaction.visible): every delivery once."""
+        files, manifests = self._listing(day)
+        if not manifests or not hide_superseded:
+            return files
+        return visible(files, [self._read_manifest(day, name) for name in manifests])
+
+    def manifests(self, day: str) -> list[Manifest]:
+        """The compactions under way in the day folder."""
+        return [self._read_manifest(day, name) for name in self._listing(day)[1]]
+
     @abstractmethod
-    def files(self, day: str) -> list[LandingFile]:
-        """The Parquet files of a UTC day, by name."""
+    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
+        """Every Parquet file of the day (sorted by name) and the manifests' names."""
+
+    @abstractmethod
+    def _read_manifest(self, day: str, name: str) -> Manifest: ...
+
+    @abstractmethod
+    def write_manifest(self, day: str, manifest: Manifest) -> None: ...
+
+    @abstractmethod
+    def remove(self, day: str, name: str) -> None:
+        """Delete a file of the day folder (gone already: nothing to do)."""
+
+    @abstractmethod
+    def path_of(self, day: str, name: str) -> str:
+        """A file's path as `files` gives it."""
 
     @abstractmethod
     def open(self, path: str) -> IO[bytes]:
@@ -146,14 +173,35 @@ class LocalLandingStore(LandingStore):
                     changed.append(folder.name.removeprefix(PARTITION_PREFIX))
         return sorted(changed)
 
-    def files(self, day: str) -> list[LandingFile]:
-        found = []
-        for path in sorted((self.directory / f"{PARTITION_PREFIX}{day}").glob("*.parquet")):
-            with contextlib.suppress(FileNotFoundError):  # quarantined meanwhile
-                stat = path.stat()
-                found.append(LandingFile(str(path), day, path.name, stat.st_mtime_ns,
-                                         stat.st_size))
-        return found
+    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
+        files, manifests = [], []
+        try:
+            entries = list(os.scandir(self.directory / f"{PARTITION_PREFIX}{day}"))
+        except FileNotFoundError:
+            return [], []
+        for entry in entries:
+            if entry.name.endswith(".parquet"):
+                with contextlib.suppress(FileNotFoundError):  # quarantined meanwhile
+                    stat = entry.stat()
+                    files.append(LandingFile(entry.path, day, entry.name, stat.st_mtime_ns,
+                                             stat.st_size))
+            elif is_manifest(entry.name):
+                manifests.append(entry.name)
+        return sorted(files, key=lambda file: file.name), manifests
+
+    def _read_manifest(self, day: str, name: str) -> Manifest:
+        return Manifest.decode(name, Path(self.path_of(day, name)).read_bytes())
+
+    def write_manifest(self, day: str, manifest: Manifest) -> None:
+        write_landing_bytes(self.directory, day, manifest.name, manifest.encode())
+
+    def remove(self, day: str, name: str) -> None:
+        path = Path(self.path_of(day, name))
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    def path_of(self, day: str, name: str) -> str:
+        return str(self.directory / f"{PARTITION_PREFIX}{day}" / name)
 
     def open(self, path: str) -> IO[bytes]:
         return open(path, "rb")  # the caller closes it
@@ -229,20 +277,39 @@ class S3LandingStore(LandingStore):
             days=REMOTE_DAYS_LISTED)
         return [day for day in self.days() if day >= since.isoformat()]
 
-    def files(self, day: str) -> list[LandingFile]:
+    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
         try:
             entries = self.filesystem().ls(f"{self.root}/{PARTITION_PREFIX}{day}", detail=True)
         except FileNotFoundError:
-            return []
-        found = []
+            return [], []
+        files, manifests = [], []
         for entry in entries:
             name = str(entry["name"]).rsplit("/", 1)[-1]
-            if entry.get("type") != "file" or not name.endswith(".parquet"):
+            if entry.get("type") != "file":
                 continue
-            modified = entry.get("LastModified") or datetime.now(UTC)
-            found.append(LandingFile(f"s3://{entry['name']}", day, name,
-                                     int(modified.timestamp() * 1e9), int(entry.get("size", 0))))
-        return sorted(found, key=lambda file: file.name)
+            if is_manifest(name):
+                manifests.append(name)
+            elif name.endswith(".parquet"):
+                modified = entry.get("LastModified") or datetime.now(UTC)
+                files.append(LandingFile(f"s3://{entry['name']}", day, name,
+                                         int(modified.timestamp() * 1e9),
+                                         int(entry.get("size", 0))))
+        return sorted(files, key=lambda file: file.name), manifests
+
+    def _read_manifest(self, day: str, name: str) -> Manifest:
+        data = self.filesystem().cat_file(self.path_of(day, name).removeprefix("s3://"))
+        return Manifest.decode(name, bytes(data))
+
+    def write_manifest(self, day: str, manifest: Manifest) -> None:
+        self.filesystem().pipe_file(self.path_of(day, manifest.name).removeprefix("s3://"),
+                                    manifest.encode())
+
+    def remove(self, day: str, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.filesystem().rm_file(self.path_of(day, name).removeprefix("s3://"))
+
+    def path_of(self, day: str, name: str) -> str:
+        return f"s3://{self.root}/{PARTITION_PREFIX}{day}/{name}"
 
     def open(self, path: str) -> IO[bytes]:
         handle: IO[bytes] = self.filesystem().open(path.removeprefix("s3://"), "rb")

@@ -16,6 +16,7 @@ from osvi_core.version import package_version
 from osvi_pipeline.defs.assets.alerts import extraction_alerts
 from osvi_pipeline.defs.assets.deliveries import build_deliveries_asset
 from osvi_pipeline.defs.assets.flags import campaign_flags
+from osvi_pipeline.defs.assets.landing import build_compaction_asset
 from osvi_pipeline.defs.assets.report import daily_report
 from osvi_pipeline.defs.assets.snapshot import build_snapshot_asset
 from osvi_pipeline.defs.assets.sql import build_layer_asset
@@ -60,14 +61,15 @@ def build_assets(settings: Settings, first_day: date) -> list[dg.AssetsDefinitio
     long_tables = {section: LONG_TABLES[section][0] for section in WIDE_TABLES}
     wide_sources = {section: set(scopes[section].sources) for section in WIDE_TABLES}
     layers = [[model for model in models if model.group == layer] for layer in LAYERS]
+    partitions = daily_partitions(settings.timezone, first_day)
     tables = [
-        build_deliveries_asset(daily_partitions(settings.timezone, first_day)),
+        build_deliveries_asset(partitions),
         *(build_layer_asset(layer[0].group, layer, known, sources) for layer in layers if layer),
         build_wide_assets(long_tables, wide_sources),
         campaign_flags,
     ]
     snapshot = build_snapshot_asset([key for asset in tables for key in asset.keys], scopes)
-    return [*tables, snapshot, daily_report, extraction_alerts]
+    return [*tables, snapshot, daily_report, extraction_alerts, build_compaction_asset(partitions)]
 
 
 def build_lag_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:

@@ -27,6 +27,10 @@ WAREHOUSE_JOB, LANDING_JOB, EXPORT_JOB = "warehouse_job", "landing_job", "export
 # or down never holds a run that loads and publishes.
 EXPORT_GROUP = "export"
 WAREHOUSE = dg.AssetSelection.all() - dg.AssetSelection.groups(EXPORT_GROUP)
+# Upkeep of closed days (landing compaction): the daily run and backfills make it, the sensor's
+# micro-batches (which load the open day) do not.
+MAINTENANCE_GROUP = "maintenance"
+MICRO_BATCH = WAREHOUSE - dg.AssetSelection.groups(MAINTENANCE_GROUP)
 
 
 def run_tags() -> dict[str, str]:
@@ -55,7 +59,7 @@ def build_landing_job(log_level: str,
     """`lag_checks`: the export lag checks (cheap: a local file), kept in micro-batches."""
     return dg.define_asset_job(
         LANDING_JOB, tags=run_tags(), config=console_config(log_level),
-        selection=(WAREHOUSE.without_checks()
+        selection=(MICRO_BATCH.without_checks()
                    | dg.AssetSelection.checks(*CHEAP_CHECKS, *lag_checks)),
         description="The landing sensor's runs: appends the day's new landing files, updates "
                     "every table with their rows and publishes, in seconds. The checks that "

@@ -16,7 +16,7 @@ from osvi_pipeline.definitions import (
     build_lag_checks,
 )
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
-from osvi_pipeline.defs.jobs import CHEAP_CHECKS
+from osvi_pipeline.defs.jobs import CHEAP_CHECKS, MICRO_BATCH
 from osvi_pipeline.defs.resources import build_resources
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
 from osvi_pipeline.lib.local_days import local_days_of_utc_day
@@ -70,9 +70,10 @@ def materialize_days(settings: Settings, start: date, end: date,
     assets = build_assets(settings, first_partition_day(settings))
     on_step(f"deliveries {start}..{end}, then every table and check")
     lag_checks = build_lag_checks(settings)
-    selection = None
+    # Appending new files is what the sensor's micro-batches do: without the closed days' upkeep.
+    selection = MICRO_BATCH if only_new_files else dg.AssetSelection.all()
     if cheap_checks_only:
-        selection = (dg.AssetSelection.all().without_checks() | dg.AssetSelection.checks(
+        selection = (selection.without_checks() | dg.AssetSelection.checks(
             *CHEAP_CHECKS, *(key for check in lag_checks for key in check.check_keys)))
     return dg.materialize(
         [*assets, *WAREHOUSE_CHECKS, *lag_checks], selection=selection,

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from osvi_core.fs import fsync_dir
+from osvi_core.landing_compaction import finish_compactions
 from osvi_core.landing_store import LandingFile, LandingStore
 from osvi_pipeline.lib.sql_names import quote_identifier, sql_text
 from osvi_pipeline.warehouse.change_log import record_delivery_changes, transaction
@@ -83,6 +84,8 @@ def apply_retention(con: duckdb.DuckDBPyConnection, store: LandingStore, plan: R
         if table_exists(con, "osvi_state", "loaded_files"):
             con.execute("delete from osvi_state.loaded_files where window_end <= $before",
                         params)
+    for day in plan.landing_days:  # an interrupted compaction's hidden files go too
+        finish_compactions(store, day)
     for file in plan.landing_files:
         store.replace(file, file.name, None)
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from osvi_core.landing_compaction import is_compacted
 from osvi_pipeline.defs.jobs import LANDING_JOB, WAREHOUSE_JOB, WarehouseJob
 from osvi_pipeline.defs.resources import OsviOptions
 from osvi_pipeline.defs.tags import LOAD_TAG, NEW_FILES
@@ -28,8 +29,9 @@ def build_landing_sensor(job: WarehouseJob, first_day: date,
                        osvi: OsviOptions) -> dg.SensorResult:
         before = LandingCursor.parse(context.cursor)
         store = osvi.landing
+        # A compaction's parts hold deliveries every load of their day has read already.
         files = {file.path: file for day in store.days_changed_since(before.horizon_ns)
-                 for file in store.files(day)}
+                 for file in store.files(day) if not is_compacted(file.name)}
         new, cursor = before.advance((file.path, file.modified_ns) for file in files.values())
         newest: dict[date, int] = {}  # local day -> its newest new file's time
         for path in new:
