@@ -15,6 +15,7 @@ from benchmarks import (
     freshness,
     history_import,
     ingest,
+    landing_listing,
     pipeline,
     scale,
     soak,
@@ -37,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["ingest", "pipeline", "soak", "import", "freshness",
                                                    "explorer", "flags", "quality",
-                                                   "export", "erasure", "scale"],
+                                                   "export", "erasure", "scale", "listing"],
                         help="run one benchmark")
     parser.add_argument("--soak-minutes", type=float, default=10, help="length of the soak")
     parser.add_argument("--duration", type=int, default=15, help="seconds per ingest server")
@@ -122,6 +123,10 @@ def main() -> None:
         table = scale.markdown(scale.run(tuple(args.scale_sizes), args.scale_fresh_minutes))
         print(table)
         _publish("scale", table)
+    if args.only in (None, "listing"):
+        table = landing_listing.markdown(landing_listing.run())
+        print(table)
+        _publish("listing", table)
     if args.only in (None, "soak"):
         table = soak.markdown(soak.run(args.soak_minutes))
         print(table)

@@ -117,12 +117,13 @@ def compact_segment(segment: Path, store: LandingStore, replica: str) -> int:
     return len(records)
 
 
-_STORES: dict[str, LandingStore] = {}
+_STORES: dict[tuple[str, str | None], LandingStore] = {}
 
 
 def _reused(store: LandingStore) -> LandingStore:
-    """One store per location in a process, so the compactor keeps its HTTP connections."""
-    return _STORES.setdefault(store.location, store)
+    """One store per location in a process, so the compactor keeps its HTTP connections (and
+    per endpoint: a process that points AWS_ENDPOINT_URL elsewhere, a test, gets a new one)."""
+    return _STORES.setdefault((store.location, os.environ.get("AWS_ENDPOINT_URL")), store)
 
 
 def first_receipt(segment: Path) -> float | None:

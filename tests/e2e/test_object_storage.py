@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -263,3 +263,32 @@ def test_the_landing_sensor_sees_new_objects_in_the_bucket(
     again, _ = evaluate(cursor)
     assert [r.partition_key for r in again] == [now.date().isoformat()]
     assert again[0].run_key != requests[0].run_key
+
+
+def test_a_closed_days_objects_are_compacted_in_the_bucket(
+        tmp_path: Path, s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each segment a replica publishes is an object: a closed day's become one, each delivery
+    in the bucket once, and the warehouse reads every call once before and after."""
+    for name, value in _replica_env(s3.url).items():
+        monkeypatch.setenv(name, value)
+    day = datetime(2026, 11, 26, 9, tzinfo=UTC)
+    settings = make_settings(tmp_path, landing_url=LANDING_URL, timezone="UTC",
+                             first_day=day.date())
+    journal = DurableLanding(tmp_path / "journal", S3LandingStore(LANDING_URL), replica="r1")
+    for index in range(18):  # 18 segments: 18 objects of the day
+        journal.append([delivery(day + timedelta(minutes=index),
+                                 {"call_log_id": f"call-{index}-{part}"}) for part in range(3)])
+        journal.drain()
+    folder = f"{PREFIX}/received_date={day.date()}/"
+    assert len(s3.keys(BUCKET, folder)) == 18
+    run(settings, day.date().isoformat(), only_new_files=True)  # the sensor's micro-batch
+    run(settings, day.date().isoformat())  # the daily run: loads again, then compacts
+
+    [part] = s3.keys(BUCKET, folder)
+    assert part.rsplit("/", 1)[-1].startswith("compacted-")
+    landed = s3.landed_delivery_ids(BUCKET, PREFIX)
+    assert len(landed) == 54 and set(landed.values()) == {1}
+    assert query(settings, "select count(*), count(distinct call_log_id) from calls") == [
+        (54, 54)]
+    run(settings, day.date().isoformat())  # a rebuild from the part alone
+    assert query(settings, "select count(*) from deliveries") == [(54,)]
