@@ -7,19 +7,27 @@
 -- that have one; '(none)' only on a day when no call has one. Changes compare
 -- with the previous day and with the mean of the 7 days before (fewer at the start). Test
 -- calls (executionMode 'test') are not counted in calls but in test_calls.
+-- Built from campaign_outcomes (a few rows per campaign-day, rebuilt by day) and two narrow
+-- columns of calls: grouping every call by outcome made it grow with history.
 with day_range as (
     select unnest(generate_series(min(call_date), max(call_date), interval 1 day))::date
         as call_date
     from calls
 ),
 
+test_days as (
+    select call_date, count(*) as test_calls
+    from calls
+    where is_test
+    group by call_date
+),
+
 per_day as (
     select
         call_date,
-        count(*) filter (where not is_test) as calls,
-        count(distinct campaign) filter (where not is_test) as campaigns,
-        count(*) filter (where is_test) as test_calls
-    from calls
+        sum(calls)::bigint as calls,
+        count(distinct campaign) as campaigns
+    from campaign_outcomes
     group by call_date
 ),
 
@@ -27,14 +35,13 @@ outcomes as (
     select
         call_date,
         coalesce(matched_condition, intent, '(none)') as outcome,
-        count(*) as calls,
+        sum(calls)::bigint as calls,
         row_number() over (
             partition by call_date
             -- calls with no outcome (agents without an Output Schema) are not a headline
-            order by outcome = '(none)', count(*) desc, outcome
+            order by outcome = '(none)', sum(calls) desc, outcome
         ) as rank
-    from calls
-    where not is_test
+    from campaign_outcomes
     group by call_date, outcome
 ),
 
@@ -43,11 +50,12 @@ filled as (
         r.call_date,
         coalesce(p.calls, 0) as calls,
         coalesce(p.campaigns, 0) as campaigns,
-        coalesce(p.test_calls, 0) as test_calls,
+        coalesce(t.test_calls, 0) as test_calls,
         o.outcome as top_outcome,
         o.calls as top_outcome_calls
     from day_range as r
     left join per_day as p using (call_date)
+    left join test_days as t on t.call_date = r.call_date
     left join outcomes as o on o.call_date = r.call_date and o.rank = 1
 )
 

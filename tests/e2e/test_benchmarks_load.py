@@ -12,7 +12,7 @@ import pytest
                                     "benchmarks.history_import", "benchmarks.soak",
                                     "benchmarks.ingest", "benchmarks.freshness",
                                     "benchmarks.explorer", "benchmarks.erasure",
-                                    "benchmarks.scale"])
+                                    "benchmarks.scale", "benchmarks.landing_listing"])
 def test_the_benchmark_modules_import(module: str) -> None:
     loaded = importlib.import_module(module)
     assert callable(getattr(loaded, "main", None) or getattr(loaded, "run", None))
@@ -54,3 +54,15 @@ def test_the_scale_benchmark_runs_at_100k() -> None:
     assert row.batch_seconds and len(row.batch_seconds) == 2
     assert row.fresh_p95 is not None and row.fresh_p95 >= (row.fresh_p50 or 0) > 0
     assert "| 100,000 |" in scale.markdown([row])
+
+
+@pytest.mark.slow
+def test_the_listing_benchmark_runs_small() -> None:
+    """Local listing, S3 (moto) before and after compaction, and a day's compaction, small."""
+    from benchmarks import landing_listing
+
+    result = landing_listing.run(local_files=500, s3_objects=60, compact_files=40,
+                                 rows_per_file=5)
+    assert result.local_day_seconds > 0 and result.s3_week_seconds > 0
+    assert result.compact_seconds > 0 and result.copy_floor_seconds > 0
+    assert "6 closed days compacted" in landing_listing.markdown(result)

@@ -15,11 +15,12 @@ import pytest
 from osvi_core.landing import PARTITION_PREFIX
 from osvi_core.landing_store import LocalLandingStore
 from osvi_core.settings import Settings
+from osvi_pipeline.definitions import build_definitions
 from osvi_pipeline.warehouse.landing_compaction import compact_day
 from tests.support.config import make_settings
 from tests.support.histories import DAY, DAY1, simulated
 from tests.support.landing import read_landing
-from tests.support.pipeline import land, query, run
+from tests.support.pipeline import land, landing_sensor_evaluator, query, run
 
 pytestmark = pytest.mark.timeout(600)
 DAY_NAME = DAY1.date().isoformat()
@@ -56,6 +57,9 @@ def test_a_closed_days_files_become_one_and_loads_read_nothing_twice(tmp_path: P
     land(settings, simulated(DAY1 + DAY, 3, 500))  # the next day: its own folder
     before = landing_rows(settings)
     assert len(list(folder(settings).glob("*.parquet"))) == 22
+    evaluate = landing_sensor_evaluator(build_definitions(settings),
+                                        dg.DagsterInstance.ephemeral())
+    _, cursor = evaluate(None)
 
     daily = run(settings, DAY_NAME)  # the daily run: loads, publishes, then compacts
     compaction = metadata(daily, "landing_compaction")
@@ -68,6 +72,7 @@ def test_a_closed_days_files_become_one_and_loads_read_nothing_twice(tmp_path: P
     loaded = query(settings, "select count(*) from deliveries where received_day = $d",
                    {"d": DAY1.date()})
     assert loaded == [(110,)]
+    assert evaluate(cursor)[0] == [], "the part is not a new file for the sensor"
 
     # The watermark follows the part: a micro-batch appends the late file alone.
     land(settings, simulated(DAY1 + timedelta(hours=10), 2, 900))

@@ -32,7 +32,7 @@ def test_models_have_headers_and_the_expected_dependencies() -> None:
         "campaign_outcomes": ["calls"],
         "campaign_field_days": ["calls", "data_capture_fields"],
         "campaign_field_rates": ["campaign_daily", "campaign_field_days"],
-        "daily_summary": ["calls"],
+        "daily_summary": ["calls", "campaign_outcomes"],
         "agent_call_days": ["calls"],
         "agent_field_days": ["calls", "data_capture_fields", "structured_output_fields"],
         "schema_changes": ["agent_call_days", "agent_field_days"],
