@@ -115,9 +115,11 @@ def _s3(result: ListingResult) -> None:
         assert sensor_listing() == WEEK * result.s3_objects
         result.s3_week_seconds = _median_seconds(sensor_listing)
         for day in days[1:]:  # the closed days, as compaction leaves them: one object each
-            for index in range(1, result.s3_objects):
-                client.delete_object(  # type: ignore[attr-defined]
-                    Bucket="landing", Key=f"l/{PARTITION_PREFIX}{day}/r1-{index:08d}.parquet")
+            keys = [{"Key": f"l/{PARTITION_PREFIX}{day}/r1-{index:08d}.parquet"}
+                    for index in range(1, result.s3_objects)]
+            for start in range(0, len(keys), 1000):  # S3 deletes at most 1,000 per request
+                client.delete_objects(  # type: ignore[attr-defined]
+                    Bucket="landing", Delete={"Objects": keys[start:start + 1000]})
         assert sensor_listing() == result.s3_objects + WEEK - 1
         result.s3_compacted_seconds = _median_seconds(sensor_listing)
 

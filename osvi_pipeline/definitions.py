@@ -23,9 +23,15 @@ from osvi_pipeline.defs.assets.sql import build_layer_asset
 from osvi_pipeline.defs.assets.wide import build_wide_assets
 from osvi_pipeline.defs.checks.export import build_lag_check
 from osvi_pipeline.defs.checks.warehouse import WAREHOUSE_CHECKS
-from osvi_pipeline.defs.jobs import build_export_job, build_landing_job, build_warehouse_job
+from osvi_pipeline.defs.jobs import (
+    build_compaction_job,
+    build_export_job,
+    build_landing_job,
+    build_warehouse_job,
+)
 from osvi_pipeline.defs.partitions import daily_partitions
 from osvi_pipeline.defs.resources import build_resources
+from osvi_pipeline.defs.schedules.compaction import build_compaction_schedule
 from osvi_pipeline.defs.schedules.daily import build_daily_schedule
 from osvi_pipeline.defs.sensors.export import build_export_sensor
 from osvi_pipeline.defs.sensors.landing import build_landing_sensor
@@ -101,17 +107,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     micro_batches = build_landing_job(settings.log_level, tuple(
         key for check in lag_checks for key in check.check_keys))
     exports = build_export_job(settings.log_level)
+    compaction = build_compaction_job(settings.log_level)
     first_day = first_partition_day(settings)
     export_assets = build_export_assets_if_any(settings)
     return dg.Definitions(
         assets=[*build_assets(settings, first_day), *export_assets],
         asset_checks=[*WAREHOUSE_CHECKS, *lag_checks],
-        jobs=[job, micro_batches, *([exports] if export_assets else [])],
+        jobs=[job, micro_batches, compaction, *([exports] if export_assets else [])],
         sensors=[build_landing_sensor(micro_batches, first_day,
                                       settings.sensor_interval_seconds),
                  *([build_export_sensor(exports, settings.sensor_interval_seconds)]
                    if export_assets else [])],
-        schedules=[build_daily_schedule(job, settings.timezone, first_day)],
+        schedules=[build_daily_schedule(job, settings.timezone, first_day),
+                   build_compaction_schedule(compaction, settings.timezone, first_day)],
         resources=build_resources(settings),
         # Every step writes the one DuckDB file (pool limit 1), so steps never run in parallel;
         # a process per step only added a Dagster start-up each (a 65 s run became ~20 s).

@@ -23,6 +23,7 @@ RETRIES = {"dagster/max_retries": "2"}
 # Every run shows in the UI which osvi-pipeline made it (upgrades, support questions).
 VERSION_TAG = "osvi/version"
 WAREHOUSE_JOB, LANDING_JOB, EXPORT_JOB = "warehouse_job", "landing_job", "export_job"
+COMPACTION_JOB = "landing_compaction_job"
 # The export assets (defs/assets/export.py) run in export_job only: a destination that is slow
 # or down never holds a run that loads and publishes.
 EXPORT_GROUP = "export"
@@ -73,3 +74,12 @@ def build_export_job(log_level: str) -> WarehouseJob:
         config=console_config(log_level),
         description="Sends the published warehouse's changes to each OSVI_EXPORT_DESTINATIONS "
                     "destination (export_sensor starts it after each publication).")
+
+
+def build_compaction_job(log_level: str) -> WarehouseJob:
+    return dg.define_asset_job(
+        COMPACTION_JOB, selection=dg.AssetSelection.groups(MAINTENANCE_GROUP),
+        tags=run_tags(), config=console_config(log_level),
+        description="Merges today's settled landing files (landing_compaction_schedule, "
+                    "hourly), so the folder the sensor and every micro-batch list stays about "
+                    "an hour of files.")

@@ -71,7 +71,7 @@ def materialize_days(settings: Settings, start: date, end: date,
     on_step(f"deliveries {start}..{end}, then every table and check")
     lag_checks = build_lag_checks(settings)
     # Appending new files is what the sensor's micro-batches do: without the closed days' upkeep.
-    selection = MICRO_BATCH if only_new_files else dg.AssetSelection.all()
+    selection: dg.AssetSelection = MICRO_BATCH if only_new_files else dg.AssetSelection.all()
     if cheap_checks_only:
         selection = (selection.without_checks() | dg.AssetSelection.checks(
             *CHEAP_CHECKS, *(key for check in lag_checks for key in check.check_keys)))

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import duckdb
 
-from osvi_core.landing_compaction import Manifest, finish_compactions, plan_manifest
+from osvi_core.landing_compaction import (
+    Manifest,
+    finish_compactions,
+    is_compacted,
+    plan_manifest,
+)
 from osvi_core.landing_store import LandingStore
 from osvi_pipeline.lib.compaction_plan import group_hours, loaded_everywhere
 from osvi_pipeline.warehouse.change_log import transaction
@@ -31,6 +36,12 @@ CLOSED_AFTER = timedelta(hours=1)
 # locally, one per 15 s and replica on a bucket; `osvi import` writes a few large ones a day).
 MIN_FILES = 16
 SMALL_FILE_BYTES = 64 * 2**20
+# The open day (today's folder, listed by the sensor and every micro-batch: 0.9 s at 86,400
+# files, docs/benchmarks.md) is compacted by the hourly schedule once this many loaded files
+# published OPEN_DAY_SETTLE ago or more have gathered; its parts are merged again only once
+# the day closes (merging them every hour would rewrite the day so far each time).
+OPEN_DAY_FILES = 1_000
+OPEN_DAY_SETTLE = timedelta(minutes=10)
 
 HOURLY_ROWS = """
 select floor((epoch(received_at) - $day_epoch) / 3600)::integer as hour, count(*)
@@ -68,30 +79,44 @@ class _CountsDiffer(Exception):
     """A window's rows in the parts differ from what it loaded from the sources."""
 
 
-def closed_days(start: datetime, end: datetime, now: datetime) -> list[str]:
-    """The UTC days overlapping [start, end) that ended CLOSED_AFTER ago or more."""
+def days_to_compact(start: datetime, end: datetime, now: datetime) -> list[tuple[str, bool]]:
+    """The UTC days overlapping [start, end) that have begun, each with whether it is closed
+    (ended CLOSED_AFTER ago or more)."""
     day = start.astimezone(UTC).date()
     last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
     days = []
-    while day <= last and _midnight(day + timedelta(days=1)) + CLOSED_AFTER <= now:
-        days.append(day.isoformat())
+    while day <= last and _midnight(day) <= now:
+        days.append((day.isoformat(), _midnight(day + timedelta(days=1)) + CLOSED_AFTER <= now))
         day += timedelta(days=1)
     return days
 
 
+def compact(con: duckdb.DuckDBPyConnection, store: LandingStore, day: str, closed: bool,
+            scratch: Path, now: datetime) -> DayCompaction:
+    """A closed day's small files, or an open day's settled ones (OPEN_DAY_FILES)."""
+    if closed:
+        return compact_day(con, store, day, scratch)
+    return compact_day(con, store, day, scratch, min_files=OPEN_DAY_FILES,
+                       settled_before=now - OPEN_DAY_SETTLE)
+
+
 def compact_day(con: duckdb.DuckDBPyConnection, store: LandingStore, day: str,
-                scratch: Path, part_rows: int = PART_ROWS, min_files: int = MIN_FILES
-                ) -> DayCompaction:
+                scratch: Path, part_rows: int = PART_ROWS, min_files: int = MIN_FILES,
+                settled_before: datetime | None = None) -> DayCompaction:
     """Merge the day's small files that every load of the day has read into parts, when
-    there are `min_files` of them or more."""
+    there are `min_files` of them or more. `settled_before` (an open day): only the files
+    published before it, and not the parts of earlier compactions."""
     finished = finish_compactions(store, day, lambda done: repoint(con, store, day, done))
     files = store.files(day)
     start = _midnight(date.fromisoformat(day))
     end = start + timedelta(days=1)
     mergeable = loaded_everywhere(_loaded_windows(con, start, end), start, end,
                                   [file.path for file in files])
+    settled_ns = None if settled_before is None else settled_before.timestamp() * 1e9
     chosen = [file for file in files
-              if file.path in mergeable and file.size < SMALL_FILE_BYTES]
+              if file.path in mergeable and file.size < SMALL_FILE_BYTES
+              and (settled_ns is None
+                   or (file.modified_ns < settled_ns and not is_compacted(file.name)))]
     if len(chosen) < max(min_files, 2):
         return DayCompaction(day, 0, 0, 0, 0, len(finished))
     register_landing(con, store)

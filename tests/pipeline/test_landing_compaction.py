@@ -4,7 +4,8 @@ sorted by receipt, every delivery kept once, and the loads' per-file watermark f
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,7 @@ from osvi_core.landing import PARTITION_PREFIX
 from osvi_core.landing_store import LocalLandingStore
 from osvi_core.settings import Settings
 from osvi_pipeline.definitions import build_definitions
+from osvi_pipeline.warehouse import landing_compaction
 from osvi_pipeline.warehouse.landing_compaction import compact_day
 from tests.support.config import make_settings
 from tests.support.histories import DAY, DAY1, simulated
@@ -124,3 +126,41 @@ def test_an_interrupted_compaction_hides_its_parts_then_is_finished(tmp_path: Pa
     assert compaction["files_merged"] == 20
     assert [path.suffix for path in folder(settings).iterdir()] == [".parquet"]
     assert landing_rows(settings) == before
+
+
+def test_the_open_days_settled_files_are_merged_every_hour(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's folder is what the sensor and every micro-batch list: its loaded files
+    published 10 minutes ago or more are merged by the hourly job; a newer file stays, and
+    the next micro-batch appends it alone."""
+    settings = make_settings(tmp_path)
+    now = datetime.now(UTC)
+    today = now.date()
+    midnight = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    for index in range(12):
+        land(settings, simulated(midnight + timedelta(seconds=index), 2, 40 + index))
+    run(settings, today.isoformat(), only_new_files=True)
+    settled = (now - timedelta(minutes=20)).timestamp()
+    today_folder = settings.layout.landing_dir / f"{PARTITION_PREFIX}{today}"
+    for path in today_folder.iterdir():
+        os.utime(path, (settled, settled))
+    land(settings, simulated(midnight + timedelta(seconds=30), 1, 99))  # published just now
+
+    monkeypatch.setattr(landing_compaction, "OPEN_DAY_FILES", 10)
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("landing_compaction_schedule")
+    request = schedule(dg.build_schedule_context(scheduled_execution_time=now))
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == today.isoformat()
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("landing_compaction_job").execute_in_process(
+        partition_key=request.partition_key, instance=instance)
+    assert metadata(result, "landing_compaction")["files_merged"] == 12
+    names = sorted(path.name for path in today_folder.iterdir())
+    assert len(names) == 2  # the part, and the new file
+    assert sum(name.startswith("compacted-") for name in names) == 1
+
+    later = run(settings, today.isoformat(), only_new_files=True)
+    assert metadata(later, "deliveries")["landing_files_read"] == 1
+    assert query(settings, "select count(*), count(distinct delivery_id) from deliveries") == [
+        (25, 25)]
