@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ LOCAL_FILES = 86_400  # a day at OSVI_JOURNAL_SEGMENT_SECONDS=1 with a delivery 
 S3_OBJECTS = 5_760  # a day of one replica at one segment per 15 s
 WEEK = 7
 REPEATS = 5
+HOURLY_FOLDER = 3_600 + 23  # at most an hour of 1 s files, and a part for each hour before
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ListingResult:
     local_files: int
     local_day_seconds: float = 0.0
     local_compacted_seconds: float = 0.0
+    local_hourly_seconds: float = 0.0  # today's folder as the hourly compaction keeps it
     s3_objects: int = 0
     s3_week_seconds: float = 0.0
     s3_compacted_seconds: float = 0.0
@@ -79,7 +82,8 @@ def _median_seconds(action: object) -> float:
 def _local(result: ListingResult, work: Path) -> None:
     store = LocalLandingStore(work / "landing", work / "quarantine")
     data = _one_row_file()
-    for day, files in (("2026-11-26", result.local_files), ("2026-11-25", 1)):
+    for day, files in (("2026-11-26", result.local_files), ("2026-11-25", 1),
+                       ("2026-11-27", HOURLY_FOLDER)):
         folder = store.directory / f"{PARTITION_PREFIX}{day}"
         folder.mkdir(parents=True)
         for index in range(files):
@@ -87,6 +91,7 @@ def _local(result: ListingResult, work: Path) -> None:
     assert len(store.files("2026-11-26")) == result.local_files
     result.local_day_seconds = _median_seconds(lambda: store.files("2026-11-26"))
     result.local_compacted_seconds = _median_seconds(lambda: store.files("2026-11-25"))
+    result.local_hourly_seconds = _median_seconds(lambda: store.files("2026-11-27"))
 
 
 def _s3(result: ListingResult) -> None:
@@ -101,11 +106,11 @@ def _s3(result: ListingResult) -> None:
         data = _one_row_file()
         today = datetime.now(UTC).date()
         days = [(today - timedelta(days=back)).isoformat() for back in range(WEEK)]
-        for day in days:
-            for index in range(result.s3_objects):
-                client.put_object(Bucket="landing",  # type: ignore[attr-defined]
-                                  Key=f"l/{PARTITION_PREFIX}{day}/r1-{index:08d}.parquet",
-                                  Body=data)
+        keys = [f"l/{PARTITION_PREFIX}{day}/r1-{index:08d}.parquet"
+                for day in days for index in range(result.s3_objects)]
+        with ThreadPoolExecutor(8) as pool:  # moto's server is threaded
+            list(pool.map(lambda key: client.put_object(  # type: ignore[attr-defined]
+                Bucket="landing", Key=key, Body=data), keys))
         store = S3LandingStore("s3://landing/l")
         since = time.time_ns()
 
@@ -173,6 +178,8 @@ def markdown(result: ListingResult) -> str:
         "|---|---:|---:|",
         f"| local: today's folder, 1 s publication | {result.local_files:,} | "
         f"{result.local_day_seconds * 1e3:.1f} |",
+        f"| local: today's folder at 23:59 with the hourly compaction | {HOURLY_FOLDER:,} | "
+        f"{result.local_hourly_seconds * 1e3:.1f} |",
         f"| local: a compacted day | 1 | {result.local_compacted_seconds * 1e3:.2f} |",
         f"| S3 (moto): 7 days of one replica | {WEEK * result.s3_objects:,} | "
         f"{result.s3_week_seconds * 1e3:.0f} |",
