@@ -225,24 +225,39 @@ def _reap_adopted(own: set[int]) -> None:
 
 
 def _stop_adopted(grace: float = GRACE_SECONDS) -> None:
-    """Once our own children are gone, the orphans they left (an unfinished run): a grace
-    period to end on their own (Ctrl-C in a terminal reached them too), then SIGTERM (Dagster
-    marks the run canceled; its transaction rolls back), then SIGKILL. Their own orphans are
-    adopted in turn and signalled with them."""
-    for sig, wait in ((None, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    """Once our own children are gone, the orphans they left. A run worker (Dagster's code
+    server starts each run in a `multiprocessing` spawn child) gets a grace period to end its
+    run; any other orphan (a killed code server's gRPC process, which would wait out its 30 s
+    heartbeat) is sent SIGTERM at once. Then SIGTERM for the runs still going (Dagster marks
+    the run canceled; its transaction rolls back, and the next run of its day loads its files),
+    then SIGKILL. Their own orphans are adopted in turn and treated alike."""
+    for stage, wait in (("grace", grace), ("terminate", grace), ("kill", 5.0)):
         signalled: set[int] = set()
         deadline = time.monotonic() + wait
         while living := _living_adopted():
-            if sig is not None:
-                for pid in set(living) - signalled:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, sig)
-                    signalled.add(pid)
+            for pid in set(living) - signalled:
+                if stage == "kill":
+                    sig: int = signal.SIGKILL
+                elif stage == "terminate" or not _runs_a_dagster_run(pid):
+                    sig = signal.SIGTERM
+                else:
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                signalled.add(pid)
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         else:
             return
+
+
+def _runs_a_dagster_run(pid: int) -> bool:
+    """A `multiprocessing` spawn child: how Dagster's code server runs each run."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _living_adopted() -> list[int]:

@@ -48,7 +48,9 @@ def osvi_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int
            "OSVI_TIMEZONE": "UTC"}
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(OSVI), "up", "--port", str(port), "--dagster-port", str(dagster_port)],
+            # The explorer on a free port too: 8080 may be another test's (pytest -n 2).
+            [str(OSVI), "up", "--port", str(port), "--dagster-port", str(dagster_port),
+             "--explorer-port", str(free_port())],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield process, data, port, dagster_port
@@ -139,7 +141,7 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
             holder.listen()
             taken = holder.getsockname()[1]
             ports = {"--port": str(free_port()), "--dagster-port": str(free_port()),
-                     taken_option: str(taken)}
+                     "--explorer-port": str(free_port()), taken_option: str(taken)}
             done = subprocess.run([str(OSVI), "up", *(x for kv in ports.items() for x in kv)],
                                   env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stdout + done.stderr
@@ -160,7 +162,8 @@ def test_a_relative_data_dir_is_the_users_not_the_projects(tmp_path: Path) -> No
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(OSVI), "up", "--port", str(port), "--dagster-port", str(dagster_port)],
+            [str(OSVI), "up", "--port", str(port), "--dagster-port", str(dagster_port),
+             "--explorer-port", str(free_port())],
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -107,7 +107,8 @@ def test_all_roles_on_postgres_load_deliveries_and_survive_a_killed_daemon(
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [str(OSVI), "up", "--production", "--port", str(port), "--dagster-port", str(web),
-             "--code-server-port", str(code)], env=_env(data, url), stdout=out,
+             "--code-server-port", str(code), "--explorer-port", str(free_port())],
+            env=_env(data, url), stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until("the Dagster webserver", lambda: graphql(_web(web), "{ version }") is not None,

@@ -53,29 +53,49 @@ def test_sigint_to_the_supervisor_alone_reaches_the_children(tmp_path: Path) -> 
         assert (tmp_path / name).read_text() == "stopped gracefully", name
 
 
-CHILD_WITH_A_RUN = """
-import subprocess, sys, time
-# A run worker, as Dagster's code server spawns one: not waited for by its parent.
-subprocess.Popen([sys.executable, "-c",
-                  "import sys, time; time.sleep(4); open(sys.argv[1], 'w').write('finished')",
-                  sys.argv[1] + ".run"])
-try:
-    while True:
-        time.sleep(0.1)
-except KeyboardInterrupt:
-    pass  # exits, leaving the run an orphan
+CHILD_WITH_ORPHANS = """
+import multiprocessing, os, subprocess, sys, time
+
+def run(path):  # a run, as Dagster's code server starts one: a multiprocessing spawn child
+    time.sleep(4)
+    open(path, "w").write("finished")
+
+if __name__ == "__main__":
+    multiprocessing.get_context("spawn").Process(target=run, args=(sys.argv[1] + ".run",)).start()
+    # Anything else left behind (a killed code server's gRPC process waits out a heartbeat).
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        while True:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        os._exit(0)  # gone without waiting for either: they become orphans
 """
 
 
 def test_a_stop_waits_for_the_runs_the_children_left_behind(tmp_path: Path) -> None:
     """A run in flight when `osvi up` stops outlived it and went on writing the warehouse and
     Dagster's storage after the command had returned (CI saw its run storage still written
-    while the benchmark removed the folder). The supervisor adopts it and waits for it."""
-    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, CHILD_WITH_A_RUN,
+    while the benchmark removed the folder). The supervisor adopts the orphans, waits for the
+    run to end and stops the others at once (waiting out a gRPC server's heartbeat made a stop
+    take 35 s)."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD_WITH_ORPHANS)
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR_OF_SCRIPTS, str(script),
                                    str(tmp_path)])
-    time.sleep(1.5)
+    time.sleep(2)
     assert supervisor.poll() is None
+    started = time.monotonic()
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(60) == 0
+    assert time.monotonic() - started < 15, "the other orphans were waited for"
     for name in ("ingest", "dagster"):
         assert (tmp_path / f"{name}.run").read_text() == "finished", name
+
+
+SUPERVISOR_OF_SCRIPTS = """
+import sys
+from osvi_cli.supervise import run_together
+children = {name: [sys.executable, sys.argv[1], f"{sys.argv[2]}/{name}"]
+            for name in ("ingest", "dagster")}
+sys.exit(run_together(children, {}))
+"""
