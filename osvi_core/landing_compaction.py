@@ -1,4 +1,4 @@
-"""Compaction of a closed landing day: its many small files become a few, sorted by receipt.
+"""Compaction of a landing day: its many small files become a few, sorted by receipt.
 
 A day's files change in four steps, and a reader that lists the day at any moment (or after a
 crash between any two) sees every delivery once (`visible`, which `LandingStore.files` applies):
@@ -92,11 +92,9 @@ def finish_compactions(store: LandingStore, day: str,
     (the pipeline points its per-file watermark at the parts); False undoes it instead (the
     parts' rows do not match what was loaded from the sources)."""
     finished: list[Finished] = []
-    manifests = store.manifests(day)
-    if not manifests:
-        return finished
-    present = {file.name for file in store.files(day, hide_superseded=False)}
-    for manifest in manifests:
+    files, names = store.listing(day)  # one listing: every file, hidden ones included
+    present = {file.name for file in files}
+    for manifest in (store.read_manifest(day, name) for name in names):
         done = complete(manifest, present) and (before_sources_go is None
                                                 or before_sources_go(manifest))
         for name in manifest.sources if done else manifest.parts:

@@ -92,21 +92,21 @@ class LandingStore(ABC):
     def files(self, day: str, hide_superseded: bool = True) -> list[LandingFile]:
         """The day's landing files, by name. `hide_superseded`: as readers see them while a
         compaction is under way (landing_compaction.visible): every delivery once."""
-        files, manifests = self._listing(day)
+        files, manifests = self.listing(day)
         if not manifests or not hide_superseded:
             return files
-        return visible(files, [self._read_manifest(day, name) for name in manifests])
+        return visible(files, [self.read_manifest(day, name) for name in manifests])
 
     def manifests(self, day: str) -> list[Manifest]:
         """The compactions under way in the day folder."""
-        return [self._read_manifest(day, name) for name in self._listing(day)[1]]
+        return [self.read_manifest(day, name) for name in self.listing(day)[1]]
 
     @abstractmethod
-    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
+    def listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
         """Every Parquet file of the day (sorted by name) and the manifests' names."""
 
     @abstractmethod
-    def _read_manifest(self, day: str, name: str) -> Manifest: ...
+    def read_manifest(self, day: str, name: str) -> Manifest: ...
 
     @abstractmethod
     def write_manifest(self, day: str, manifest: Manifest) -> None: ...
@@ -173,7 +173,7 @@ class LocalLandingStore(LandingStore):
                     changed.append(folder.name.removeprefix(PARTITION_PREFIX))
         return sorted(changed)
 
-    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
+    def listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
         files, manifests = [], []
         try:
             entries = list(os.scandir(self.directory / f"{PARTITION_PREFIX}{day}"))
@@ -189,7 +189,7 @@ class LocalLandingStore(LandingStore):
                 manifests.append(entry.name)
         return sorted(files, key=lambda file: file.name), manifests
 
-    def _read_manifest(self, day: str, name: str) -> Manifest:
+    def read_manifest(self, day: str, name: str) -> Manifest:
         return Manifest.decode(name, Path(self.path_of(day, name)).read_bytes())
 
     def write_manifest(self, day: str, manifest: Manifest) -> None:
@@ -214,8 +214,7 @@ class LocalLandingStore(LandingStore):
         if data is not None:
             written = str(write_landing_bytes(self.directory, file.day, name, data))
         if written != file.path:
-            Path(file.path).unlink(missing_ok=True)
-            fsync_dir(Path(file.path).parent)
+            self.remove(file.day, file.name)
         return written
 
     def check(self) -> None:
@@ -277,7 +276,7 @@ class S3LandingStore(LandingStore):
             days=REMOTE_DAYS_LISTED)
         return [day for day in self.days() if day >= since.isoformat()]
 
-    def _listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
+    def listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
         try:
             entries = self.filesystem().ls(f"{self.root}/{PARTITION_PREFIX}{day}", detail=True)
         except FileNotFoundError:
@@ -296,7 +295,7 @@ class S3LandingStore(LandingStore):
                                          int(entry.get("size", 0))))
         return sorted(files, key=lambda file: file.name), manifests
 
-    def _read_manifest(self, day: str, name: str) -> Manifest:
+    def read_manifest(self, day: str, name: str) -> Manifest:
         data = self.filesystem().cat_file(self.path_of(day, name).removeprefix("s3://"))
         return Manifest.decode(name, bytes(data))
 
@@ -335,8 +334,7 @@ class S3LandingStore(LandingStore):
                 fs.pipe_file(key, data, mode="create")
             written = f"s3://{key}"
         if written != file.path:
-            with contextlib.suppress(FileNotFoundError):
-                fs.rm_file(file.path.removeprefix("s3://"))
+            self.remove(file.day, file.name)
         return written
 
     def check(self) -> None:

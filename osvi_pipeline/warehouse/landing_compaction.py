@@ -1,4 +1,4 @@
-"""Compaction of closed landing days (osvi_core.landing_compaction has the steps and why each
+"""Compaction of landing days (osvi_core.landing_compaction has the steps and why each
 state is safe to read): the files every load of the day has read become a few parts sorted by
 receipt time, and the per-file watermark (osvi_state.loaded_files) is pointed at the parts with
 each window's row counts checked equal, so the next load by file reads nothing twice.
@@ -23,7 +23,7 @@ from osvi_core.landing_compaction import (
 from osvi_core.landing_store import LandingStore
 from osvi_pipeline.lib.compaction_plan import group_hours, loaded_everywhere
 from osvi_pipeline.warehouse.change_log import transaction
-from osvi_pipeline.warehouse.landing_files import register_landing
+from osvi_pipeline.warehouse.landing_files import register_landing, utc_days_of_window
 from osvi_pipeline.warehouse.queries import table_exists
 
 # At ~1.5 kB a delivery, a part of 500,000 is ~150 MB of Parquet: held once in memory to be
@@ -53,7 +53,7 @@ copy (select * from read_parquet($files, union_by_name = true)
       where received_at >= coalesce($lower::timestamptz, '-infinity'::timestamptz)
         and received_at < coalesce($upper::timestamptz, 'infinity'::timestamptz)
       order by received_at, delivery_id)
-to '{path}' (format parquet, compression zstd, row_group_size 100000)
+to $out (format parquet, compression zstd, row_group_size 100000)
 """
 PART_ROWS_IN_WINDOW = """
 select listed.file, count(landed.filename)
@@ -82,13 +82,10 @@ class _CountsDiffer(Exception):
 def days_to_compact(start: datetime, end: datetime, now: datetime) -> list[tuple[str, bool]]:
     """The UTC days overlapping [start, end) that have begun, each with whether it is closed
     (ended CLOSED_AFTER ago or more)."""
-    day = start.astimezone(UTC).date()
-    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    days = []
-    while day <= last and _midnight(day) <= now:
-        days.append((day.isoformat(), _midnight(day + timedelta(days=1)) + CLOSED_AFTER <= now))
-        day += timedelta(days=1)
-    return days
+    begun = [date.fromisoformat(day) for day in utc_days_of_window(start, end)
+             if _midnight(date.fromisoformat(day)) <= now]
+    return [(day.isoformat(), _midnight(day + timedelta(days=1)) + CLOSED_AFTER <= now)
+            for day in begun]
 
 
 def compact(con: duckdb.DuckDBPyConnection, store: LandingStore, day: str, closed: bool,
@@ -133,8 +130,7 @@ def compact_day(con: duckdb.DuckDBPyConnection, store: LandingStore, day: str,
         bounds = {"lower": None if index == 0 else start + timedelta(hours=first),
                   "upper": None if index == len(hours) - 1 else start + timedelta(hours=last)}
         try:
-            con.execute(WRITE_PART.format(path=str(temp).replace("'", "''")),
-                        {"files": paths, **bounds})
+            con.execute(WRITE_PART, {"files": paths, "out": str(temp), **bounds})
             data = temp.read_bytes()
         finally:
             temp.unlink(missing_ok=True)

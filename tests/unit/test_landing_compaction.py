@@ -69,13 +69,19 @@ def test_readers_see_every_file_once_in_each_state(tmp_path: Path) -> None:
         == list(manifest.parts)
 
 
-def test_an_incomplete_compaction_is_undone(tmp_path: Path) -> None:
+def _first_part_written(tmp_path: Path, parts: int) -> LocalLandingStore:
+    """Two sources, a manifest of `parts` parts, and its first part written."""
     store = LocalLandingStore(tmp_path / "landing", tmp_path / "quarantine")
     _file(store, "a.parquet", 0)
     _file(store, "b.parquet", 1)
-    manifest = plan_manifest(["a.parquet", "b.parquet"], 2)
+    manifest = plan_manifest(["a.parquet", "b.parquet"], parts)
     store.write_manifest(DAY, manifest)
     _file(store, manifest.parts[0], 0)
+    return store
+
+
+def test_an_incomplete_compaction_is_undone(tmp_path: Path) -> None:
+    store = _first_part_written(tmp_path, 2)
     [finished] = finish_compactions(store, DAY)
     assert not finished.completed
     assert [file.name for file in store.files(DAY, hide_superseded=False)] == ["a.parquet",
@@ -85,12 +91,7 @@ def test_an_incomplete_compaction_is_undone(tmp_path: Path) -> None:
 
 def test_a_complete_compaction_the_pipeline_refuses_is_undone(tmp_path: Path) -> None:
     """`before_sources_go` False (the counts differ): the sources stay, the parts go."""
-    store = LocalLandingStore(tmp_path / "landing", tmp_path / "quarantine")
-    _file(store, "a.parquet", 0)
-    _file(store, "b.parquet", 1)
-    manifest = plan_manifest(["a.parquet", "b.parquet"], 1)
-    store.write_manifest(DAY, manifest)
-    _file(store, manifest.parts[0], 0)
+    store = _first_part_written(tmp_path, 1)  # its only part: complete
     [finished] = finish_compactions(store, DAY, lambda _: False)
     assert not finished.completed
     assert [file.name for file in store.files(DAY)] == ["a.parquet", "b.parquet"]
