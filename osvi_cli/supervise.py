@@ -253,9 +253,11 @@ def _stop_adopted(grace: float = GRACE_SECONDS) -> None:
 
 
 def _runs_a_dagster_run(pid: int) -> bool:
-    """A `multiprocessing` spawn child: how Dagster's code server runs each run."""
+    """A `multiprocessing` child: how the daemon's warm launcher (a forkserver's child) and
+    Dagster's code server (a spawn child) run each run."""
     try:
-        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"spawn_main" in command or b"multiprocessing.forkserver" in command
     except OSError:
         return False
 

@@ -18,6 +18,7 @@ one `create or replace temp macro`, run on the connection before a model is buil
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib.resources import files
@@ -67,8 +68,11 @@ class SqlModel:
     tests: tuple[ColumnTest, ...] = ()
 
 
+@functools.lru_cache(maxsize=512)
 def read_tables(sql: str) -> frozenset[str]:
-    """Tables a query reads (its CTE names and table functions excluded)."""
+    """Tables a query reads (its CTE names and table functions excluded). Cached by text:
+    parsing every model is most of a code location's load, paid by each run worker and twice
+    in a load (the assets, the tables' change scopes)."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     return frozenset(table.name for table in tree.find_all(exp.Table)
