@@ -79,9 +79,11 @@ def _mask_url_part(text: str) -> str:
     return text if masked == decoded else masked
 
 
-def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules) -> str:
-    """`select * replace (...)` giving the `main` table with its personal data masked."""
-    qualified = quote_identifier(table)
+def masked_select(con: duckdb.DuckDBPyConnection, table: str, rules: PiiRules,
+                  rows: str | None = None) -> str:
+    """`select * replace (...)` giving the `main` table with its personal data masked; `rows`:
+    a subquery of some of its rows to mask instead of all (a preview's few)."""
+    qualified = rows or quote_identifier(table)
     columns = dict(con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_name = $table and table_catalog = current_database() "

@@ -26,13 +26,15 @@ def markdown_table(columns: list[str], rows: list[tuple[Any, ...]], limit: int =
 
 def preview(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5,
             pii: PiiRules | None = None) -> str:
-    """The first rows; masked like the published warehouse when OSVI_PII=mask."""
-    select = f"select * from {quote_identifier(table)}"
+    """The first rows; masked like the published warehouse when OSVI_PII=mask (only those
+    rows: masking runs in Python, and a long table's paths are read from them alone)."""
+    first_rows = f"(select * from {quote_identifier(table)} limit {int(limit)})"
+    select = f"select * from {first_rows}"
     if pii is not None:  # on `con`, not on the cursor: DuckDB keeps a function registered
         register_functions(con, pii)  # by a cursor after the cursor is gone, uncallable
     cursor = con.cursor()  # its own: the caller may hold an unfinished result
     if pii is not None:
-        select = masked_select(cursor, table, pii)
-    cursor.execute(f"select * from ({select}) limit {int(limit)}")
+        select = masked_select(cursor, table, pii, rows=first_rows)
+    cursor.execute(select)
     columns = [description[0] for description in cursor.description or []]
     return markdown_table(columns, cursor.fetchall(), limit)
