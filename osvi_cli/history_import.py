@@ -9,6 +9,7 @@ skipped. The receipt time comes from `--received-at-field` (else the file's modi
 time); an unparseable line takes its preceding line's, so it lands among its neighbours.
 Memory stays bounded whatever the size of the history or of earlier imports: bodies stream
 line by line into a DuckDB staging file, where ids are given and checked (import_history).
+Bodies are inspected in batches by a process per core, in input order.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import itertools
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -110,19 +115,20 @@ def find_sources(paths: Iterable[str]) -> list[Source]:
     return sources
 
 
-def read_bodies(source: Source, progress: Callable[[int], None]) -> Iterator[tuple[str, bytes]]:
-    """(where, raw body) pairs: `file:LINE` for JSON Lines, `file: item N` for an array."""
+def read_bodies(source: Source, progress: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
+    """(number, raw body) pairs: the line number for JSON Lines, the item's for an array
+    (`where` names it in a message)."""
     with _open_binary(source) as (stream, position):
         if source.is_array_file:
             data = stream.read()
             progress(position())
-            yield from _array_items(source.label, data)
+            yield from _array_items(data)
             return
         done = 0
         for number, line in enumerate(stream, start=1):
             raw = line.rstrip(b"\r\n")
             if raw.strip():
-                yield f"{source.label}:{number}", raw
+                yield number, raw
             if number % 1024 == 0:
                 now = position()
                 progress(now - done)
@@ -130,17 +136,22 @@ def read_bodies(source: Source, progress: Callable[[int], None]) -> Iterator[tup
         progress(position() - done)
 
 
-def _array_items(label: str, data: bytes) -> Iterator[tuple[str, bytes]]:
+def where(label: str, is_array: bool, number: int) -> str:
+    """`file:LINE` for JSON Lines (and a whole unparseable array file), `file: item N`."""
+    return f"{label}: item {number}" if is_array and number > 0 else f"{label}:{max(number, 1)}"
+
+
+def _array_items(data: bytes) -> Iterator[tuple[int, bytes]]:
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
-        yield f"{label}:1", data  # kept whole, with its parse error
+        yield 0, data  # kept whole, with its parse error
         return
     if isinstance(parsed, list):
         for index, item in enumerate(parsed, start=1):
-            yield f"{label}: item {index}", orjson.dumps(item)
+            yield index, orjson.dumps(item)
     else:
-        yield f"{label}:1", data
+        yield 0, data
 
 
 @contextlib.contextmanager
@@ -237,11 +248,13 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                    timezone: str, received_at_field: str | None = None, dry_run: bool = False,
                    progress: Callable[[int], None] = lambda done: None,
                    erased: TombstoneIndex | None = None,
-                   scratch_dir: Path | None = None) -> ImportReport:
+                   scratch_dir: Path | None = None, workers: int | None = None
+                   ) -> ImportReport:
     """Import `sources`. Memory stays bounded whatever the number of bodies or of deliveries
     imported before: bodies are staged in Parquet files under `scratch_dir` (default: the
     system's temp dir) and their ids given and checked against earlier imports in a DuckDB file
-    there (spilling to disk beyond its memory limit); Python holds a few batches."""
+    there (spilling to disk beyond its memory limit); Python holds a few batches. `workers`:
+    processes that inspect bodies (default: one per usable core)."""
     report = ImportReport()
     if scratch_dir is not None:
         scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +265,7 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                                      "temp_directory": str(folder / "spill")})
         try:
             batches = _stage(con, folder, sources, report, received_at_field, timezone,
-                             progress)
+                             progress, workers or _usable_cores())
             _load_imported_ids(con, store)
             con.execute(NEW_IDS, {"namespace": IMPORT_NAMESPACE.bytes,
                                   "integration": integration})
@@ -270,55 +283,178 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
     return report
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Up to STAGED_BATCH bodies in input order, for one inspector process."""
+
+    number: int  # its staged file's number
+    first_line_index: int  # line_index of its first body (bodies are numbered across sources)
+    raws: list[bytes]
+    numbers: list[int]  # each body's line (or array item) number in its source
+    source_indexes: list[int]
+    sources: dict[int, tuple[str, bool, int]]  # source index -> label, is an array, file time
+    # The receipt time an unparseable first body takes: None while unknown (its source began
+    # in an earlier batch, still being inspected, and received_at_field is set).
+    neighbour_time: int | None
+    received_at_field: str | None
+    timezone: str
+    folder: Path
+
+
+@dataclass
+class _Inspected:
+    """What an inspector made of a batch; `ids` None: its first bodies are unparseable and
+    need the previous batch's last receipt time (nothing was written)."""
+
+    ids: pa.Table | None = None  # source_index, line_index, body_sha256
+    errors: list[str] = field(default_factory=list)
+    unparseable: int = 0
+    time_from_file: int = 0
+    last_neighbour_time: int | None = None
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
 def _stage(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[Source],
            report: ImportReport, received_at_field: str | None, timezone: str,
-           progress: Callable[[int], None]) -> list[Path]:
-    """Every body read, inspected as the endpoint would: the batch files written, in order."""
+           progress: Callable[[int], None], workers: int) -> list[Path]:
+    """Every body read, inspected as the endpoint would (in `workers` processes once there is
+    more than a batch: the inspection is most of an import): the batch files, in order."""
     con.execute(IDS_DDL)
-    batch: list[list[object]] = [[] for _ in STAGED_SCHEMA]
+    batches = _batches(sources, folder, report, received_at_field, timezone, progress)
+    carry: int | None = None
     files: list[Path] = []
-    line_index = 0
-    for source_index, source in enumerate(sources):
-        file_time = neighbour_time = source.modified_at()
-        for where, raw in read_bodies(source, progress):
-            report.bodies += 1
-            body = inspect_body(raw, "POST")
-            if body.parse_error is not None:  # no field to read: beside its neighbour
-                report.unparseable += 1
-                report.error(f"{where}: {body.parse_error}")
-                moment = neighbour_time
-            elif received_at_field is None:
-                moment = file_time
-            else:
-                found = received_at_from(orjson.loads(raw), received_at_field, timezone)
-                report.time_from_file += found is None
-                moment = neighbour_time = found or file_time
-            line_index += 1
-            for column, value in zip(batch, (
-                    source_index, line_index, moment, utc_day(moment), _headers(where),
-                    body.text, body.sha256, body.call_log_id, body.parse_error, body.base64),
-                    strict=True):
-                column.append(value)
-            if len(batch[0]) >= STAGED_BATCH:
-                files.append(_write_staged(con, folder, len(files), batch))
-    if batch[0]:
-        files.append(_write_staged(con, folder, len(files), batch))
+    for batch, inspected in _inspect_in_order(batches, workers):
+        if batch.neighbour_time is not None:
+            carry = batch.neighbour_time
+        if inspected.ids is None:  # rare: an unparseable body first, after a cut mid-file
+            inspected = _inspect_batch(replace(batch, neighbour_time=carry))
+        assert inspected.ids is not None
+        carry = inspected.last_neighbour_time
+        for message in inspected.errors:
+            report.error(message)
+        report.unparseable += inspected.unparseable
+        report.time_from_file += inspected.time_from_file
+        con.register("staged_batch", inspected.ids)
+        con.execute("insert into staged select * from staged_batch")
+        con.unregister("staged_batch")
+        files.append(_staged_path(folder, batch.number))
     return files
 
 
-def _write_staged(con: duckdb.DuckDBPyConnection, folder: Path, number: int,
-                  batch: list[list[object]]) -> Path:
+def _batches(sources: list[Source], folder: Path, report: ImportReport,
+             received_at_field: str | None, timezone: str,
+             progress: Callable[[int], None]) -> Iterator[_Batch]:
+    """The bodies read, cut every STAGED_BATCH (across files: many small files make few
+    batches)."""
+    raws: list[bytes] = []
+    numbers: list[int] = []
+    indexes: list[int] = []
+    described: dict[int, tuple[str, bool, int]] = {}
+    started: set[int] = set()  # sources with bodies in an earlier batch
+    count = 0
+    for source_index, source in enumerate(sources):
+        description = (source.label, source.is_array_file, source.modified_at())
+        for number, raw in read_bodies(source, progress):
+            report.bodies += 1
+            raws.append(raw)
+            numbers.append(number)
+            indexes.append(source_index)
+            described[source_index] = description
+            if len(raws) >= STAGED_BATCH:
+                yield _cut(count, raws, numbers, indexes, described, started, report.bodies,
+                           received_at_field, timezone, folder)
+                raws, numbers, indexes, described, count = [], [], [], {}, count + 1
+    if raws:
+        yield _cut(count, raws, numbers, indexes, described, started, report.bodies,
+                   received_at_field, timezone, folder)
+
+
+def _cut(number: int, raws: list[bytes], numbers: list[int], indexes: list[int],
+         described: dict[int, tuple[str, bool, int]], started: set[int], bodies_so_far: int,
+         received_at_field: str | None, timezone: str, folder: Path) -> _Batch:
+    first_source = indexes[0]
+    # Without received_at_field every body of a file takes its file's time; with it, a batch
+    # that starts inside a file takes the previous batch's last time (known in order).
+    neighbour_time = (described[first_source][2]
+                      if received_at_field is None or first_source not in started else None)
+    started.update(described)
+    return _Batch(number, bodies_so_far - len(raws) + 1, raws, numbers,
+                  indexes, described, neighbour_time, received_at_field, timezone, folder)
+
+
+def _inspect_in_order(batches: Iterator[_Batch],
+                      workers: int) -> Iterator[tuple[_Batch, _Inspected]]:
+    """Each batch with its inspection, in input order; a pool of `workers` processes only when
+    there is a second batch, at most two batches per process in flight (bounded memory)."""
+    first = next(batches, None)
+    if first is None:
+        return
+    second = next(batches, None)
+    if second is None or workers < 2:
+        for batch in itertools.chain([first], [second] if second else [], batches):
+            yield batch, _inspect_batch(batch)
+        return
+    # forkserver: this process holds a DuckDB connection and its threads, which fork must not copy
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) \
+            as pool:
+        waiting: deque[tuple[_Batch, Future[_Inspected]]] = deque()
+        for batch in itertools.chain([first, second], batches):
+            waiting.append((batch, pool.submit(_inspect_batch, batch)))
+            if len(waiting) >= 2 * workers:
+                done, future = waiting.popleft()
+                yield done, future.result()
+        while waiting:
+            done, future = waiting.popleft()
+            yield done, future.result()
+
+
+def _inspect_batch(batch: _Batch) -> _Inspected:
+    """In an inspector process: each body as the endpoint would store it, written to the
+    batch's staged file; its ids' columns returned."""
+    inspected = _Inspected()
+    columns: list[list[object]] = [[] for _ in STAGED_SCHEMA]
+    neighbour_time = batch.neighbour_time
+    current = batch.source_indexes[0]
+    for offset, (source_index, number, raw) in enumerate(
+            zip(batch.source_indexes, batch.numbers, batch.raws, strict=True)):
+        label, is_array, file_time = batch.sources[source_index]
+        if source_index != current:  # a new file: its unparseable bodies take its own time
+            current, neighbour_time = source_index, file_time
+        place = where(label, is_array, number)
+        body = inspect_body(raw, "POST")
+        if body.parse_error is not None:  # no field to read: beside its neighbour
+            if neighbour_time is None:
+                return _Inspected()
+            inspected.unparseable += 1
+            if len(inspected.errors) < MAX_REPORTED_ERRORS:
+                inspected.errors.append(f"{place}: {body.parse_error}")
+            moment = neighbour_time
+        elif batch.received_at_field is None:
+            moment = file_time
+        else:
+            found = received_at_from(orjson.loads(raw), batch.received_at_field, batch.timezone)
+            inspected.time_from_file += found is None
+            moment = neighbour_time = found or file_time
+        for column, value in zip(columns, (
+                source_index, batch.first_line_index + offset, moment, utc_day(moment),
+                _headers(place), body.text, body.sha256, body.call_log_id, body.parse_error,
+                body.base64), strict=True):
+            column.append(value)
     table = pa.Table.from_arrays([pa.array(column, type=field.type) for column, field
-                                  in zip(batch, STAGED_SCHEMA, strict=True)],
+                                  in zip(columns, STAGED_SCHEMA, strict=True)],
                                  schema=STAGED_SCHEMA)
-    path = folder / f"staged-{number:06d}.parquet"
-    pq.write_table(table, path, compression="lz4")
-    con.register("staged_batch", table.select(["source_index", "line_index", "body_sha256"]))
-    con.execute("insert into staged select * from staged_batch")
-    con.unregister("staged_batch")
-    for column in batch:
-        column.clear()
-    return path
+    pq.write_table(table, _staged_path(batch.folder, batch.number), compression="lz4")
+    inspected.ids = table.select(["source_index", "line_index", "body_sha256"])
+    inspected.last_neighbour_time = neighbour_time
+    return inspected
+
+
+def _staged_path(folder: Path, number: int) -> Path:
+    return folder / f"staged-{number:06d}.parquet"
 
 
 def _landing_rows(con: duckdb.DuckDBPyConnection, batch: Path, integration: str) -> pa.Table:
