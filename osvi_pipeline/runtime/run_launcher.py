@@ -129,7 +129,9 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     @property
     def supports_check_run_worker_health(self) -> bool:
-        return True
+        """Where /proc tells a live worker from a pid reused since (Linux); elsewhere (a
+        developer's macOS) run monitoring leaves started runs alone, as with Dagster's."""
+        return os.path.exists("/proc/self/stat")
 
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         """A worker is on the host of the daemon that launched it: gone means failed (run
