@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -115,25 +115,29 @@ def find_sources(paths: Iterable[str]) -> list[Source]:
     return sources
 
 
-def read_bodies(source: Source, progress: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
-    """(number, raw body) pairs: the line number for JSON Lines, the item's for an array
-    (`where` names it in a message)."""
+READ_HINT = 1 << 22  # bytes of lines read at a time (readlines' hint)
+
+
+def read_segments(source: Source, progress: Callable[[int], None]
+                  ) -> Iterator[tuple[int, list[bytes], bool]]:
+    """The source's bodies in runs: (number of the first, raw items, are JSON Lines). JSON
+    Lines come as read, end of line and blank lines included (an inspector strips and skips
+    them: reading stays C-speed in this process); an array's items as re-encoded JSON."""
     with _open_binary(source) as (stream, position):
         if source.is_array_file:
             data = stream.read()
             progress(position())
-            yield from _array_items(data)
+            items = list(_array_items(data))
+            if items:
+                yield items[0][0], [item for _, item in items], False
             return
-        done = 0
-        for number, line in enumerate(stream, start=1):
-            raw = line.rstrip(b"\r\n")
-            if raw.strip():
-                yield number, raw
-            if number % 1024 == 0:
-                now = position()
-                progress(now - done)
-                done = now
-        progress(position() - done)
+        number, done = 1, 0
+        while lines := stream.readlines(READ_HINT):
+            yield number, lines, True
+            number += len(lines)
+            now = position()
+            progress(now - done)
+            done = now
 
 
 def where(label: str, is_array: bool, number: int) -> str:
@@ -271,13 +275,13 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
                                   "integration": integration})
             report.already_imported = report.bodies - int(
                 con.execute("select count(*) from new_ids").fetchall()[0][0])
-            buffer = _LandingBuffer(store, report, dry_run)
-            for batch in batches:
-                rows = _landing_rows(con, batch, integration)
-                if erased:
-                    rows = _without_erased(rows, erased, report)
-                buffer.add(rows)
-            buffer.close()
+            with ThreadPoolExecutor(3) as threads:  # (pyarrow and fsync let go of the GIL)
+                buffer = _LandingBuffer(store, report, dry_run, threads)
+                for rows in _rows_in_order(con, batches, integration, threads):
+                    if erased:
+                        rows = _without_erased(rows, erased, report)
+                    buffer.add(rows)
+                buffer.close()
         finally:
             con.close()
     return report
@@ -285,13 +289,11 @@ def import_history(sources: list[Source], integration: str, store: LandingStore,
 
 @dataclass(frozen=True)
 class _Batch:
-    """Up to STAGED_BATCH bodies in input order, for one inspector process."""
+    """About STAGED_BATCH lines or items in input order, for one inspector process."""
 
-    number: int  # its staged file's number
-    first_line_index: int  # line_index of its first body (bodies are numbered across sources)
-    raws: list[bytes]
-    numbers: list[int]  # each body's line (or array item) number in its source
-    source_indexes: list[int]
+    number: int  # its staged file's number; its bodies' line_index is number << 32 | offset
+    # Runs of one source each: (source index, number of the first, raw items, are JSON Lines)
+    segments: list[tuple[int, int, list[bytes], bool]]
     sources: dict[int, tuple[str, bool, int]]  # source index -> label, is an array, file time
     # The receipt time an unparseable first body takes: None while unknown (its source began
     # in an earlier batch, still being inspected, and received_at_field is set).
@@ -307,6 +309,7 @@ class _Inspected:
     need the previous batch's last receipt time (nothing was written)."""
 
     ids: pa.Table | None = None  # source_index, line_index, body_sha256
+    bodies: int = 0
     errors: list[str] = field(default_factory=list)
     unparseable: int = 0
     time_from_file: int = 0
@@ -324,7 +327,7 @@ def _stage(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[Source],
     """Every body read, inspected as the endpoint would (in `workers` processes once there is
     more than a batch: the inspection is most of an import): the batch files, in order."""
     con.execute(IDS_DDL)
-    batches = _batches(sources, folder, report, received_at_field, timezone, progress)
+    batches = _batches(sources, folder, received_at_field, timezone, progress)
     carry: int | None = None
     files: list[Path] = []
     for batch, inspected in _inspect_in_order(batches, workers):
@@ -333,7 +336,9 @@ def _stage(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[Source],
         if inspected.ids is None:  # rare: an unparseable body first, after a cut mid-file
             inspected = _inspect_batch(replace(batch, neighbour_time=carry))
         assert inspected.ids is not None
-        carry = inspected.last_neighbour_time
+        if inspected.last_neighbour_time is not None:  # (None: the batch held blank lines only)
+            carry = inspected.last_neighbour_time
+        report.bodies += inspected.bodies
         for message in inspected.errors:
             report.error(message)
         report.unparseable += inspected.unparseable
@@ -341,49 +346,58 @@ def _stage(con: duckdb.DuckDBPyConnection, folder: Path, sources: list[Source],
         con.register("staged_batch", inspected.ids)
         con.execute("insert into staged select * from staged_batch")
         con.unregister("staged_batch")
-        files.append(_staged_path(folder, batch.number))
+        if inspected.bodies:
+            files.append(_staged_path(folder, batch.number))
     return files
 
 
-def _batches(sources: list[Source], folder: Path, report: ImportReport,
-             received_at_field: str | None, timezone: str,
-             progress: Callable[[int], None]) -> Iterator[_Batch]:
-    """The bodies read, cut every STAGED_BATCH (across files: many small files make few
-    batches)."""
-    raws: list[bytes] = []
-    numbers: list[int] = []
-    indexes: list[int] = []
+def _batches(sources: list[Source], folder: Path, received_at_field: str | None,
+             timezone: str, progress: Callable[[int], None]) -> Iterator[_Batch]:
+    """The sources read in runs, cut once STAGED_BATCH lines or items are gathered (across
+    files: many small files make few batches)."""
+    segments: list[tuple[int, int, list[bytes], bool]] = []
     described: dict[int, tuple[str, bool, int]] = {}
     started: set[int] = set()  # sources with bodies in an earlier batch
-    count = 0
+    gathered = count = 0
     for source_index, source in enumerate(sources):
         description = (source.label, source.is_array_file, source.modified_at())
-        for number, raw in read_bodies(source, progress):
-            report.bodies += 1
-            raws.append(raw)
-            numbers.append(number)
-            indexes.append(source_index)
+        for first, items, are_lines in read_segments(source, progress):
+            segments.append((source_index, first, items, are_lines))
             described[source_index] = description
-            if len(raws) >= STAGED_BATCH:
-                yield _cut(count, raws, numbers, indexes, described, started, report.bodies,
-                           received_at_field, timezone, folder)
-                raws, numbers, indexes, described, count = [], [], [], {}, count + 1
-    if raws:
-        yield _cut(count, raws, numbers, indexes, described, started, report.bodies,
-                   received_at_field, timezone, folder)
+            gathered += len(items)
+            if gathered >= STAGED_BATCH:
+                yield _cut(count, segments, described, started, received_at_field, timezone,
+                           folder)
+                segments, described, gathered, count = [], {}, 0, count + 1
+    if segments:
+        yield _cut(count, segments, described, started, received_at_field, timezone, folder)
 
 
-def _cut(number: int, raws: list[bytes], numbers: list[int], indexes: list[int],
-         described: dict[int, tuple[str, bool, int]], started: set[int], bodies_so_far: int,
+def _cut(number: int, segments: list[tuple[int, int, list[bytes], bool]],
+         described: dict[int, tuple[str, bool, int]], started: set[int],
          received_at_field: str | None, timezone: str, folder: Path) -> _Batch:
-    first_source = indexes[0]
+    first_source = segments[0][0]
     # Without received_at_field every body of a file takes its file's time; with it, a batch
     # that starts inside a file takes the previous batch's last time (known in order).
     neighbour_time = (described[first_source][2]
                       if received_at_field is None or first_source not in started else None)
     started.update(described)
-    return _Batch(number, bodies_so_far - len(raws) + 1, raws, numbers,
-                  indexes, described, neighbour_time, received_at_field, timezone, folder)
+    return _Batch(number, segments, described, neighbour_time, received_at_field, timezone,
+                  folder)
+
+
+def _bodies(batch: _Batch) -> Iterator[tuple[int, int, bytes]]:
+    """(source index, number, raw body) of a batch: lines stripped of their end, blank ones
+    skipped (still counted in line numbers)."""
+    for source_index, first, items, are_lines in batch.segments:
+        if not are_lines:
+            yield from ((source_index, number, item)
+                        for number, item in enumerate(items, start=first))
+            continue
+        for number, line in enumerate(items, start=first):
+            raw = line.rstrip(b"\r\n")
+            if raw.strip():
+                yield source_index, number, raw
 
 
 def _inspect_in_order(batches: Iterator[_Batch],
@@ -418,9 +432,9 @@ def _inspect_batch(batch: _Batch) -> _Inspected:
     inspected = _Inspected()
     columns: list[list[object]] = [[] for _ in STAGED_SCHEMA]
     neighbour_time = batch.neighbour_time
-    current = batch.source_indexes[0]
-    for offset, (source_index, number, raw) in enumerate(
-            zip(batch.source_indexes, batch.numbers, batch.raws, strict=True)):
+    current = batch.segments[0][0]
+    first_line_index = batch.number << 32
+    for offset, (source_index, number, raw) in enumerate(_bodies(batch)):
         label, is_array, file_time = batch.sources[source_index]
         if source_index != current:  # a new file: its unparseable bodies take its own time
             current, neighbour_time = source_index, file_time
@@ -440,7 +454,7 @@ def _inspect_batch(batch: _Batch) -> _Inspected:
             inspected.time_from_file += found is None
             moment = neighbour_time = found or file_time
         for column, value in zip(columns, (
-                source_index, batch.first_line_index + offset, moment, utc_day(moment),
+                source_index, first_line_index + offset, moment, utc_day(moment),
                 _headers(place), body.text, body.sha256, body.call_log_id, body.parse_error,
                 body.base64), strict=True):
             column.append(value)
@@ -449,6 +463,7 @@ def _inspect_batch(batch: _Batch) -> _Inspected:
                                  schema=STAGED_SCHEMA)
     pq.write_table(table, _staged_path(batch.folder, batch.number), compression="lz4")
     inspected.ids = table.select(["source_index", "line_index", "body_sha256"])
+    inspected.bodies = table.num_rows
     inspected.last_neighbour_time = neighbour_time
     return inspected
 
@@ -457,18 +472,32 @@ def _staged_path(folder: Path, number: int) -> Path:
     return folder / f"staged-{number:06d}.parquet"
 
 
+def _rows_in_order(con: duckdb.DuckDBPyConnection, batches: list[Path], integration: str,
+                   threads: ThreadPoolExecutor) -> Iterator[pa.Table]:
+    """Each staged batch's landing rows in order, the next batch's read (in a thread, on its
+    own cursor) while this one's are filed."""
+    ahead: deque[Future[pa.Table]] = deque()
+    for batch in batches:
+        ahead.append(threads.submit(_landing_rows, con, batch, integration))
+        if len(ahead) > 1:
+            yield ahead.popleft().result()
+    while ahead:
+        yield ahead.popleft().result()
+
+
 def _landing_rows(con: duckdb.DuckDBPyConnection, batch: Path, integration: str) -> pa.Table:
     """The batch's bodies that become new deliveries, as landing rows (with `day`)."""
     staged = pq.read_table(batch)
-    lines = staged.column("line_index")
-    kept = con.execute("select line_index, delivery_id from new_ids where line_index between "
-                       "$first and $last order by line_index",
-                       {"first": lines[0].as_py(), "last": lines[-1].as_py()}).fetchall()
-    positions = pa.array([line - lines[0].as_py() for line, _ in kept], pa.int64())
-    rows = staged.take(positions)
+    first = staged.column("line_index")[0].as_py()
+    with con.cursor() as cursor:
+        kept = cursor.sql("select line_index, delivery_id from new_ids where line_index "
+                          "between $first and $last order by line_index",
+                          params={"first": first, "last": first + staged.num_rows - 1}
+                          ).to_arrow_table()
+    rows = staged.take(pc.subtract(kept.column("line_index"), first))
     count = rows.num_rows
     columns = {
-        "delivery_id": pa.array([delivery_id for _, delivery_id in kept], pa.string()),
+        "delivery_id": kept.column("delivery_id"),
         "received_at": rows.column("received_at").cast(pa.timestamp("us", tz="UTC")),
         "integration": pa.array([integration] * count, pa.string()),
         "method": pa.array(["POST"] * count, pa.string()),
@@ -485,10 +514,13 @@ class _LandingBuffer:
     written once it has MAX_ROWS_PER_FILE rows (or is the largest when the buffer is full),
     each file named after its rows' ids, so the same rows make the same file."""
 
-    def __init__(self, store: LandingStore, report: ImportReport, dry_run: bool) -> None:
+    def __init__(self, store: LandingStore, report: ImportReport, dry_run: bool,
+                 threads: ThreadPoolExecutor) -> None:
         self.store, self.report, self.dry_run = store, report, dry_run
         self.by_day: dict[str, list[pa.Table]] = {}
         self.buffered = 0
+        self.threads = threads  # files are encoded and published in threads, two at a time
+        self.writing: deque[Future[None]] = deque()
 
     def add(self, rows: pa.Table) -> None:
         days = rows.column("day")
@@ -511,6 +543,11 @@ class _LandingBuffer:
         self.buffered -= rows.num_rows
         if self.dry_run or not rows.num_rows:
             return
+        self.writing.append(self.threads.submit(self._write, day, rows))
+        while len(self.writing) > 2:
+            self.writing.popleft().result()  # (raises the thread's error here)
+
+    def _write(self, day: str, rows: pa.Table) -> None:
         ids = rows.column("delivery_id").to_pylist()
         digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
         try:
@@ -522,6 +559,8 @@ class _LandingBuffer:
     def close(self) -> None:
         for day in list(self.by_day):
             self.flush(day)
+        while self.writing:
+            self.writing.popleft().result()
 
 
 def _load_imported_ids(con: duckdb.DuckDBPyConnection, store: LandingStore) -> None:
