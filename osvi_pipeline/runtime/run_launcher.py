@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 from collections.abc import Mapping
 from multiprocessing.context import ForkServerContext
@@ -34,8 +35,9 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from dagster._utils.interrupts import setup_interrupt_handlers
 
-# Where the launcher records its run worker: "<pid>:<start time in clock ticks>", the start
-# time telling the worker from a later process that reuses the pid.
+# Where the launcher records its run worker: "<host>:<pid>:<start time in clock ticks>", the
+# start time telling the worker from a later process that reuses the pid; only the daemon's
+# host signals or judges it (a webserver elsewhere cancels through the run's status).
 WORKER_TAG = "osvi/run_worker"
 # Imported once by the forkserver: what a micro-batch run imports that is not osvi's (listed
 # from the modules one run added to sys.modules; one left out costs time, not correctness).
@@ -104,8 +106,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             self._workers[run.run_id] = worker
         assert worker.pid is not None
         # A worker already gone is recorded with no start time: never alive, so failed.
-        self._instance.add_run_tags(run.run_id,
-                                    {WORKER_TAG: _worker_id(worker.pid) or f"{worker.pid}:"})
+        self._instance.add_run_tags(run.run_id, {WORKER_TAG: _worker_id(worker.pid)})
         self._instance.report_engine_event(
             f"Started a run worker (pid {worker.pid}) from osvi's warm forkserver.", run,
             cls=self.__class__)
@@ -136,13 +137,16 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         """A worker is on the host of the daemon that launched it: gone means failed (run
         monitoring then marks the run failed and the retry policy runs it again)."""
-        recorded = run.tags.get(WORKER_TAG)
-        if not recorded:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no run worker recorded")
+        recorded = run.tags.get(WORKER_TAG, "")
+        host, _, rest = recorded.partition(":")
+        if not rest or host != socket.gethostname():
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN,
+                                        f"run worker {recorded or 'not recorded'}: not on "
+                                        "this host")
         if _live_worker_pid(recorded) is not None:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(WorkerStatus.FAILED,
-                                    f"run worker {recorded.split(':')[0]} is gone")
+                                    f"run worker {rest.split(':')[0]} on {host} is gone")
 
 
 def execute_run(serialized_args: str) -> None:
@@ -170,13 +174,14 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if fields[0] != "Z" else None  # a zombie has exited
 
 
-def _worker_id(pid: int) -> str | None:
-    ticks = _start_ticks(pid)
-    return f"{pid}:{ticks}" if ticks is not None else None
+def _worker_id(pid: int) -> str:
+    """`<host>:<pid>:<start time>` (no start time: already gone)."""
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or ''}"
 
 
 def _live_worker_pid(recorded: str) -> int | None:
-    pid_text, _, ticks = recorded.partition(":")
-    if not pid_text.isdigit():
+    """The worker's pid when it runs on this host; None when it is gone or elsewhere."""
+    host, pid_text, ticks = (recorded.split(":") + ["", "", ""])[:3]
+    if host != socket.gethostname() or not pid_text.isdigit() or not ticks:
         return None
     return int(pid_text) if _start_ticks(int(pid_text)) == ticks else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import textwrap
 import time
@@ -101,7 +102,7 @@ def test_a_run_starts_warm_and_runs_the_code_on_disk_now(
     recorded = json.loads((tmp_path / "first.json").read_text())
     assert recorded["warm"] is True  # the forkserver had imported DuckDB
     assert recorded["parent"] != os.getpid()  # forked by the forkserver, not by the launcher
-    assert run.tags[WORKER_TAG].startswith(f"{recorded['pid']}:")
+    assert run.tags[WORKER_TAG].startswith(f"{socket.gethostname()}:{recorded['pid']}:")
 
     _write_job(tmp_path, "second")  # a new release of the code location
     second = _launch(instance, tmp_path, tmp_path / "second.json")
@@ -122,7 +123,11 @@ def test_a_run_is_canceled_and_a_killed_worker_is_reported_failed(
 
     killed = _launch(instance, tmp_path, tmp_path / "never.json", sleep=60)
     run = _wait_for(instance, killed, {dg.DagsterRunStatus.STARTED})
-    os.kill(int(run.tags[WORKER_TAG].split(":")[0]), signal.SIGKILL)
+    elsewhere = run.with_tags({WORKER_TAG: "another-host" + run.tags[WORKER_TAG][
+        len(socket.gethostname()):]})  # the same pid and start time, on another host
+    assert instance.run_launcher.check_run_worker_health(elsewhere).status \
+        == WorkerStatus.UNKNOWN
+    os.kill(int(run.tags[WORKER_TAG].split(":")[1]), signal.SIGKILL)
     deadline = time.monotonic() + 10
     while instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING:
         assert time.monotonic() < deadline, "a killed worker still reported running"
