@@ -181,7 +181,7 @@ def _worker_id(pid: int) -> str:
 
 def _live_worker_pid(recorded: str) -> int | None:
     """The worker's pid when it runs on this host; None when it is gone or elsewhere."""
-    host, pid_text, ticks = (recorded.split(":") + ["", "", ""])[:3]
+    host, pid_text, ticks = [*recorded.split(":"), "", "", ""][:3]
     if host != socket.gethostname() or not pid_text.isdigit() or not ticks:
         return None
     return int(pid_text) if _start_ticks(int(pid_text)) == ticks else None
