@@ -8,8 +8,8 @@ integration, the body's SHA-256 and how many identical bodies came before it in 
 skipped. The receipt time comes from `--received-at-field` (else the file's modification
 time); an unparseable line takes its preceding line's, so it lands among its neighbours.
 Memory stays bounded whatever the size of the history or of earlier imports: bodies stream
-line by line into a DuckDB staging file, where ids are given and checked (import_history).
-Bodies are inspected in batches by a process per core, in input order.
+in batches into a DuckDB staging file, where ids are given and checked (import_history).
+Batches are inspected by a process per core and taken back in input order.
 """
 
 from __future__ import annotations
