@@ -404,19 +404,16 @@ def _inspect_in_order(batches: Iterator[_Batch],
                       workers: int) -> Iterator[tuple[_Batch, _Inspected]]:
     """Each batch with its inspection, in input order; a pool of `workers` processes only when
     there is a second batch, at most two batches per process in flight (bounded memory)."""
-    first = next(batches, None)
-    if first is None:
-        return
-    second = next(batches, None)
-    if second is None or workers < 2:
-        for batch in itertools.chain([first], [second] if second else [], batches):
+    first_two = list(itertools.islice(batches, 2))
+    if len(first_two) < 2 or workers < 2:
+        for batch in itertools.chain(first_two, batches):
             yield batch, _inspect_batch(batch)
         return
     # forkserver: this process holds a DuckDB connection and its threads, which fork must not copy
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) \
             as pool:
         waiting: deque[tuple[_Batch, Future[_Inspected]]] = deque()
-        for batch in itertools.chain([first, second], batches):
+        for batch in itertools.chain(first_two, batches):
             waiting.append((batch, pool.submit(_inspect_batch, batch)))
             if len(waiting) >= 2 * workers:
                 done, future = waiting.popleft()

@@ -189,9 +189,9 @@ def _stop_all(processes: list[subprocess.Popen[bytes]], interrupted: bool,
 
 
 def _adopt_orphans() -> bool:
-    """Become the reaper of this process's descendants (Linux). A run worker that Dagster's
-    code server spawned outlives it: without this, a stop returned while a run went on writing
-    the warehouse and Dagster's run storage. False where prctl is not there."""
+    """Become the reaper of this process's descendants (Linux). A run worker outlives the
+    daemon (or code server) that started it: without this, a stop returned while a run went on
+    writing the warehouse and Dagster's run storage. False where prctl is not there."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
@@ -225,10 +225,10 @@ def _reap_adopted(own: set[int]) -> None:
 
 
 def _stop_adopted(grace: float = GRACE_SECONDS) -> None:
-    """Once our own children are gone, the orphans they left. A run worker (Dagster's code
-    server starts each run in a `multiprocessing` spawn child) gets a grace period to end its
-    run; any other orphan (a killed code server's gRPC process, which would wait out its 30 s
-    heartbeat) is sent SIGTERM at once. Then SIGTERM for the runs still going (Dagster marks
+    """Once our own children are gone, the orphans they left. A run worker (a `multiprocessing`
+    child: _runs_a_dagster_run) gets a grace period to end its run; any other orphan (a killed
+    code server's gRPC process, which would wait out its 30 s heartbeat) is sent SIGTERM at
+    once. Then SIGTERM for the runs still going (Dagster marks
     the run canceled; its transaction rolls back, and the next run of its day loads its files),
     then SIGKILL. Their own orphans are adopted in turn and treated alike."""
     for stage, wait in (("grace", grace), ("terminate", grace), ("kill", 5.0)):

@@ -97,10 +97,6 @@ class LandingStore(ABC):
             return files
         return visible(files, [self.read_manifest(day, name) for name in manifests])
 
-    def manifests(self, day: str) -> list[Manifest]:
-        """The compactions under way in the day folder."""
-        return [self.read_manifest(day, name) for name in self.listing(day)[1]]
-
     @abstractmethod
     def listing(self, day: str) -> tuple[list[LandingFile], list[str]]:
         """Every Parquet file of the day (sorted by name) and the manifests' names."""

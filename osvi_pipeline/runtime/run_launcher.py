@@ -55,19 +55,14 @@ PRELOAD = (
     "structlog", "rich", "watchdog.observers", "pygments", "zstandard", "dateutil",
 )
 
-_context_lock = threading.Lock()
-_context: ForkServerContext | None = None
 
 
 def _forkserver() -> ForkServerContext:
-    """The process-wide forkserver, started (with its imports) on the first launch."""
-    global _context
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(PRELOAD))
-            _context = context
-        return _context
+    """multiprocessing's process-wide forkserver, which imports PRELOAD when it starts (on the
+    first launch; restarted by multiprocessing should it die)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
 
 
 class WarmRunLauncher(RunLauncher, ConfigurableClass):
@@ -75,8 +70,6 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
         self._inst_data = inst_data
-        self._workers: dict[str, multiprocessing.process.BaseProcess] = {}
-        self._workers_lock = threading.Lock()
         super().__init__()  # type: ignore[no-untyped-call]  # Dagster's is untyped
 
     @property
@@ -100,21 +93,13 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                               instance_ref=self._instance.get_ref())
         worker = _forkserver().Process(target=execute_run, name=f"run {run.run_id}",
                                        args=(dg.serialize_value(args),))
-        worker.start()
-        with self._workers_lock:
-            self._forget_finished_workers()
-            self._workers[run.run_id] = worker
+        worker.start()  # (multiprocessing reaps it: the next start polls finished children)
         assert worker.pid is not None
         # A worker already gone is recorded with no start time: never alive, so failed.
         self._instance.add_run_tags(run.run_id, {WORKER_TAG: _worker_id(worker.pid)})
         self._instance.report_engine_event(
             f"Started a run worker (pid {worker.pid}) from osvi's warm forkserver.", run,
             cls=self.__class__)
-
-    def _forget_finished_workers(self) -> None:
-        for run_id, worker in list(self._workers.items()):
-            if not worker.is_alive():  # also reads its exit status: no zombie entry is kept
-                del self._workers[run_id]
 
     def terminate(self, run_id: str) -> bool:
         """Marks the run canceling; its worker's cancellation thread sees that within the
@@ -138,15 +123,14 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         """A worker is on the host of the daemon that launched it: gone means failed (run
         monitoring then marks the run failed and the retry policy runs it again)."""
         recorded = run.tags.get(WORKER_TAG, "")
-        host, _, rest = recorded.partition(":")
-        if not rest or host != socket.gethostname():
+        host, pid, _ = _parse_worker(recorded)
+        if pid is None or host != socket.gethostname():
             return CheckRunHealthResult(WorkerStatus.UNKNOWN,
                                         f"run worker {recorded or 'not recorded'}: not on "
                                         "this host")
         if _live_worker_pid(recorded) is not None:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
-        return CheckRunHealthResult(WorkerStatus.FAILED,
-                                    f"run worker {rest.split(':')[0]} on {host} is gone")
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {pid} on {host} is gone")
 
 
 def execute_run(serialized_args: str) -> None:
@@ -179,9 +163,15 @@ def _worker_id(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or ''}"
 
 
+def _parse_worker(recorded: str) -> tuple[str, int | None, str]:
+    """A WORKER_TAG value as (host, pid, start time)."""
+    host, pid_text, ticks = [*recorded.split(":"), "", ""][:3]
+    return host, int(pid_text) if pid_text.isdigit() else None, ticks
+
+
 def _live_worker_pid(recorded: str) -> int | None:
     """The worker's pid when it runs on this host; None when it is gone or elsewhere."""
-    host, pid_text, ticks = [*recorded.split(":"), "", "", ""][:3]
-    if host != socket.gethostname() or not pid_text.isdigit() or not ticks:
+    host, pid, ticks = _parse_worker(recorded)
+    if host != socket.gethostname() or pid is None or not ticks:
         return None
-    return int(pid_text) if _start_ticks(int(pid_text)) == ticks else None
+    return pid if _start_ticks(pid) == ticks else None

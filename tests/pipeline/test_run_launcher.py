@@ -20,6 +20,7 @@ from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.launcher import WorkerStatus
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
+from osvi_pipeline.runtime.instance import SHIPPED_CONFIG, sqlite_storage
 from osvi_pipeline.runtime.run_launcher import WORKER_TAG, WarmRunLauncher
 
 JOB_MODULE = """
@@ -47,9 +48,8 @@ def recorder():
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster"
     home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "run_launcher:\n  module: osvi_pipeline.runtime.run_launcher\n"
-        "  class: WarmRunLauncher\n", encoding="utf-8")
+    (home / "dagster.yaml").write_text(SHIPPED_CONFIG.read_text(encoding="utf-8")
+                                       + sqlite_storage(home), encoding="utf-8")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         yield instance
 
